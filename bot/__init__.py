@@ -1,0 +1,1 @@
+"""AI telephone interviewer: Twilio Media Streams bridged to Azure Voice Live."""

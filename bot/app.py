@@ -1,0 +1,170 @@
+"""The Starlette application: Twilio webhooks, the media stream route, health, and lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from bot.call import handle_media_stream
+from bot.config import Settings
+from bot.interview.instructions import END_INTERVIEW_TOOL, compose
+from bot.logs import SCRUBBER, mask_phone
+from bot.services import Outcomes, Services, SessionOpener
+from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
+from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
+
+log = structlog.get_logger(__name__)
+
+XML = "application/xml"
+APOLOGY_REASONS = {"engine_unavailable", "voicelive_closed", "error"}
+
+
+async def _signed_form(request: Request) -> dict[str, str] | None:
+    """The POST form if X-Twilio-Signature matches the public URL Twilio called, else None."""
+    settings: Settings = request.app.state.services.settings
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = settings.url_for(request.url.path)
+    if request.url.query:
+        url = f"{url}?{request.url.query}"
+    if not signature_ok(
+        settings.twilio_auth_token, url, form, request.headers.get("x-twilio-signature", "")
+    ):
+        log.warning(
+            "webhook.rejected",
+            path=request.url.path,
+            reason="bad X-Twilio-Signature",
+            call_sid=form.get("CallSid"),
+        )
+        return None
+    return form
+
+
+def _forbidden() -> Response:
+    return PlainTextResponse("invalid X-Twilio-Signature\n", status_code=403)
+
+
+async def voice(request: Request) -> Response:
+    """Twilio's voice webhook: answer with TwiML that opens the media stream."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    services: Services = request.app.state.services
+    call_sid = form.get("CallSid", "")
+    if not call_sid.startswith("CA"):
+        return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
+    settings = services.settings
+    services.sessions.prepare(call_sid)
+    log.info(
+        "call.incoming",
+        call_sid=call_sid,
+        direction=form.get("Direction"),
+        caller=mask_phone(form.get("From", "")),
+        to=mask_phone(form.get("To", "")),
+    )
+    twiml = connect_twiml(
+        stream_url=settings.stream_url,
+        token=services.tokens.mint(call_sid),
+        action_url=settings.url_for("/twilio/stream-ended"),
+        status_url=settings.url_for("/twilio/status"),
+    )
+    return Response(twiml, media_type=XML)
+
+
+async def stream_ended(request: Request) -> Response:
+    """The <Connect action>: after our stream closes, hang up (with an apology if we failed)."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    services: Services = request.app.state.services
+    outcome = services.outcomes.pop(form.get("CallSid", ""))
+    log.info("call.stream_ended", call_sid=form.get("CallSid"), outcome=outcome)
+    return Response(hangup_twiml(APOLOGY if outcome in APOLOGY_REASONS else None), media_type=XML)
+
+
+async def status(request: Request) -> Response:
+    """Twilio's call and stream status callbacks (logged; stored by later work)."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    fields = (
+        "CallStatus",
+        "StreamEvent",
+        "StreamError",
+        "CallDuration",
+        "SequenceNumber",
+        "AnsweredBy",
+        "Direction",
+    )
+    log.info(
+        "twilio.status", call_sid=form.get("CallSid"), **{k: form[k] for k in fields if k in form}
+    )
+    return Response(status_code=204)
+
+
+async def healthz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return JSONResponse({"status": "ok", "active_calls": len(services.active)})
+
+
+async def media_stream(ws: WebSocket) -> None:
+    await handle_media_stream(ws, ws.app.state.services)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The service: every route, and a lifespan that owns what calls share."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = None
+        endpoint, api_key = settings.voice_live_endpoint, settings.voice_live_api_key
+        if endpoint is None:
+            from bot.localengine import LocalEngine
+
+            api_key = secrets.token_hex(16)
+            SCRUBBER.add_secrets(api_key)
+            engine = LocalEngine(api_key=api_key)
+            endpoint = await engine.start()
+            log.info("localengine.started", endpoint=endpoint)
+        session = session_config(settings, compose(), [END_INTERVIEW_TOOL], settings.audio_format)
+
+        async def open_model() -> VoiceLiveConnection:
+            assert endpoint is not None
+            return await open_session(settings, endpoint, api_key, session)
+
+        services = Services(
+            settings=settings,
+            tokens=StreamTokens(settings.twilio_auth_token, settings.stream_token_ttl_s),
+            sessions=SessionOpener(open_model),
+            outcomes=Outcomes(),
+        )
+        app.state.services = services
+        log.info(
+            "service.started",
+            public_url=settings.public_url,
+            dev_mode=settings.dev_mode,
+            audio_format=settings.audio_format,
+        )
+        try:
+            yield
+        finally:
+            await services.sessions.close()
+            if engine is not None:
+                await engine.stop()
+            log.info("service.stopped")
+
+    routes = [
+        Route("/twilio/voice", voice, methods=["POST"]),
+        Route("/twilio/status", status, methods=["POST"]),
+        Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
+        WebSocketRoute("/twilio/media", media_stream),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,396 @@
+"""The life of one call: accept, authenticate, open the model, greet, relay, barge-in, end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.exceptions import ConnectionClosed
+
+from bot.audio import make_transcoder
+from bot.framing import FrameQueue
+from bot.playback import PlaybackTracker
+from bot.twilio import media
+from bot.twilio.webhooks import TokenError, signature_ok
+from bot.voicelive import events as vl
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = structlog.get_logger(__name__)
+
+FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a mark
+GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
+
+
+async def handle_media_stream(ws: WebSocket, services: Services) -> None:
+    """Accept a Twilio media stream, check who it is, and run the call to its end."""
+    settings = services.settings
+    signature = ws.headers.get("x-twilio-signature", "")
+    if not signature_ok(settings.twilio_auth_token, settings.stream_url, {}, signature):
+        log.warning(
+            "media.rejected",
+            reason="bad or missing X-Twilio-Signature",
+            client=ws.client.host if ws.client else None,
+        )
+        await ws.close(code=1008)  # before accept: the upgrade is refused with HTTP 403
+        return
+    await ws.accept()
+    try:
+        start = await asyncio.wait_for(_await_start(ws), settings.start_timeout_s)
+    except TimeoutError:
+        log.warning(
+            "media.rejected", reason=f"no start event within {settings.start_timeout_s:g} s"
+        )
+        await _close(ws, 1008, "start timeout")
+        return
+    except WebSocketDisconnect:
+        log.info("media.closed_before_start")
+        return
+    try:
+        services.tokens.redeem(start.custom_parameters.get("token", ""), start.call_sid)
+    except TokenError as exc:
+        log.warning("media.rejected", reason=str(exc), call_sid=start.call_sid)
+        await _close(ws, 1008, "unauthorised stream")
+        return
+    with structlog.contextvars.bound_contextvars(
+        call_sid=start.call_sid, stream_sid=start.stream_sid
+    ):
+        await Call(ws, start, services).run()
+
+
+async def _await_start(ws: WebSocket) -> media.Start:
+    """Read frames until `start`; anything else before it is logged and ignored."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        frame = message.get("text")
+        try:
+            event = media.parse(frame if frame is not None else message.get("bytes", b""))
+        except media.MediaProtocolError as exc:
+            log.warning("twilio.bad_frame", reason=str(exc), before_start=True)
+            continue
+        if isinstance(event, media.Start):
+            return event
+        if not isinstance(event, media.Connected):
+            log.warning("twilio.event_before_start", event=type(event).__name__.lower())
+
+
+async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
+    if ws.application_state != WebSocketState.DISCONNECTED:
+        with contextlib.suppress(Exception):
+            await ws.close(code=code, reason=reason)
+
+
+class TwilioGone(ConnectionError):
+    """The Twilio socket closed while we were sending."""
+
+
+class Call:
+    """One live call: the Twilio stream and the Voice Live session, owned together."""
+
+    def __init__(self, ws: WebSocket, start: media.Start, services: Services) -> None:
+        self.ws = ws
+        self.start = start
+        self.services = services
+        self.settings = services.settings
+        self.sid = start.stream_sid
+        self.transcoder = make_transcoder(self.settings.audio_format)
+        self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
+        self.frames = FrameQueue()
+        self.playback = PlaybackTracker()
+        self.model: VoiceLiveConnection | None = None
+        self.active_response: str | None = None
+        self.dropped_responses: set[str] = set()
+        self.audio_item: str | None = None
+        self.item_received_ms: dict[str, float] = {}
+        self.wake = asyncio.Event()
+        self.send_lock = asyncio.Lock()
+        self.started = time.monotonic()
+        self.end_after_playout = False
+        self.end_deadline: float | None = None
+        self.speech_stopped_at: float | None = None
+        self.turns = 0
+        self.barge_ins = 0
+        self.cancels = 0
+        self.dropped_deltas = 0
+
+    # ---- the call, top to bottom -------------------------------------------------------------
+
+    async def run(self) -> None:
+        log.info("call.started", custom_parameters=sorted(self.start.custom_parameters))
+        self.services.active.add(self)
+        reason = "error"
+        try:
+            try:
+                self.model = await self.services.sessions.take(self.start.call_sid)
+            except VoiceLiveUnavailable as exc:
+                log.error("voicelive.unavailable", reason=str(exc))
+                reason = "engine_unavailable"
+                return
+            await self.model.send(vl.response_create())
+            log.info("call.greeting_requested")
+            reason = await self._relay()
+        except Exception:
+            log.exception("call.failed")
+            reason = "error"
+        finally:
+            await self._end(reason)
+
+    async def _relay(self) -> str:
+        """Run the three loops until one of them ends the call; returns the end reason."""
+        tasks = [
+            asyncio.create_task(self._from_twilio(), name="from_twilio"),
+            asyncio.create_task(self._from_model(), name="from_model"),
+            asyncio.create_task(self._to_twilio(), name="to_twilio"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        first = done.pop()
+        exc = first.exception()
+        if isinstance(exc, ConnectionClosed):
+            return self._model_closed_reason()
+        if isinstance(exc, TwilioGone):
+            log.info("twilio.disconnected", during="send")
+            return "twilio_closed"
+        if exc is not None:
+            raise exc
+        return first.result()
+
+    async def _end(self, reason: str) -> None:
+        self.services.active.discard(self)
+        self.services.outcomes.record(self.start.call_sid, reason)
+        if self.model is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.model.close(), 2.0)
+        await _close(self.ws, 1000, "call ended")
+        log.info(
+            "call.ended",
+            reason=reason,
+            duration_s=round(time.monotonic() - self.started, 3),
+            turns=self.turns,
+            barge_ins=self.barge_ins,
+            dropped_deltas=self.dropped_deltas,
+        )
+
+    # ---- caller -> model ---------------------------------------------------------------------
+
+    async def _from_twilio(self) -> str:
+        assert self.model is not None
+        idle = self.settings.idle_timeout_s
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), idle)
+            except TimeoutError:
+                log.warning("twilio.idle_timeout", seconds=idle)
+                return "twilio_idle_timeout"
+            if message["type"] == "websocket.disconnect":
+                log.info("twilio.disconnected", code=message.get("code"))
+                return "twilio_closed"
+            frame = message.get("text")
+            try:
+                event = media.parse(
+                    frame if frame is not None else message.get("bytes", b""),
+                    max_bytes=self.settings.max_frame_bytes,
+                )
+            except media.MediaProtocolError as exc:
+                log.warning("twilio.bad_frame", reason=str(exc))
+                continue
+            if isinstance(event, media.Media):
+                if event.stream_sid != self.sid:
+                    log.warning("twilio.bad_frame", reason="media for another streamSid")
+                    continue
+                try:
+                    await self.model.send(vl.append_audio(self.transcoder.inbound(event.payload)))
+                except ConnectionClosed:
+                    return self._model_closed_reason()
+            elif isinstance(event, media.Mark):
+                if self.playback.echoed(event.name, time.monotonic()):
+                    self.wake.set()
+            elif isinstance(event, media.Stop):
+                log.info("twilio.stop")
+                return "caller_hung_up"
+            elif isinstance(event, media.Dtmf):
+                log.info("twilio.dtmf", digit=event.digit)
+            else:
+                log.warning("twilio.unexpected_event", event=type(event).__name__.lower())
+
+    # ---- model -> caller ---------------------------------------------------------------------
+
+    async def _from_model(self) -> str:
+        assert self.model is not None
+        async for event in self.model.events():
+            if isinstance(event, vl.AudioDelta):
+                self._on_audio(event)
+            elif isinstance(event, vl.SpeechStarted):
+                await self._barge_in(event)
+            elif isinstance(event, vl.SpeechStopped):
+                self.speech_stopped_at = time.monotonic()
+            elif isinstance(event, vl.AudioDone):
+                if event.response_id not in self.dropped_responses:
+                    self.frames.end_item(event.item_id)
+                    self.wake.set()
+            elif isinstance(event, vl.ResponseCreated):
+                self.active_response = event.response_id
+            elif isinstance(event, vl.ResponseDone):
+                self._on_response_done(event)
+            elif isinstance(event, vl.FunctionCall):
+                await self._on_function_call(event)
+            elif isinstance(event, vl.Transcript):
+                log.debug("transcript", role=event.role, text=event.text)
+            elif isinstance(event, vl.ServerError):
+                self._on_model_error(event)
+            elif isinstance(event, vl.SessionReady):
+                log.info(
+                    f"voicelive.{event.type}",
+                    session_id=event.session_id,
+                    expires_at=event.expires_at,
+                )
+        return self._model_closed_reason()
+
+    def _model_closed_reason(self) -> str:
+        code = self.model.close_code if self.model else None
+        log.warning(
+            "voicelive.closed", code=code, reason=self.model.close_reason if self.model else ""
+        )
+        return "voicelive_closed"
+
+    def _on_audio(self, event: vl.AudioDelta) -> None:
+        if event.response_id in self.dropped_responses:
+            self.dropped_deltas += 1
+            return
+        if event.item_id != self.audio_item:
+            self.audio_item = event.item_id
+            if self.speech_stopped_at is not None:
+                log.info(
+                    "call.response_audio",
+                    after_speech_ms=round((time.monotonic() - self.speech_stopped_at) * 1000, 1),
+                )
+                self.speech_stopped_at = None
+        self.item_received_ms[event.item_id] = (
+            self.item_received_ms.get(event.item_id, 0.0)
+            + len(event.audio) / self.model_bytes_per_ms
+        )
+        if not self.frames.push(event.item_id, self.transcoder.outbound(event.audio)):
+            log.error("call.outbound_queue_full", queued_bytes=len(self.frames))
+        self.wake.set()
+
+    def _on_response_done(self, event: vl.ResponseDone) -> None:
+        if event.response_id == self.active_response:
+            self.active_response = None
+        if event.status == "completed":
+            self.turns += 1
+        log.info(
+            "voicelive.response_done",
+            response_id=event.response_id,
+            status=event.status,
+            reason=event.reason,
+            usage=event.usage or None,
+        )
+
+    def _on_model_error(self, event: vl.ServerError) -> None:
+        if event.event_id and event.event_id.startswith("cancel-"):
+            # The service had already ended the response (its VAD interrupts it too).
+            log.info("voicelive.cancel_ignored", message=event.message)
+            return
+        log.error(
+            "voicelive.error",
+            type=event.type,
+            code=event.code,
+            message=event.message,
+            event_id=event.event_id,
+        )
+
+    async def _barge_in(self, event: vl.SpeechStarted) -> None:
+        """The caller spoke: silence the bot now, cancel the response, truncate its memory."""
+        assert self.model is not None
+        now = time.monotonic()
+        item = self.audio_item
+        playing = len(self.frames) > 0 or not self.playback.idle
+        heard = self.playback.heard_ms(item, now) if item else 0.0
+        if playing:
+            await self._send_twilio(media.clear(self.sid))
+            self.playback.cleared()
+            self.frames.clear()
+            self.transcoder.reset_outbound()
+            self.barge_ins += 1
+        if self.active_response is not None:
+            self.dropped_responses.add(self.active_response)
+            self.cancels += 1
+            await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
+            self.active_response = None
+        received = self.item_received_ms.get(item, 0.0) if item else 0.0
+        if playing and item and heard < received:
+            await self.model.send(vl.truncate(item, int(heard)))
+        if playing:
+            log.info(
+                "call.barge_in",
+                item_id=item,
+                heard_ms=round(heard, 1),
+                item_ms=round(received, 1),
+                audio_start_ms=event.audio_start_ms,
+            )
+        self.end_after_playout = False
+
+    async def _on_function_call(self, event: vl.FunctionCall) -> None:
+        assert self.model is not None
+        if event.name == "end_interview":
+            try:
+                why = json.loads(event.arguments or "{}").get("reason")
+            except (ValueError, AttributeError):
+                why = None
+            pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
+            self.end_after_playout = True
+            self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
+            log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
+            self.wake.set()
+            return
+        log.warning("voicelive.unknown_tool", name=event.name)
+        output = json.dumps({"error": f"unknown tool {event.name!r}"})
+        await self.model.send(vl.function_output(event.call_id, output))
+        await self.model.send(vl.response_create())
+
+    async def _to_twilio(self) -> str:
+        """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""
+        ahead = self.settings.playout_ahead_ms
+        while True:
+            timeout = None
+            if self.end_deadline is not None and self.end_after_playout:
+                timeout = max(self.end_deadline - time.monotonic(), 0.0)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                log.warning(
+                    "call.goodbye_not_confirmed", unconfirmed_ms=self.playback.unconfirmed_ms
+                )
+                return "interview_finished"
+            self.wake.clear()
+            while (room := int((ahead - self.playback.unconfirmed_ms) // 20)) > 0:
+                chunk = self.frames.take(min(room, FRAMES_PER_MESSAGE))
+                if chunk is None:
+                    break
+                item_id, audio = chunk
+                name = self.playback.sent(item_id, len(audio), time.monotonic())
+                await self._send_twilio(media.media(self.sid, audio), media.mark(self.sid, name))
+            if self.end_after_playout and not len(self.frames) and self.playback.idle:
+                log.info("call.goodbye_played")
+                return "interview_finished"
+
+    async def _send_twilio(self, *frames: str) -> None:
+        async with self.send_lock:
+            try:
+                for frame in frames:
+                    await self.ws.send_text(frame)
+            except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+                raise TwilioGone(str(exc)) from None

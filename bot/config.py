@@ -1,0 +1,205 @@
+"""Settings from the environment (and an optional .env), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+AUDIO_FORMATS = ("pcm16", "g711_ulaw")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+DEV_TOKEN_FILE = "dev_auth_token"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the service reads. Nothing else in the code reads os.environ."""
+
+    public_url: str
+    twilio_auth_token: str
+    twilio_account_sid: str | None = None
+    twilio_phone_number: str | None = None
+    twilio_api_url: str = DEFAULT_TWILIO_API_URL
+    voice_live_endpoint: str | None = None
+    voice_live_api_key: str | None = None
+    voice_live_model: str = "gpt-realtime"
+    voice_live_api_version: str = "2026-07-15"
+    voice_live_voice: str = "en-US-AvaNeural"
+    audio_format: str = "pcm16"
+    database_url: str | None = None
+    api_token: str | None = None
+    log_format: str = "json"
+    log_level: str = "info"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    dev_mode: bool = False
+    playout_ahead_ms: int = 500
+    start_timeout_s: float = 10.0
+    idle_timeout_s: float = 10.0
+    stream_token_ttl_s: float = 60.0
+    voice_live_connect_timeout_s: float = 10.0
+    max_frame_bytes: int = 64 * 1024
+    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never print secrets by accident
+        return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
+
+    @property
+    def stream_url(self) -> str:
+        """The Media Streams WebSocket URL Twilio opens (and signs)."""
+        split = urlsplit(self.public_url)
+        scheme = "wss" if split.scheme == "https" else "ws"
+        return f"{scheme}://{split.netloc}{split.path}/twilio/media"
+
+    def url_for(self, path: str) -> str:
+        """The public URL of one of our HTTP routes, as Twilio calls it."""
+        return f"{self.public_url}{path}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line."""
+        values = (self.twilio_auth_token, self.voice_live_api_key, self.api_token)
+        return tuple(v for v in (*values, *self.extra_secrets) if v)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Values from a .env file (missing file: nothing)."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number; got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low:g} and {high:g}; got {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    split = urlsplit(raw)
+    if split.scheme not in ("http", "https") or not split.netloc or split.query:
+        raise ConfigError(f"{name}: must be an http(s) URL like {example}; got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _dev_auth_token(data_dir: Path) -> str:
+    """The local development auth token, created once under data_dir (mode 0600)."""
+    path = data_dir / DEV_TOKEN_FILE
+    if path.is_file():
+        token = path.read_text().strip()
+        if token:
+            return token
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    path.write_text(token + "\n")
+    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    return token
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build and validate Settings from the environment (plus .env values it does not set)."""
+    if env is None:
+        env = {**read_dotenv(dotenv or Path(".env")), **os.environ}
+    env = {k: v for k, v in env.items() if v is not None}
+
+    data_dir = Path(env.get("DATA_DIR", "data"))
+    auth_token = env.get("TWILIO_AUTH_TOKEN", "").strip()
+    account_sid = env.get("TWILIO_ACCOUNT_SID", "").strip() or None
+    phone = env.get("TWILIO_PHONE_NUMBER", "").strip() or None
+    dev_mode = not (auth_token or account_sid or phone)
+    if dev_mode:
+        auth_token = _dev_auth_token(data_dir)
+    elif not auth_token:
+        raise ConfigError(
+            "TWILIO_AUTH_TOKEN: required when TWILIO_ACCOUNT_SID or "
+            "TWILIO_PHONE_NUMBER is set (signatures are checked with it)"
+        )
+    if account_sid is not None and not (account_sid.startswith("AC") and len(account_sid) == 34):
+        raise ConfigError("TWILIO_ACCOUNT_SID: must look like AC followed by 32 hex digits")
+    if phone is not None and not (
+        phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
+    ):
+        raise ConfigError("TWILIO_PHONE_NUMBER: must be in E.164 form, like +14155550100")
+
+    port = int(_number(env, "PORT", 8080, 1, 65535))
+    host = env.get("HOST", "").strip() or ("127.0.0.1" if dev_mode else "0.0.0.0")
+    public_url = _url(env, "PUBLIC_URL", "https://bot.example.com")
+    if public_url is None:
+        if not dev_mode:
+            raise ConfigError(
+                "PUBLIC_URL: required (the base URL Twilio reaches, like https://bot.example.com)"
+            )
+        public_url = f"http://127.0.0.1:{port}"
+
+    endpoint = _url(env, "VOICE_LIVE_ENDPOINT", "https://<resource>.services.ai.azure.com")
+    api_key = env.get("VOICE_LIVE_API_KEY", "").strip() or None
+    if endpoint and not api_key:
+        raise ConfigError("VOICE_LIVE_API_KEY: required when VOICE_LIVE_ENDPOINT is set")
+
+    api_version = env.get("VOICE_LIVE_API_VERSION", "2026-07-15").strip()
+    if not api_version:
+        raise ConfigError("VOICE_LIVE_API_VERSION: must not be empty")
+    model = env.get("VOICE_LIVE_MODEL", "gpt-realtime").strip()
+    if not model:
+        raise ConfigError("VOICE_LIVE_MODEL: must not be empty")
+    voice = env.get("VOICE_LIVE_VOICE", "en-US-AvaNeural").strip()
+    if not voice:
+        raise ConfigError("VOICE_LIVE_VOICE: must not be empty")
+
+    return Settings(
+        public_url=public_url,
+        twilio_auth_token=auth_token,
+        twilio_account_sid=account_sid,
+        twilio_phone_number=phone,
+        twilio_api_url=_url(env, "TWILIO_API_URL", DEFAULT_TWILIO_API_URL)
+        or DEFAULT_TWILIO_API_URL,
+        voice_live_endpoint=endpoint,
+        voice_live_api_key=api_key,
+        voice_live_model=model,
+        voice_live_api_version=api_version,
+        voice_live_voice=voice,
+        audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
+        database_url=env.get("DATABASE_URL", "").strip() or None,
+        api_token=env.get("API_TOKEN", "").strip() or None,
+        log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
+        log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        dev_mode=dev_mode,
+        playout_ahead_ms=int(_number(env, "PLAYOUT_AHEAD_MS", 500, 40, 2000)),
+        start_timeout_s=_number(env, "STREAM_START_TIMEOUT_S", 10.0, 0.1, 60),
+        idle_timeout_s=_number(env, "STREAM_IDLE_TIMEOUT_S", 10.0, 0.1, 300),
+        stream_token_ttl_s=_number(env, "STREAM_TOKEN_TTL_S", 60.0, 1, 3600),
+        voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
+    )

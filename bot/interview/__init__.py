@@ -1,0 +1,1 @@
+"""The interview: instructions for the model and the tools it may call."""

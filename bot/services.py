@@ -1,0 +1,111 @@
+"""What every call shares: settings, stream tokens, pre-opened model sessions, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from bot.config import Settings
+from bot.twilio.webhooks import StreamTokens
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+
+log = structlog.get_logger(__name__)
+
+Opener = Callable[[], Awaitable[VoiceLiveConnection]]
+
+
+class SessionOpener:
+    """Opens Voice Live sessions ahead of the media stream (from the voice webhook).
+
+    A session opened for a CallSid waits at most `ttl_s` for its stream; then it is closed.
+    At most `max_pending` wait at once; past that, calls simply open theirs on arrival.
+    """
+
+    def __init__(self, open_session: Opener, ttl_s: float = 30.0, max_pending: int = 200) -> None:
+        self._open = open_session
+        self.ttl_s = ttl_s
+        self.max_pending = max_pending
+        self._pending: dict[str, tuple[asyncio.Task[VoiceLiveConnection], asyncio.TimerHandle]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def prepare(self, call_sid: str) -> None:
+        """Start opening a session for this call now."""
+        if call_sid in self._pending or len(self._pending) >= self.max_pending:
+            return
+        task = asyncio.create_task(self._open(), name=f"preopen:{call_sid[-6:]}")
+        task.add_done_callback(_quiet)
+        timer = asyncio.get_running_loop().call_later(self.ttl_s, self._expire, call_sid)
+        self._pending[call_sid] = (task, timer)
+
+    async def take(self, call_sid: str) -> VoiceLiveConnection:
+        """The session prepared for this call, or a fresh one. Raises VoiceLiveUnavailable."""
+        entry = self._pending.pop(call_sid, None)
+        if entry is None:
+            return await self._open()
+        task, timer = entry
+        timer.cancel()
+        log.info("voicelive.preopened_session_used", ready=task.done())
+        return await task
+
+    def _expire(self, call_sid: str) -> None:
+        entry = self._pending.pop(call_sid, None)
+        if entry is not None:
+            log.info("voicelive.preopened_session_expired", call_sid=call_sid)
+            asyncio.create_task(_discard(entry[0])).add_done_callback(_quiet)
+
+    async def close(self) -> None:
+        """Close every session still waiting for its stream."""
+        entries = list(self._pending.values())
+        self._pending.clear()
+        for _task, timer in entries:
+            timer.cancel()
+        await asyncio.gather(*(_discard(task) for task, _ in entries), return_exceptions=True)
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved; the taker (or nobody) handles it
+
+
+async def _discard(task: asyncio.Task[VoiceLiveConnection]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, VoiceLiveUnavailable, Exception):
+        conn = await task
+        await asyncio.wait_for(conn.close(), 2.0)
+
+
+class Outcomes:
+    """How each recent call's stream ended, for the <Connect action> request that follows."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self._size = size
+        self._items: OrderedDict[str, str] = OrderedDict()
+
+    def record(self, call_sid: str, reason: str) -> None:
+        self._items[call_sid] = reason
+        self._items.move_to_end(call_sid)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def pop(self, call_sid: str) -> str | None:
+        return self._items.pop(call_sid, None)
+
+
+@dataclass
+class Services:
+    """Shared by every request and call of one process."""
+
+    settings: Settings
+    tokens: StreamTokens
+    sessions: SessionOpener
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    active: set[Any] = field(default_factory=set)

@@ -1,0 +1,1 @@
+"""Twilio: Media Streams messages, webhooks and signatures."""

@@ -1,0 +1,1 @@
+"""Azure Voice Live: realtime events and the WebSocket client."""

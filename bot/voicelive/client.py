@@ -1,0 +1,133 @@
+"""The Voice Live WebSocket client: connect, authenticate, configure, send and receive."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import structlog
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from bot.config import Settings
+from bot.voicelive import events
+
+log = structlog.get_logger(__name__)
+
+MAX_SERVER_FRAME = 16 * 1024 * 1024
+
+
+class VoiceLiveUnavailable(ConnectionError):
+    """Voice Live could not be reached or refused us; the message says how."""
+
+
+def realtime_url(endpoint: str, api_version: str, model: str) -> str:
+    """wss://…/voice-live/realtime?… for an https endpoint; ws:// for a local http one."""
+    split = urlsplit(endpoint)
+    scheme = "wss" if split.scheme == "https" else "ws"
+    query = urlencode({"api-version": api_version, "model": model})
+    return f"{scheme}://{split.netloc}{split.path.rstrip('/')}/voice-live/realtime?{query}"
+
+
+def voice_config(voice: str) -> str | dict[str, str]:
+    """Azure voices (en-US-AvaNeural, …:DragonHDLatestNeural) need the azure-standard form."""
+    if "Neural" in voice or ":" in voice:
+        return {"type": "azure-standard", "name": voice}
+    return voice
+
+
+def session_config(
+    settings: Settings, instructions: str, tools: list[dict[str, Any]], model_format: str
+) -> dict[str, Any]:
+    """The session.update body for an interview call."""
+    return {
+        "modalities": ["text", "audio"],
+        "instructions": instructions,
+        "voice": voice_config(settings.voice_live_voice),
+        "input_audio_format": model_format,
+        "output_audio_format": model_format,
+        "input_audio_sampling_rate": 8000 if model_format == "g711_ulaw" else 24000,
+        "turn_detection": {
+            "type": "azure_semantic_vad",
+            "threshold": 0.5,
+            "silence_duration_ms": 500,
+            "create_response": True,
+            "interrupt_response": True,
+        },
+        "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
+        "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
+        "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+        "tools": tools,
+        "tool_choice": "auto",
+    }
+
+
+class VoiceLiveConnection:
+    """One open realtime session."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    async def send(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def events(self) -> AsyncIterator[events.ServerEvent]:
+        """Server events until the socket closes; malformed frames are logged and skipped."""
+        try:
+            async for frame in self._ws:
+                try:
+                    yield events.parse(frame)
+                except events.EventError as exc:
+                    log.warning("voicelive.bad_frame", reason=str(exc), size=len(frame))
+        except ConnectionClosed:
+            return
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._ws.close_reason or ""
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+async def open_session(
+    settings: Settings, endpoint: str, api_key: str | None, session: dict[str, Any]
+) -> VoiceLiveConnection:
+    """Connect, authenticate and send session.update; raise VoiceLiveUnavailable on failure."""
+    url = realtime_url(endpoint, settings.voice_live_api_version, settings.voice_live_model)
+    headers = {"api-key": api_key} if api_key else {}
+    try:
+        ws = await asyncio.wait_for(
+            connect(
+                url,
+                additional_headers=headers,
+                max_size=MAX_SERVER_FRAME,
+                open_timeout=None,
+                compression=None,
+                ping_interval=20,
+                ping_timeout=20,
+            ),
+            timeout=settings.voice_live_connect_timeout_s,
+        )
+    except InvalidStatus as exc:
+        raise VoiceLiveUnavailable(
+            f"Voice Live refused the connection: HTTP {exc.response.status_code}"
+        ) from None
+    except TimeoutError:
+        raise VoiceLiveUnavailable(
+            f"Voice Live did not answer within {settings.voice_live_connect_timeout_s:g} s"
+        ) from None
+    except (OSError, ConnectionClosed) as exc:
+        raise VoiceLiveUnavailable(f"Voice Live unreachable: {exc}") from None
+    conn = VoiceLiveConnection(ws)
+    try:
+        await conn.send(events.session_update(session))
+    except ConnectionClosed:
+        raise VoiceLiveUnavailable("Voice Live closed the connection at once") from None
+    return conn

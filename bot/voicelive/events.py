@@ -1,0 +1,212 @@
+"""Voice Live realtime events, parsed and built without I/O (text in, typed event out)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class EventError(ValueError):
+    """A server frame we cannot use; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady:
+    """session.created or session.updated."""
+
+    type: str
+    session_id: str
+    expires_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    audio_start_ms: int
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    audio_end_ms: int
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    response_id: str
+    item_id: str
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDone:
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A finished transcript: the bot's words (assistant) or the caller's (user)."""
+
+    role: str
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    response_id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    response_id: str
+    status: str
+    reason: str | None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    type: str
+    code: str | None
+    message: str
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Other:
+    """Any event the bridge does not act on (kept for logging and tests)."""
+
+    type: str
+
+
+ServerEvent = (
+    SessionReady
+    | SpeechStarted
+    | SpeechStopped
+    | ResponseCreated
+    | AudioDelta
+    | AudioDone
+    | Transcript
+    | FunctionCall
+    | ResponseDone
+    | ServerError
+    | Other
+)
+
+
+def _s(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _i(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def parse(frame: str | bytes) -> ServerEvent:
+    """Parse one server frame. Raises EventError for frames that are not an event object."""
+    try:
+        msg = json.loads(frame)
+    except ValueError as exc:
+        raise EventError(f"invalid JSON: {exc}") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise EventError("frame is not an event object with a type")
+    kind: str = msg["type"]
+    if kind == "response.audio.delta":
+        try:
+            audio = base64.b64decode(_s(msg, "delta"), validate=True)
+        except binascii.Error as exc:
+            raise EventError(f"response.audio.delta: delta is not base64: {exc}") from None
+        return AudioDelta(_s(msg, "response_id"), _s(msg, "item_id"), audio)
+    if kind == "input_audio_buffer.speech_started":
+        return SpeechStarted(_i(msg, "audio_start_ms"), _s(msg, "item_id"))
+    if kind == "input_audio_buffer.speech_stopped":
+        return SpeechStopped(_i(msg, "audio_end_ms"), _s(msg, "item_id"))
+    if kind == "response.created":
+        response = msg.get("response") if isinstance(msg.get("response"), dict) else {}
+        return ResponseCreated(_s(response, "id"))
+    if kind == "response.audio.done":
+        return AudioDone(_s(msg, "response_id"), _s(msg, "item_id"))
+    if kind == "response.audio_transcript.done":
+        return Transcript("assistant", _s(msg, "item_id"), _s(msg, "transcript"))
+    if kind == "conversation.item.input_audio_transcription.completed":
+        return Transcript("user", _s(msg, "item_id"), _s(msg, "transcript"))
+    if kind == "response.function_call_arguments.done":
+        return FunctionCall(
+            _s(msg, "response_id"), _s(msg, "call_id"), _s(msg, "name"), _s(msg, "arguments")
+        )
+    if kind == "response.done":
+        response = msg.get("response") if isinstance(msg.get("response"), dict) else {}
+        details = response.get("status_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        return ResponseDone(_s(response, "id"), _s(response, "status"), reason, usage)
+    if kind in ("session.created", "session.updated"):
+        session = msg.get("session") if isinstance(msg.get("session"), dict) else {}
+        expires = session.get("expires_at")
+        return SessionReady(kind, _s(session, "id"), expires if isinstance(expires, int) else None)
+    if kind == "error":
+        error = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        return ServerError(
+            _s(error, "type"), error.get("code"), _s(error, "message"), error.get("event_id")
+        )
+    return Other(kind)
+
+
+def _dump(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+def session_update(session: dict[str, Any]) -> str:
+    return _dump({"type": "session.update", "session": session})
+
+
+def append_audio(audio: bytes) -> str:
+    payload = base64.b64encode(audio).decode("ascii")
+    return f'{{"type":"input_audio_buffer.append","audio":"{payload}"}}'
+
+
+def response_create(instructions: str | None = None) -> str:
+    event: dict[str, Any] = {"type": "response.create"}
+    if instructions:
+        event["response"] = {"instructions": instructions}
+    return _dump(event)
+
+
+def response_cancel(event_id: str) -> str:
+    return _dump({"type": "response.cancel", "event_id": event_id})
+
+
+def truncate(item_id: str, audio_end_ms: int) -> str:
+    return _dump(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": max(0, int(audio_end_ms)),
+        }
+    )
+
+
+def function_output(call_id: str, output: str) -> str:
+    item = {"type": "function_call_output", "call_id": call_id, "output": output}
+    return _dump({"type": "conversation.item.create", "item": item})
+
+
+def system_message(text: str) -> str:
+    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
+    return _dump({"type": "conversation.item.create", "item": item})

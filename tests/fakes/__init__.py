@@ -1,0 +1,1 @@
+"""Fake peers (Twilio, Voice Live) written from the vendor references in shared/docs."""

@@ -1,0 +1,72 @@
+"""Test support: settings for tests and a real bot served by uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from bot.app import create_app
+from bot.config import Settings, load_settings
+
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "0" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) -> Settings:
+    """Settings as a deployment would give them, pointed at 127.0.0.1."""
+    port = port or free_port()
+    base = {
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORT": str(port),
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "VOICE_LIVE_API_KEY": "test-key",
+        "LOG_FORMAT": "console",
+        "DATA_DIR": str(tmp or Path("data")),
+    }
+    base.update({k: str(v) for k, v in env.items() if v is not None})
+    return load_settings({k: v for k, v in base.items() if v != ""})
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[str]:
+    """Serve the bot with uvicorn on settings.port; yields its base URL (http://127.0.0.1:PORT)."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        ws="websockets-sansio",
+        ws_max_size=1024 * 1024,
+        ws_ping_interval=None,
+        lifespan="on",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        else:
+            raise TimeoutError("uvicorn did not start")
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -1,0 +1,86 @@
+"""Settings: defaults, dev mode, and errors that name the variable."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+PROD = {
+    "PUBLIC_URL": "https://bot.example.com",
+    "TWILIO_AUTH_TOKEN": "tok-123456",
+    "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+    "TWILIO_PHONE_NUMBER": "+14155550100",
+    "VOICE_LIVE_ENDPOINT": "https://res.services.ai.azure.com",
+    "VOICE_LIVE_API_KEY": "key-123456",
+}
+
+
+def test_production_settings_and_derived_urls(tmp_path: Path) -> None:
+    s = load_settings({**PROD, "DATA_DIR": str(tmp_path)})
+    assert not s.dev_mode
+    assert s.stream_url == "wss://bot.example.com/twilio/media"
+    assert s.url_for("/twilio/voice") == "https://bot.example.com/twilio/voice"
+    assert s.host == "0.0.0.0" and s.log_format == "json" and s.audio_format == "pcm16"
+    assert s.playout_ahead_ms == 500
+    assert "tok-123456" not in repr(s) and "key-123456" not in repr(s)
+    assert set(s.secrets) == {"tok-123456", "key-123456"}
+
+
+def test_dev_mode_makes_a_local_token_once_and_listens_on_loopback(tmp_path: Path) -> None:
+    a = load_settings({"DATA_DIR": str(tmp_path)})
+    b = load_settings({"DATA_DIR": str(tmp_path)})
+    assert a.dev_mode and a.host == "127.0.0.1"
+    assert a.twilio_auth_token == b.twilio_auth_token and len(a.twilio_auth_token) == 32
+    assert (tmp_path / "dev_auth_token").stat().st_mode & 0o077 == 0
+    assert a.public_url == "http://127.0.0.1:8080" and a.stream_url.startswith("ws://")
+    assert a.voice_live_endpoint is None and a.log_format == "console"
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"PUBLIC_URL": ""}, "PUBLIC_URL"),
+        ({"PUBLIC_URL": "bot.example.com"}, "PUBLIC_URL"),
+        ({"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_ACCOUNT_SID": "XX1"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_PHONE_NUMBER": "555-0100"}, "TWILIO_PHONE_NUMBER"),
+        ({"VOICE_LIVE_ENDPOINT": "ftp://x"}, "VOICE_LIVE_ENDPOINT"),
+        ({"VOICE_LIVE_API_KEY": ""}, "VOICE_LIVE_API_KEY"),
+        ({"AUDIO_FORMAT": "mp3"}, "AUDIO_FORMAT"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PLAYOUT_AHEAD_MS": "5"}, "PLAYOUT_AHEAD_MS"),
+        ({"STREAM_IDLE_TIMEOUT_S": "-1"}, "STREAM_IDLE_TIMEOUT_S"),
+    ],
+)
+def test_bad_settings_name_the_variable(change: dict[str, str], variable: str,
+                                        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"^{variable}:"):
+        load_settings({**PROD, "DATA_DIR": str(tmp_path), **change})
+
+
+def test_dotenv_fills_in_what_the_environment_does_not_set(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AUDIO_FORMAT=g711_ulaw\nLOG_LEVEL=debug\n")
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    for key in PROD:
+        monkeypatch.delenv(key, raising=False)
+    s = load_settings(dotenv=env_file)
+    assert s.audio_format == "g711_ulaw" and s.log_level == "warning"
+
+
+def test_cli_reports_a_bad_setting_and_exits_2(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDIO_FORMAT", "opus")
+    with pytest.raises(SystemExit) as exc:
+        main(["serve"])
+    assert exc.value.code == 2
+    assert "AUDIO_FORMAT: must be one of pcm16, g711_ulaw; got 'opus'" in capsys.readouterr().err
