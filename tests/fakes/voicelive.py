@@ -1,0 +1,1049 @@
+"""Fake Azure Voice Live realtime server (OpenAI Realtime preview events) built from the docs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import inspect
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from . import audio
+
+REALTIME_PATH = "/voice-live/realtime"
+MAX_APPEND_BYTES = 15 * 2**20  # "One append may carry up to 15 MiB"
+INPUT_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
+OUTPUT_FORMATS = tuple(audio.FORMAT_RATES)
+TURN_DETECTION_TYPES = ("server_vad", "azure_semantic_vad", "azure_semantic_vad_multilingual")
+
+# Effective settings of a fresh session. Values the docs give are used; the rest are marked.
+DEFAULT_SESSION: dict[str, Any] = {
+    "modalities": ["text", "audio"],
+    "instructions": "",
+    "voice": "alloy",  # unconfirmed default
+    "input_audio_format": "pcm16",
+    "input_audio_sampling_rate": 24000,
+    "output_audio_format": "pcm16",
+    "turn_detection": {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 0,  # not documented; 0 so audio_start_ms is the onset itself
+        "silence_duration_ms": 500,
+        "create_response": True,
+        "interrupt_response": True,
+        "auto_truncate": False,
+    },
+    "input_audio_noise_reduction": None,
+    "input_audio_echo_cancellation": None,
+    "input_audio_transcription": None,
+    "tools": [],
+    "tool_choice": "auto",
+    "temperature": 0.8,
+    "max_response_output_tokens": "inf",
+}
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(10)
+
+
+def _describe(predicate: Callable[[], Any]) -> str:
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return getattr(predicate, "__qualname__", repr(predicate))
+
+
+def default_response_audio(index: int, fmt: str) -> bytes:
+    """1.5 s sine at 400 + 150*index Hz, amplitude 0.3, in `fmt` at that format's rate."""
+    rate = audio.FORMAT_RATES[fmt]
+    return audio.encode(audio.tone(400.0 + 150.0 * index, 1500, rate, 0.3), fmt)
+
+
+def default_response_text(index: int) -> str:
+    return f"This is assistant response {index}."
+
+
+def default_caller_transcript(index: int) -> str:
+    return f"caller utterance {index}"
+
+
+@dataclass
+class Handshake:
+    """One upgrade attempt and the HTTP status the fake answered (101 = accepted)."""
+
+    at: float
+    path: str
+    query: dict[str, str]
+    headers: Headers
+    status: int
+
+
+@dataclass
+class FakeResponse:
+    """One response as the fake produced it."""
+
+    id: str
+    item_id: str
+    index: int
+    output_format: str
+    audio: bytes
+    transcript: str
+    request: dict[str, Any] | None  # the client's response.create, None if server-initiated
+    triggered_at: float
+    status: str = "in_progress"
+    status_details: dict[str, Any] | None = None
+    audio_bytes_sent: int = 0
+    deltas_sent: int = 0
+    transcript_sent: str = ""
+    created_at: float | None = None
+    first_delta_at: float | None = None
+    last_delta_at: float | None = None
+    done_at: float | None = None
+    cancel_reason: str | None = None
+    interrupted_at: float | None = None
+    deltas_after_interrupt: int = 0
+    audio_finished: bool = False
+    late_budget: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def audio_ms_sent(self) -> float:
+        return self.audio_bytes_sent / audio.bytes_per_ms(self.output_format)
+
+    @property
+    def audio_ms(self) -> float:
+        return len(self.audio) / audio.bytes_per_ms(self.output_format)
+
+
+class FakeVoiceLive:
+    """A Voice Live endpoint on 127.0.0.1 (`endpoint` = http://127.0.0.1:PORT)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        bearer_token_check: Callable[[str], bool] | None = None,
+        refuse_status: int | None = None,
+        response_audio: Callable[[int, str], bytes] | None = None,
+        response_text: Callable[[int], str] | None = None,
+        caller_transcript: Callable[[int], str] | None = None,
+        delta_ms: int = 100,
+        speed: float = 4.0,
+        first_delta_delay_ms: float = 50.0,
+        late_deltas_after_interrupt: int = 2,
+        late_deltas_after_cancel: int = 0,
+        energy_vad: bool = True,
+        vad_rms_threshold: float = 0.02,
+        vad_min_speech_ms: int = 60,
+        transcribe: bool | None = None,
+        session_ttl_s: int = 3600,
+    ) -> None:
+        self.api_key = api_key
+        self.bearer_token_check = bearer_token_check
+        self.refuse_status = refuse_status
+        self.response_audio = response_audio or default_response_audio
+        self.response_text = response_text or default_response_text
+        self.caller_transcript = caller_transcript or default_caller_transcript
+        self.delta_ms = delta_ms
+        self.speed = speed
+        self.first_delta_delay_ms = first_delta_delay_ms
+        self.late_deltas_after_interrupt = late_deltas_after_interrupt
+        self.late_deltas_after_cancel = late_deltas_after_cancel
+        self.energy_vad = energy_vad
+        self.vad_rms_threshold = vad_rms_threshold
+        self.vad_min_speech_ms = vad_min_speech_ms
+        self.transcribe = transcribe
+        self.session_ttl_s = session_ttl_s
+
+        self.sessions: list[FakeSession] = []
+        self.handshakes: list[Handshake] = []
+        self.handler_errors: list[BaseException] = []
+        self.port: int | None = None
+        self._server: Server | None = None
+
+    async def __aenter__(self) -> FakeVoiceLive:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        await self.stop()
+        if exc_type is None and self.handler_errors:
+            raise RuntimeError(f"FakeVoiceLive crashed: {self.handler_errors!r}")
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            max_size=32 * 2**20,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every session (1001) and the listener."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, api_version: str = "2026-07-15", model: str = "gpt-realtime") -> str:
+        return f"ws://127.0.0.1:{self.port}{REALTIME_PATH}?api-version={api_version}&model={model}"
+
+    def _check_request(self, path: str, query: dict[str, str], headers: Headers) -> int | None:
+        if self.refuse_status is not None:
+            return self.refuse_status
+        if path != REALTIME_PATH or not query.get("api-version"):
+            return 404
+        agent_mode = bool(query.get("agent-name") and query.get("agent-project-name"))
+        if not query.get("model") and not agent_mode:
+            return 404
+        if self.api_key is None and self.bearer_token_check is None:
+            return None
+        if self.api_key is not None and self.api_key in headers.get_all("api-key"):
+            return None
+        if self.bearer_token_check is not None:
+            for value in headers.get_all("Authorization"):
+                scheme, _, token = value.partition(" ")
+                if scheme.lower() == "bearer" and token and self.bearer_token_check(token.strip()):
+                    return None
+        return 401
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        parts = urlsplit(request.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        status = self._check_request(parts.path, query, request.headers)
+        loop_time = asyncio.get_running_loop().time()
+        headers = Headers(request.headers)
+        self.handshakes.append(Handshake(loop_time, request.path, query, headers, status or 101))
+        if status is None:
+            return None
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Refused"
+        return connection.respond(status, f"{status} {phrase}\n")
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        session = FakeSession(self, ws)
+        self.sessions.append(session)
+        try:
+            await session.run()
+        except Exception as exc:
+            self.handler_errors.append(exc)
+            raise
+
+    async def wait_for_session(
+        self,
+        n: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> FakeSession:
+        """Wait until n sessions have connected; return the n-th (1-based)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.sessions) < n:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TimeoutError(
+                    f"{len(self.sessions)} session(s) after {timeout}s, wanted {n}; "
+                    f"handshakes: {[(h.path, h.status) for h in self.handshakes]}"
+                )
+            await asyncio.sleep(0.005)
+        return self.sessions[n - 1]
+
+
+class FakeSession:
+    """One accepted Voice Live connection: records everything, answers like the service."""
+
+    def __init__(self, server: FakeVoiceLive, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        request = ws.request
+        assert request is not None
+        parts = urlsplit(request.path)
+        self.request_path = parts.path
+        self.query: dict[str, str] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.headers = Headers(request.headers)
+        self.agent_mode = "model" not in self.query
+        self.id = _new_id("sess_")
+        self.config: dict[str, Any] = copy.deepcopy(DEFAULT_SESSION)
+        self.config.update(
+            {
+                "id": self.id,
+                "object": "realtime.session",
+                "model": self.query.get("model"),
+                "expires_at": int(time.time()) + server.session_ttl_s,
+            }
+        )
+
+        self.received: list[dict[str, Any]] = []
+        self.received_log: list[tuple[float, dict[str, Any]]] = []
+        self.events_sent: list[tuple[float, dict[str, Any]]] = []
+        self.append_log: list[tuple[float, int]] = []
+        self.truncates: list[dict[str, Any]] = []
+        self.cancels: list[dict[str, Any]] = []
+        self.responses: list[FakeResponse] = []
+        self.items: dict[str, dict[str, Any]] = {}
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.appended_ms = 0.0  # ms of audio appended since the session started
+
+        self._appended = bytearray()
+        self._buffer_bytes = 0  # appended since the last commit/clear
+        self._last_item_id: str | None = None
+        self._active: FakeResponse | None = None
+        self._utterances = 0
+        # energy VAD state
+        self._vad_residual = np.zeros(0)
+        self._vad_format: str | None = None
+        self._vad_pos_ms = 0.0
+        self._loud_ms = 0
+        self._quiet_ms = 0
+        self._onset_ms = 0.0
+        self._speech_end_ms = 0.0
+        self._in_speech = False
+        self._speech_item_id: str | None = None
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    @property
+    def appended_audio(self) -> bytes:
+        """All audio from input_audio_buffer.append, decoded from base64, in arrival order."""
+        return bytes(self._appended)
+
+    @property
+    def active_response(self) -> FakeResponse | None:
+        return self._active
+
+    async def run(self) -> None:
+        try:
+            await self._emit({"type": "session.created", "session": self._session_view()})
+            async for message in self.ws:
+                await self._on_message(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.close_reason = self.ws.close_reason
+            self.closed.set()
+            for response in self.responses:
+                if response.task is not None:
+                    response.task.cancel()
+
+    async def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Send a server event, adding an event_id after its type."""
+        event = {"type": event["type"], "event_id": _new_id("event_"), **event}
+        await self.send(event)
+        return event
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send anything as a JSON text frame, as-is (unknown types, warnings, ...)."""
+        self.events_sent.append((self._loop.time(), event))
+        await self.ws.send(json.dumps(event))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def send_error(
+        self,
+        code: str | None,
+        message: str,
+        *,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """An `error` event; the session stays open (close() separately, e.g. session_expired)."""
+        await self._emit(
+            {
+                "type": "error",
+                "error": {
+                    "type": error_type,
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": event_id,
+                },
+            }
+        )
+
+    async def close(self, code: int = 1001, reason: str = "") -> None:
+        await self.ws.close(code, reason)
+
+    def _session_view(self) -> dict[str, Any]:
+        return copy.deepcopy(self.config)
+
+    @property
+    def _turn_detection(self) -> dict[str, Any] | None:
+        td = self.config.get("turn_detection")
+        return td if isinstance(td, dict) else None
+
+    def _td_flag(self, name: str) -> bool:
+        """create_response / interrupt_response: anything but an explicit false is true."""
+        return (self._turn_detection or {}).get(name, True) is not False
+
+    def _input_rate(self) -> int:
+        fmt = self.config.get("input_audio_format", "pcm16")
+        if fmt != "pcm16":
+            return 8000
+        return int(self.config.get("input_audio_sampling_rate") or 24000)
+
+    # ---- client events ---------------------------------------------------------------------
+
+    async def _on_message(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            await self.send_error("invalid_event", "Binary frames are not supported; send JSON.")
+            return
+        try:
+            event = json.loads(message)
+        except ValueError as exc:
+            await self.send_error("invalid_json", f"Invalid JSON: {exc}")
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            await self.send_error("invalid_event", "Event must be an object with a 'type'.")
+            return
+        self.received.append(event)
+        self.received_log.append((self._loop.time(), event))
+        handler = self._handlers.get(event["type"])
+        if handler is None:
+            await self.send_error(
+                "invalid_event",
+                f"Unknown event type {event['type']!r}.",
+                param="type",
+                event_id=event.get("event_id"),
+            )
+            return
+        await handler(self, event)
+
+    async def _reject(self, event: dict[str, Any], code: str, message: str, param: str) -> None:
+        await self.send_error(code, message, param=param, event_id=event.get("event_id"))
+
+    async def _on_session_update(self, event: dict[str, Any]) -> None:
+        update = event.get("session")
+        if not isinstance(update, dict):
+            await self._reject(event, "invalid_value", "'session' must be an object.", "session")
+            return
+        problem = self._validate_session(update)
+        if problem is not None:
+            await self._reject(event, "invalid_value", problem[1], f"session.{problem[0]}")
+            return
+        update = copy.deepcopy(update)
+        fmt_before = self.config.get("input_audio_format")
+        self.config.update(update)
+        fmt = self.config.get("input_audio_format")
+        if "input_audio_sampling_rate" not in update and fmt != fmt_before:
+            self.config["input_audio_sampling_rate"] = 24000 if fmt == "pcm16" else 8000
+        await self._emit({"type": "session.updated", "session": self._session_view()})
+
+    def _validate_session(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        modalities = update.get("modalities")
+        if modalities is not None:
+            if not isinstance(modalities, list) or not set(modalities) <= {"text", "audio"}:
+                return "modalities", "modalities must be a list of 'text' and 'audio'."
+            if "audio" in modalities and "text" not in modalities:
+                return "modalities", "['audio'] alone is not allowed; use ['text', 'audio']."
+        if self.agent_mode and "instructions" in update:
+            return "instructions", "instructions are not allowed in agent mode."
+        in_fmt = update.get("input_audio_format", self.config.get("input_audio_format"))
+        if in_fmt not in INPUT_FORMATS:
+            return "input_audio_format", f"Unsupported input_audio_format {in_fmt!r}."
+        out_fmt = update.get("output_audio_format", self.config.get("output_audio_format"))
+        if out_fmt not in OUTPUT_FORMATS:
+            return "output_audio_format", f"Unsupported output_audio_format {out_fmt!r}."
+        if "input_audio_sampling_rate" in update:
+            rate = update["input_audio_sampling_rate"]
+            allowed = (24000, 16000) if in_fmt == "pcm16" else (8000,)
+            if rate not in allowed:
+                return "input_audio_sampling_rate", f"{rate!r} not allowed with {in_fmt}."
+        if "turn_detection" in update:
+            td = update["turn_detection"]
+            if td is not None and (
+                not isinstance(td, dict) or td.get("type") not in TURN_DETECTION_TYPES
+            ):
+                return "turn_detection", "turn_detection must be null or have a known type."
+        return None
+
+    async def _on_append(self, event: dict[str, Any]) -> None:
+        payload = event.get("audio")
+        try:
+            if not isinstance(payload, str):
+                raise ValueError("audio is not a string")
+            data = base64.b64decode(payload, validate=True)
+        except (ValueError, binascii.Error):
+            await self._reject(event, "invalid_value", "'audio' must be base64.", "audio")
+            return
+        if len(data) > MAX_APPEND_BYTES:
+            await self._reject(event, "invalid_value", "Append exceeds 15 MiB.", "audio")
+            return
+        fmt = self.config.get("input_audio_format", "pcm16")
+        rate = self._input_rate()
+        self._appended += data
+        self._buffer_bytes += len(data)
+        self.append_log.append((self._loop.time(), len(data)))
+        start_ms = self.appended_ms
+        self.appended_ms += len(data) / audio.bytes_per_ms(fmt, rate)
+        if self.server.energy_vad and self._turn_detection is not None:
+            await self._vad(audio.decode(data, fmt), fmt, rate, start_ms)
+
+    async def _on_commit(self, event: dict[str, Any]) -> None:
+        if self._buffer_bytes == 0:
+            await self._reject(
+                event, "input_audio_buffer_commit_empty", "The input audio buffer is empty.", ""
+            )
+            return
+        item_id = self._speech_item_id or _new_id("item_")
+        self._reset_speech()
+        await self._finish_user_turn(item_id, audio_end_ms=None, transcript=None, respond=False)
+
+    async def _on_buffer_clear(self, event: dict[str, Any]) -> None:
+        self._buffer_bytes = 0
+        self._reset_speech()
+        await self._emit({"type": "input_audio_buffer.cleared"})
+
+    async def _on_item_create(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict) or item.get("type") not in (
+            "message",
+            "function_call",
+            "function_call_output",
+        ):
+            await self._reject(event, "invalid_value", "Unsupported or missing item.", "item")
+            return
+        if item.get("type") == "message" and item.get("role") not in (
+            "system",
+            "user",
+            "assistant",
+        ):
+            await self._reject(event, "invalid_value", "Unknown message role.", "item.role")
+            return
+        item = copy.deepcopy(item)
+        item.setdefault("id", _new_id("item_"))
+        if item["id"] in self.items:
+            await self._reject(event, "invalid_value", "Duplicate item id.", "item.id")
+            return
+        item.setdefault("object", "realtime.item")
+        item.setdefault("status", "completed")
+        self.items[item["id"]] = {"item": item, "role": item.get("role"), "audio_ms": 0.0}
+        previous = self._last_item_id
+        self._last_item_id = item["id"]
+        await self._emit(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+
+    async def _on_item_delete(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if item_id not in self.items:
+            await self._reject(event, "item_not_found", f"No item {item_id!r}.", "item_id")
+            return
+        del self.items[item_id]
+        await self._emit({"type": "conversation.item.deleted", "item_id": item_id})
+
+    async def _on_truncate(self, event: dict[str, Any]) -> None:
+        self.truncates.append(event)
+        item_id = event.get("item_id")
+        content_index = event.get("content_index")
+        end_ms = event.get("audio_end_ms")
+        entry = self.items.get(item_id) if isinstance(item_id, str) else None
+        if entry is None:
+            await self._reject(event, "item_not_found", f"No item {item_id!r}.", "item_id")
+            return
+        if entry["role"] != "assistant":
+            await self._reject(
+                event, "invalid_value", "Only assistant audio can be truncated.", "item_id"
+            )
+            return
+        if content_index != 0:
+            await self._reject(event, "invalid_value", "content_index must be 0.", "content_index")
+            return
+        if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
+            await self._reject(
+                event, "invalid_value", "audio_end_ms must be an integer >= 0.", "audio_end_ms"
+            )
+            return
+        if end_ms > entry["audio_ms"] + 1e-9:
+            await self._reject(
+                event,
+                "invalid_value",
+                f"audio_end_ms {end_ms} is beyond the item's audio ({entry['audio_ms']:.1f} ms).",
+                "audio_end_ms",
+            )
+            return
+        entry["truncated_ms"] = end_ms
+        await self._emit(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": end_ms,
+            }
+        )
+
+    async def _on_response_create(self, event: dict[str, Any]) -> None:
+        await self._start_response(event)
+
+    async def _on_response_cancel(self, event: dict[str, Any]) -> None:
+        self.cancels.append(event)
+        response = self._active
+        if response is None or response.audio_finished or response.cancel_reason is not None:
+            await self._reject(
+                event, "response_cancel_not_active", "There is no active response.", ""
+            )
+            return
+        wanted = event.get("response_id")
+        if wanted is not None and wanted != response.id:
+            await self._reject(
+                event, "invalid_value", f"Response {wanted!r} is not active.", "response_id"
+            )
+            return
+        self._interrupt(response, "client_cancelled", self.server.late_deltas_after_cancel)
+
+    _handlers: dict[str, Callable[[FakeSession, dict[str, Any]], Any]] = {
+        "session.update": _on_session_update,
+        "input_audio_buffer.append": _on_append,
+        "input_audio_buffer.commit": _on_commit,
+        "input_audio_buffer.clear": _on_buffer_clear,
+        "conversation.item.create": _on_item_create,
+        "conversation.item.delete": _on_item_delete,
+        "conversation.item.truncate": _on_truncate,
+        "response.create": _on_response_create,
+        "response.cancel": _on_response_cancel,
+    }
+
+    # ---- caller turns (energy VAD and manual triggers) -------------------------------------
+
+    def _reset_speech(self) -> None:
+        self._in_speech = False
+        self._speech_item_id = None
+        self._loud_ms = 0
+        self._quiet_ms = 0
+
+    async def _vad(self, samples: np.ndarray, fmt: str, rate: int, start_ms: float) -> None:
+        """Energy VAD over appended audio in 20 ms windows (RMS >= threshold = loud)."""
+        if fmt != self._vad_format:  # format change: restart windowing at this append
+            self._vad_format = fmt
+            self._vad_residual = np.zeros(0)
+            self._vad_pos_ms = start_ms
+        buf = np.concatenate([self._vad_residual, samples])
+        window = rate * 20 // 1000
+        n_windows = len(buf) // window
+        self._vad_residual = buf[n_windows * window :]
+        td = self._turn_detection or {}
+        silence_ms = td.get("silence_duration_ms", 500)
+        silence_ms = 500 if silence_ms is None else silence_ms
+        for i in range(n_windows):
+            at_ms = self._vad_pos_ms
+            self._vad_pos_ms += 20
+            loud = audio.rms(buf[i * window : (i + 1) * window]) >= self.server.vad_rms_threshold
+            if not self._in_speech:
+                if not loud:
+                    self._loud_ms = 0
+                    continue
+                if self._loud_ms == 0:
+                    self._onset_ms = at_ms
+                self._loud_ms += 20
+                if self._loud_ms >= self.server.vad_min_speech_ms:
+                    padding = td.get("prefix_padding_ms") or 0
+                    await self.speech_started(max(0, round(self._onset_ms - padding)))
+            elif loud:
+                self._quiet_ms = 0
+            else:
+                if self._quiet_ms == 0:
+                    self._speech_end_ms = at_ms
+                self._quiet_ms += 20
+                if self._quiet_ms >= silence_ms:
+                    item_id = self._speech_item_id or _new_id("item_")
+                    self._reset_speech()
+                    await self._finish_user_turn(
+                        item_id,
+                        audio_end_ms=round(self._speech_end_ms),
+                        transcript=None,
+                        respond=self._td_flag("create_response"),
+                    )
+
+    async def speech_started(self, audio_start_ms: int | None = None) -> str:
+        """Send input_audio_buffer.speech_started (barge-in); returns the user item id.
+
+        Interrupts the active response unless turn_detection.interrupt_response is false.
+        """
+        item_id = _new_id("item_")
+        self._in_speech = True
+        self._quiet_ms = 0
+        self._speech_item_id = item_id
+        start = round(self.appended_ms) if audio_start_ms is None else audio_start_ms
+        await self._emit(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": start,
+                "item_id": item_id,
+            }
+        )
+        response = self._active
+        if response is not None and self._td_flag("interrupt_response"):
+            self._interrupt(response, "turn_detected", self.server.late_deltas_after_interrupt)
+        return item_id
+
+    async def caller_turn(
+        self, transcript: str | None = None, *, respond: bool | None = None
+    ) -> str:
+        """A whole caller turn without audio: speech_started (if not already) -> stopped ->
+        committed -> user item -> transcription -> response (unless create_response is false).
+        """
+        if self._speech_item_id is None:
+            await self.speech_started()
+        item_id = self._speech_item_id or _new_id("item_")
+        self._reset_speech()
+        await self._finish_user_turn(
+            item_id,
+            audio_end_ms=round(self.appended_ms),
+            transcript=transcript,
+            respond=self._td_flag("create_response") if respond is None else respond,
+        )
+        return item_id
+
+    async def _finish_user_turn(
+        self, item_id: str, *, audio_end_ms: int | None, transcript: str | None, respond: bool
+    ) -> None:
+        if audio_end_ms is not None:
+            await self._emit(
+                {
+                    "type": "input_audio_buffer.speech_stopped",
+                    "audio_end_ms": audio_end_ms,
+                    "item_id": item_id,
+                }
+            )
+        previous = self._last_item_id
+        self._last_item_id = item_id
+        self._buffer_bytes = 0
+        await self._emit(
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous,
+                "item_id": item_id,
+            }
+        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        self.items[item_id] = {"item": item, "role": "user", "audio_ms": 0.0}
+        await self._emit(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+        index = self._utterances
+        self._utterances += 1
+        transcribe = self.server.transcribe
+        if transcribe is None:
+            transcribe = bool(self.config.get("input_audio_transcription"))
+        if transcribe:
+            text = transcript if transcript is not None else self.server.caller_transcript(index)
+            await self._emit(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "transcript": text,
+                }
+            )
+        if respond:
+            await self._start_response(None)
+
+    # ---- responses -------------------------------------------------------------------------
+
+    async def start_response(self) -> FakeResponse | None:
+        """Server-initiated response (as after a VAD turn), without a client response.create."""
+        return await self._start_response(None)
+
+    async def _start_response(self, request: dict[str, Any] | None) -> FakeResponse | None:
+        previous = self._active
+        if previous is not None and request is not None and previous.cancel_reason is None:
+            await self._reject(
+                request,
+                "conversation_already_has_active_response",
+                f"Response {previous.id} is still in progress.",
+                "",
+            )
+            return None
+        index = len(self.responses)
+        fmt = self.config.get("output_audio_format", "pcm16")
+        response = FakeResponse(
+            id=_new_id("resp_"),
+            item_id=_new_id("item_"),
+            index=index,
+            output_format=fmt,
+            audio=self.server.response_audio(index, fmt),
+            transcript=self.server.response_text(index),
+            request=request,
+            triggered_at=self._loop.time(),
+        )
+        self.responses.append(response)
+        self._active = response
+        wait_for = previous.task if previous is not None else None
+        response.task = asyncio.create_task(self._run_response(response, wait_for))
+        return response
+
+    def _interrupt(self, response: FakeResponse, reason: str, late_deltas: int) -> None:
+        if response.cancel_reason is not None or response.audio_finished:
+            return
+        response.cancel_reason = reason
+        response.interrupted_at = self._loop.time()
+        response.late_budget = late_deltas
+        response.wake.set()
+
+    async def _sleep_until(self, when: float, wake: asyncio.Event) -> None:
+        delay = when - self._loop.time()
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        except TimeoutError:
+            pass
+
+    def _usage(self, response: FakeResponse) -> dict[str, Any]:
+        out_audio = round(20 * response.audio_ms_sent / 1000)
+        out_text = len(response.transcript_sent.split())
+        in_audio = round(10 * self.appended_ms / 1000)
+        in_text = len(str(self.config.get("instructions") or "")) // 4 + 4 * len(self.items)
+        return {
+            "total_tokens": in_audio + in_text + out_audio + out_text,
+            "input_tokens": in_audio + in_text,
+            "output_tokens": out_audio + out_text,
+            "input_token_details": {
+                "text_tokens": in_text,
+                "audio_tokens": in_audio,
+                "cached_tokens": 0,
+                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
+            },
+            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
+        }
+
+    async def _run_response(
+        self, response: FakeResponse, wait_for: asyncio.Task[None] | None
+    ) -> None:
+        try:
+            if wait_for is not None:
+                await asyncio.gather(wait_for, return_exceptions=True)
+            await self._produce(response)
+        except ConnectionClosed:
+            response.status = "connection_closed"
+        finally:
+            if self._active is response:
+                self._active = None
+
+    async def _produce(self, response: FakeResponse) -> None:
+        rid, item_id = response.id, response.item_id
+        where = {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        response.created_at = self._loop.time()
+        await self._emit(
+            {
+                "type": "response.created",
+                "response": {
+                    "id": rid,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "status_details": None,
+                    "output": [],
+                    "usage": None,
+                },
+            }
+        )
+        await self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": rid,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        previous = self._last_item_id
+        self._last_item_id = item_id
+        entry = {"item": item, "role": "assistant", "audio_ms": 0.0}
+        self.items[item_id] = entry
+        await self._emit(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+        await self._emit(
+            {
+                "type": "response.content_part.added",
+                **where,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+
+        step = max(1, self.server.delta_ms) * audio.bytes_per_ms(response.output_format)
+        chunks = [response.audio[i : i + step] for i in range(0, len(response.audio), step)]
+        words = response.transcript.split(" ")
+        pieces: dict[int, str] = {}
+        for j, word in enumerate(words):
+            k = j * max(1, len(chunks)) // len(words)
+            pieces[k] = pieces.get(k, "") + word + (" " if j < len(words) - 1 else "")
+        speed = self.server.speed
+        interval = 0.0 if math.isinf(speed) else self.server.delta_ms / 1000 / speed
+        first_at = response.triggered_at + self.server.first_delta_delay_ms / 1000
+
+        for k, chunk in enumerate(chunks):
+            if response.cancel_reason is None:
+                await self._sleep_until(first_at + k * interval, response.wake)
+            if response.cancel_reason is not None:
+                if response.late_budget <= 0:
+                    break
+                response.late_budget -= 1
+                response.deltas_after_interrupt += 1
+            await self._emit(
+                {
+                    "type": "response.audio.delta",
+                    **where,
+                    "delta": base64.b64encode(chunk).decode("ascii"),
+                }
+            )
+            now = self._loop.time()
+            response.first_delta_at = response.first_delta_at or now
+            response.last_delta_at = now
+            response.deltas_sent += 1
+            response.audio_bytes_sent += len(chunk)
+            entry["audio_ms"] = response.audio_ms_sent
+            if response.cancel_reason is None and k in pieces:
+                response.transcript_sent += pieces[k]
+                await self._emit(
+                    {"type": "response.audio_transcript.delta", **where, "delta": pieces[k]}
+                )
+
+        if response.cancel_reason is None:
+            response.audio_finished = True
+            # words the audio never reached (no deltas at all) still belong to the transcript
+            response.transcript_sent = response.transcript
+            text = response.transcript
+            await self._emit({"type": "response.audio.done", **where})
+            await self._emit(
+                {"type": "response.audio_transcript.done", **where, "transcript": text}
+            )
+            await self._emit(
+                {
+                    "type": "response.content_part.done",
+                    **where,
+                    "part": {"type": "audio", "transcript": text},
+                }
+            )
+            response.status = "completed"
+            item_status = "completed"
+        else:
+            response.status = "cancelled"
+            response.status_details = {"type": "cancelled", "reason": response.cancel_reason}
+            item_status = "incomplete"
+        item = {
+            **item,
+            "status": item_status,
+            "content": [{"type": "audio", "transcript": response.transcript_sent}],
+        }
+        entry["item"] = item
+        if response.status == "completed":
+            await self._emit(
+                {
+                    "type": "response.output_item.done",
+                    "response_id": rid,
+                    "output_index": 0,
+                    "item": item,
+                }
+            )
+        response.done_at = self._loop.time()
+        await self._emit(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": rid,
+                    "object": "realtime.response",
+                    "status": response.status,
+                    "status_details": response.status_details,
+                    "output": [item],
+                    "usage": self._usage(response),
+                },
+            }
+        )
+
+    # ---- waiting ---------------------------------------------------------------------------
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        """Client events of one type received so far."""
+        return [e for e in self.received if e.get("type") == kind]
+
+    def sent_of(self, kind: str) -> list[dict[str, Any]]:
+        """Server events of one type sent so far."""
+        return [e for _, e in self.events_sent if e.get("type") == kind]
+
+    def describe(self) -> str:
+        kinds = [e.get("type") for e in self.received[-8:]]
+        return (
+            f"session {self.id}: last received {kinds}, responses "
+            f"{[(r.id, r.status) for r in self.responses]}, closed={self.closed.is_set()}"
+        )
+
+    async def wait_event(
+        self,
+        kind: str,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        skip: int = 0,
+    ) -> dict[str, Any]:
+        """Wait for a client event of type `kind` (past ones count); skip the first `skip`."""
+        deadline = self._loop.time() + timeout
+        while True:
+            matches = [e for e in self.events_of(kind) if predicate is None or predicate(e)]
+            if len(matches) > skip:
+                return matches[skip]
+            if self._loop.time() >= deadline:
+                raise TimeoutError(
+                    f"no {kind!r} event #{skip + 1} within {timeout}s; {self.describe()}"
+                )
+            await asyncio.sleep(0.005)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109
+        what: str | None = None,
+    ) -> None:
+        deadline = self._loop.time() + timeout
+        while not predicate():
+            if self._loop.time() >= deadline:
+                raise TimeoutError(
+                    f"not true within {timeout}s: {what or _describe(predicate)}; {self.describe()}"
+                )
+            await asyncio.sleep(0.005)
