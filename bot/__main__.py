@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot import softphone as phone
+from bot.config import ConfigError, Settings, load_settings, read_dotenv
 from bot.logs import configure
 
 WS_MAX_SIZE = 1024 * 1024  # larger frames close the socket; up to this, the bridge logs and skips
 
 
-def _settings() -> Settings:
+def _settings(**overrides: str) -> Settings:
+    """Settings from the environment (and .env), or exit 2 naming the bad variable."""
+    env = {**read_dotenv(Path(".env")), **os.environ, **overrides}
     try:
-        return load_settings()
+        return load_settings(env)
     except ConfigError as exc:
         print(f"bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -26,16 +31,15 @@ def serve(args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    settings = _settings()
+    overrides = {"PORT": str(args.port)} if args.port else {}
+    if args.host:
+        overrides["HOST"] = args.host
+    settings = _settings(**overrides)
     configure(settings.log_format, settings.log_level, settings.secrets)
-    host = args.host or settings.host
-    port = args.port or settings.port
-    if args.port and settings.dev_mode and settings.public_url.endswith(f":{settings.port}"):
-        settings = load_settings({**_env(), "PORT": str(port)})
     uvicorn.run(
         create_app(settings),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         ws="websockets-sansio",
         ws_max_size=WS_MAX_SIZE,
@@ -45,15 +49,6 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
-
-
-def _env() -> dict[str, str]:
-    import os
-    from pathlib import Path
-
-    from bot.config import read_dotenv
-
-    return {**read_dotenv(Path(".env")), **os.environ}
 
 
 def local_engine(args: argparse.Namespace) -> int:
@@ -67,8 +62,9 @@ def local_engine(args: argparse.Namespace) -> int:
 
 
 def softphone(args: argparse.Namespace) -> int:
-    from bot import softphone as phone
-
+    """Call the bot as Twilio and a caller would."""
+    settings = _settings()
+    configure("console", "warning", settings.secrets)
     return phone.main(args)
 
 
@@ -83,14 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.set_defaults(func=local_engine)
-    try:
-        from bot import softphone as phone
-    except ImportError:  # pragma: no cover - only while the softphone is being built
-        phone = None  # type: ignore[assignment]
-    if phone is not None:
-        p = sub.add_parser("softphone", help="call the bot as Twilio and a caller would")
-        phone.add_arguments(p)
-        p.set_defaults(func=softphone)
+    p = sub.add_parser("softphone", help="call the bot as Twilio and a caller would")
+    phone.add_arguments(p)
+    p.set_defaults(func=softphone)
     return parser
 
 

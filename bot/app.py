@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.applications import Starlette
@@ -24,13 +25,20 @@ from bot.voicelive.client import VoiceLiveConnection, open_session, session_conf
 log = structlog.get_logger(__name__)
 
 XML = "application/xml"
+MAX_FORM_BYTES = 64 * 1024  # Twilio's forms are a few hundred bytes
 APOLOGY_REASONS = {"engine_unavailable", "voicelive_closed", "error"}
 
 
 async def _signed_form(request: Request) -> dict[str, str] | None:
     """The POST form if X-Twilio-Signature matches the public URL Twilio called, else None."""
     settings: Settings = request.app.state.services.settings
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        log.warning(
+            "webhook.rejected", path=request.url.path, reason="form too large", size=len(body)
+        )
+        return None
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     url = settings.url_for(request.url.path)
     if request.url.query:
         url = f"{url}?{request.url.query}"

@@ -80,7 +80,7 @@ async def _await_start(ws: WebSocket) -> media.Start:
         if isinstance(event, media.Start):
             return event
         if not isinstance(event, media.Connected):
-            log.warning("twilio.event_before_start", event=type(event).__name__.lower())
+            log.warning("twilio.event_before_start", kind=type(event).__name__.lower())
 
 
 async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
@@ -224,7 +224,7 @@ class Call:
             elif isinstance(event, media.Dtmf):
                 log.info("twilio.dtmf", digit=event.digit)
             else:
-                log.warning("twilio.unexpected_event", event=type(event).__name__.lower())
+                log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 
     # ---- model -> caller ---------------------------------------------------------------------
 

@@ -52,8 +52,14 @@ class SessionOpener:
             return await self._open()
         task, timer = entry
         timer.cancel()
-        log.info("voicelive.preopened_session_used", ready=task.done())
-        return await task
+        try:
+            conn = await task
+        except VoiceLiveUnavailable as exc:
+            # The early attempt failed; the caller is on the line now, so try once more.
+            log.warning("voicelive.preopen_failed", reason=str(exc))
+            return await self._open()
+        log.info("voicelive.preopened_session_used")
+        return conn
 
     def _expire(self, call_sid: str) -> None:
         entry = self._pending.pop(call_sid, None)

@@ -55,14 +55,16 @@ def test_dev_mode_makes_a_local_token_once_and_listens_on_loopback(tmp_path: Pat
         ({"STREAM_IDLE_TIMEOUT_S": "-1"}, "STREAM_IDLE_TIMEOUT_S"),
     ],
 )
-def test_bad_settings_name_the_variable(change: dict[str, str], variable: str,
-                                        tmp_path: Path) -> None:
+def test_bad_settings_name_the_variable(
+    change: dict[str, str], variable: str, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match=f"^{variable}:"):
         load_settings({**PROD, "DATA_DIR": str(tmp_path), **change})
 
 
-def test_dotenv_fills_in_what_the_environment_does_not_set(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_fills_in_what_the_environment_does_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("AUDIO_FORMAT=g711_ulaw\nLOG_LEVEL=debug\n")
     monkeypatch.setenv("LOG_LEVEL", "warning")
@@ -73,9 +75,9 @@ def test_dotenv_fills_in_what_the_environment_does_not_set(tmp_path: Path,
     assert s.audio_format == "g711_ulaw" and s.log_level == "warning"
 
 
-def test_cli_reports_a_bad_setting_and_exits_2(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_bad_setting_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from bot.__main__ import main
 
     monkeypatch.chdir(tmp_path)

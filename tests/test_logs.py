@@ -16,14 +16,18 @@ def test_mask_phone_keeps_country_and_last_four() -> None:
 
 def test_scrubber_masks_numbers_in_any_field_and_secret_keys_and_values() -> None:
     s = Scrubber(["supersecretvalue"])
-    event = s(None, "info", {
-        "event": "call from +14155550123 with supersecretvalue",
-        "caller": {"from": "+1 415 555 0199"},
-        "api_key": "abc",
-        "auth_token": "xyz",
-        "call_sid": "CA0123456789abcdef0123456789abcdef",
-        "usage": {"input_tokens": 1200},
-    })
+    event = s(
+        None,
+        "info",
+        {
+            "event": "call from +14155550123 with supersecretvalue",
+            "caller": {"from": "+1 415 555 0199"},
+            "api_key": "abc",
+            "auth_token": "xyz",
+            "call_sid": "CA0123456789abcdef0123456789abcdef",
+            "usage": {"input_tokens": 1200},
+        },
+    )
     assert event["event"] == "call from +1******0123 with ***"
     assert event["caller"]["from"] == "+1******0199"
     assert event["api_key"] == "***" and event["auth_token"] == "***"

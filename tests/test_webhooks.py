@@ -18,11 +18,17 @@ def test_signature_matches_the_url_and_params() -> None:
 
 
 def test_connect_twiml_carries_stream_url_token_and_action() -> None:
-    xml = connect_twiml(stream_url="wss://h/twilio/media", token="tok", action_url="https://h/a",
-                        status_url="https://h/s")
+    xml = connect_twiml(
+        stream_url="wss://h/twilio/media",
+        token="tok",
+        action_url="https://h/a",
+        status_url="https://h/s",
+    )
     assert '<Connect action="https://h/a" method="POST">' in xml
-    assert '<Stream statusCallback="https://h/s" statusCallbackMethod="POST" ' \
-           'url="wss://h/twilio/media">' in xml
+    assert (
+        '<Stream statusCallback="https://h/s" statusCallbackMethod="POST" '
+        'url="wss://h/twilio/media">' in xml
+    )
     assert '<Parameter name="token" value="tok" />' in xml
 
 
