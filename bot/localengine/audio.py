@@ -1,0 +1,117 @@
+"""Pure audio helpers for the local engine and the softphone: G.711 μ-law, resampling, WAV."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+_BIAS = 0x84
+
+
+def _decode_table() -> np.ndarray:
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
+    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+
+_ULAW_TO_PCM = _decode_table()
+
+
+def ulaw_decode(data: bytes) -> np.ndarray:
+    """μ-law bytes to int16 samples."""
+    return _ULAW_TO_PCM[np.frombuffer(data, dtype=np.uint8)]
+
+
+def ulaw_encode(samples: np.ndarray) -> bytes:
+    """int16 samples to μ-law bytes (G.711, bit-exact with audioop.lin2ulaw)."""
+    value = np.asarray(samples, dtype=np.int32) >> 2
+    negative = value < 0
+    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 0x21
+    exponent = np.maximum(np.floor(np.log2(magnitude)).astype(np.int32) - 5, 0)
+    mantissa = (magnitude >> (exponent + 1)) & 0x0F
+    code = np.where(exponent > 7, 0x7F, (exponent << 4) | mantissa)  # full scale
+    code ^= np.where(negative, 0x7F, 0xFF)
+    return code.astype(np.uint8).tobytes()
+
+
+ULAW_SILENCE = 0xFF  # μ-law code of a zero sample
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling of a whole int16 buffer (FFT method), int16 out."""
+    samples = np.asarray(samples, dtype=np.int16)
+    if rate_in == rate_out or samples.size == 0:
+        return samples.copy()
+    n_out = round(samples.size * rate_out / rate_in)
+    pad = int(rate_in * 0.05)  # soften the wrap-around at the edges
+    padded = np.concatenate(
+        [np.zeros(pad, np.float64), samples.astype(np.float64), np.zeros(pad, np.float64)]
+    )
+    spectrum = np.fft.rfft(padded)
+    n_padded_out = round(padded.size * rate_out / rate_in)
+    bins = n_padded_out // 2 + 1
+    if bins <= spectrum.size:
+        spectrum = spectrum[:bins]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - spectrum.size, complex)])
+    out = np.fft.irfft(spectrum, n_padded_out) * (n_padded_out / padded.size)
+    start = round(pad * rate_out / rate_in)
+    out = out[start : start + n_out]
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+def decimate(samples: np.ndarray, factor: int) -> np.ndarray:
+    """Cheap streaming-friendly downsampling by an integer factor (box filter), int16 out."""
+    samples = np.asarray(samples, dtype=np.int16)
+    if factor == 1:
+        return samples
+    usable = samples.size - samples.size % factor
+    blocks = samples[:usable].astype(np.int32).reshape(-1, factor)
+    averaged: np.ndarray = (blocks.sum(axis=1) // factor).astype(np.int16)
+    return averaged
+
+
+def trim_silence(samples: np.ndarray, rate: int, level: int = 300) -> np.ndarray:
+    """Drop leading and trailing near-silence (peak below level), keeping 10 ms margins."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= level)
+    if loud.size == 0:
+        return samples[:0]
+    margin = rate // 100
+    return samples[max(0, loud[0] - margin) : loud[-1] + margin + 1]
+
+
+def read_wav_mono(path: Path | str, rate: int) -> np.ndarray:
+    """A PCM WAV file (8/16/32-bit, any rate, any channels) as mono int16 at rate."""
+    with wave.open(str(path), "rb") as wav:
+        width = wav.getsampwidth()
+        channels = wav.getnchannels()
+        source_rate = wav.getframerate()
+        raw = wav.readframes(wav.getnframes())
+    if width == 1:
+        data = (np.frombuffer(raw, np.uint8).astype(np.int32) - 128) << 8
+    elif width == 2:
+        data = np.frombuffer(raw, "<i2").astype(np.int32)
+    elif width == 4:
+        data = np.frombuffer(raw, "<i4").astype(np.int64) >> 16
+    else:
+        raise ValueError(f"{path}: unsupported sample width {width} bytes")
+    mono = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    return resample(mono, source_rate, rate)
+
+
+def write_wav(path: Path | str, rate: int, *channels: np.ndarray) -> None:
+    """Write int16 channels (padded to the longest) as one PCM WAV file."""
+    length = max((c.size for c in channels), default=0)
+    frames = np.zeros((length, len(channels)), np.int16)
+    for index, channel in enumerate(channels):
+        frames[: channel.size, index] = channel
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(len(channels))
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames.astype("<i2").tobytes())

@@ -1,0 +1,79 @@
+"""The local engine's scripted interviewer: questions read from the session instructions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_GREETING = "Hello, thank you for taking this call. I have a few short questions for you."
+DEFAULT_CLOSING = "That was my last question. Thank you for your time, and goodbye."
+ACKNOWLEDGEMENTS = ("Thank you.", "Got it, thanks.", "Great, thank you.", "Okay, noted.")
+END_CALL_TOOL = "end_interview"
+
+_QUESTION = re.compile(r"^\s*\d+[.)]\s+(.+)$")
+_GREETING = re.compile(r"^\s*Greeting:\s*(.*)$", re.IGNORECASE)
+_CLOSING = re.compile(r"^\s*Closing:\s*(.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the interviewer says: a greeting, the questions in order, and a goodbye."""
+
+    greeting: str
+    questions: tuple[str, ...]
+    closing: str
+
+    @classmethod
+    def from_instructions(cls, instructions: str) -> Script:
+        """Numbered lines are the questions; optional "Greeting:" and "Closing:" lines."""
+        greeting, closing, questions = DEFAULT_GREETING, DEFAULT_CLOSING, []
+        for line in instructions.splitlines():
+            if match := _GREETING.match(line):
+                greeting = match.group(1).strip() or greeting
+            elif match := _CLOSING.match(line):
+                closing = match.group(1).strip() or closing
+            elif match := _QUESTION.match(line):
+                questions.append(match.group(1).strip())
+        return cls(greeting, tuple(questions), closing)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One response of the interviewer: the words to say and whether the interview is over."""
+
+    text: str
+    final: bool
+
+
+class Interviewer:
+    """Greets, asks one question per turn with a short acknowledgement, then says goodbye.
+
+    Every response the engine produces advances the script by one step, whatever triggered
+    it; assistant messages replayed as text (after a reconnect) advance it the same way.
+    """
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.step = 0
+
+    def next_turn(self) -> Turn:
+        """The next thing to say (after the goodbye, a short goodbye again)."""
+        step, questions = self.step, self.script.questions
+        self.step += 1
+        if step == 0:
+            if not questions:
+                return Turn(f"{self.script.greeting} {self.script.closing}", final=True)
+            return Turn(f"{self.script.greeting} {questions[0]}", final=False)
+        if step < len(questions):
+            ack = ACKNOWLEDGEMENTS[(step - 1) % len(ACKNOWLEDGEMENTS)]
+            return Turn(f"{ack} {questions[step]}", final=False)
+        if step == len(questions):
+            closing = self.script.closing
+            if not closing.lower().startswith("thank"):
+                closing = f"{ACKNOWLEDGEMENTS[0]} {closing}"
+            return Turn(closing, final=True)
+        return Turn("Goodbye.", final=True)
+
+    def skip(self) -> None:
+        """Count one step as done without speaking (an assistant message replayed as text)."""
+        self.step += 1

@@ -1,0 +1,355 @@
+"""One local-engine connection: client events in, Voice Live server events out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from bot.localengine import events
+from bot.localengine.events import Event, InvalidRequest
+from bot.localengine.response import Response
+from bot.localengine.script import END_CALL_TOOL, Interviewer, Script
+from bot.localengine.vad import InputDecoder, SpeechStarted, SpeechStopped, TurnDetector
+
+log = structlog.get_logger(__name__)
+
+NO_TRANSCRIPT = "(local engine does not transcribe)"
+MIN_COMMIT_MS = 100
+
+
+class EngineSession:
+    """The state of one conversation: settings, items, input audio, turn detection, responses."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], *, model: str, speed: float) -> None:
+        self._send_text = send
+        self._speed = speed
+        self.session = events.default_session(model)
+        self._items: list[str] = []
+        self._interviewer = Interviewer(Script.from_instructions(""))
+        self._script_source: str | None = None
+        self._decoder = InputDecoder("pcm16", 24000)
+        self._detector: TurnDetector | None = None
+        self._detection_source: Any = None
+        self._detector_offset_ms = 0.0
+        self._audio_ms = 0.0  # all input appended since the session started
+        self._buffer_start_ms = 0.0  # start of the uncommitted input buffer
+        self._user_item_id: str | None = None
+        self._committed_audio_ms = 0.0
+        self._response: Response | None = None
+        self._spoken: dict[str, Response] = {}  # assistant audio items by id
+        self._task: asyncio.Task[None] | None = None
+        self._configure_input()
+        self._handlers: dict[str, Callable[[Event], Awaitable[None]]] = {
+            "session.update": self._session_update,
+            "input_audio_buffer.append": self._append,
+            "input_audio_buffer.commit": self._commit_event,
+            "input_audio_buffer.clear": self._clear,
+            "conversation.item.create": self._item_create,
+            "conversation.item.truncate": self._truncate,
+            "conversation.item.delete": self._delete,
+            "response.create": self._response_create,
+            "response.cancel": self._response_cancel,
+        }
+
+    async def send(self, event: Event) -> None:
+        """Send one server event (with an event_id)."""
+        await self._send_text(json.dumps({"event_id": events.new_id("event"), **event}))
+
+    async def open(self) -> None:
+        """Greet the client with session.created."""
+        await self.send({"type": "session.created", "session": self.session})
+
+    async def close(self) -> None:
+        """Stop any response in flight (the socket is gone)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def handle(self, message: str | bytes) -> None:
+        """Dispatch one client message; bad input becomes an `error` event, never an exception."""
+        event_id = None
+        try:
+            if isinstance(message, bytes):
+                raise InvalidRequest("binary frames are not supported", code="invalid_event")
+            try:
+                event = json.loads(message)
+            except ValueError:
+                raise InvalidRequest("the message is not valid JSON", code="invalid_json") from None
+            if not isinstance(event, dict):
+                raise InvalidRequest("an event must be a JSON object", code="invalid_event")
+            event_id = event.get("event_id")
+            handler = self._handlers.get(event.get("type"))  # type: ignore[arg-type]
+            if handler is None:
+                raise InvalidRequest(
+                    f"unknown event type {event.get('type')!r}", code="invalid_event", param="type"
+                )
+            await handler(event)
+        except InvalidRequest as exc:
+            log.info("localengine.refused", code=exc.code, message=str(exc))
+            error = events.error(str(exc), code=exc.code, param=exc.param, event_id=event_id)
+            await self.send(error)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a malformed field
+            log.warning("localengine.bad_event", error=repr(exc))
+            error = events.error(
+                f"malformed event: {exc!r}", code="invalid_value", event_id=event_id
+            )
+            await self.send(error)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def _configure_input(self) -> None:
+        session = self.session
+        fmt, rate = session["input_audio_format"], session["input_audio_sampling_rate"]
+        if (fmt, rate) != (self._decoder.audio_format, self._decoder.sample_rate):
+            self._decoder = InputDecoder(fmt, rate)
+        detection = session.get("turn_detection")
+        if detection != self._detection_source:
+            self._detection_source = detection
+            self._detector = None
+            if detection is not None:
+                self._detector = TurnDetector(
+                    threshold=float(detection["threshold"]),
+                    prefix_padding_ms=int(detection["prefix_padding_ms"]),
+                    silence_duration_ms=int(detection["silence_duration_ms"]),
+                )
+                self._detector_offset_ms = self._audio_ms
+        instructions = session.get("instructions") or ""
+        if instructions != self._script_source:
+            step = self._interviewer.step
+            self._interviewer = Interviewer(Script.from_instructions(instructions))
+            self._interviewer.step = step
+            self._script_source = instructions
+
+    async def _session_update(self, event: Event) -> None:
+        self.session = events.merge_session(self.session, event.get("session"))
+        self._configure_input()
+        script = self._interviewer.script
+        log.info(
+            "localengine.session_updated",
+            questions=len(script.questions),
+            input=self.session["input_audio_format"],
+            output=self.session["output_audio_format"],
+            vad=bool(self.session.get("turn_detection")),
+        )
+        await self.send({"type": "session.updated", "session": self.session})
+
+    # -- input audio and turn detection -------------------------------------------------------
+
+    async def _append(self, event: Event) -> None:
+        try:
+            data = base64.b64decode(event.get("audio") or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("audio must be base64", param="audio") from None
+        self._audio_ms += self._decoder.bytes_to_ms(len(data))
+        samples = self._decoder.decode(data)
+        if self._detector is None:
+            return
+        for vad_event in self._detector.feed(samples):
+            offset = self._detector_offset_ms
+            if isinstance(vad_event, SpeechStarted):
+                await self._speech_started(int(offset + vad_event.audio_start_ms))
+            elif isinstance(vad_event, SpeechStopped):
+                await self._speech_stopped(int(offset + vad_event.audio_end_ms))
+
+    async def _speech_started(self, start_ms: int) -> None:
+        self._user_item_id = events.new_id("item")
+        self._buffer_start_ms = start_ms
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": start_ms,
+                "item_id": self._user_item_id,
+            }
+        )
+        detection = self.session.get("turn_detection") or {}
+        if detection.get("interrupt_response", True) and self._active() is not None:
+            await self._cancel("turn_detected")
+
+    async def _speech_stopped(self, end_ms: int) -> None:
+        item_id = self._user_item_id or events.new_id("item")
+        stopped = "input_audio_buffer.speech_stopped"
+        await self.send({"type": stopped, "audio_end_ms": end_ms, "item_id": item_id})
+        await self._commit(item_id, end_ms)
+        detection = self.session.get("turn_detection") or {}
+        if detection.get("create_response", True):
+            if self._active() is None:
+                await self._start_response()
+            else:
+                log.info("localengine.response_skipped", reason="a response is active")
+
+    async def _commit(self, item_id: str, end_ms: float) -> None:
+        self._committed_audio_ms += max(0.0, end_ms - self._buffer_start_ms)
+        self._buffer_start_ms = end_ms
+        self._user_item_id = None
+        previous = self._items[-1] if self._items else None
+        committed = "input_audio_buffer.committed"
+        await self.send({"type": committed, "previous_item_id": previous, "item_id": item_id})
+        content = [{"type": "input_audio", "transcript": None}]
+        item = events.message_item(item_id, "user", content, "completed")
+        self._items.append(item_id)
+        await self.send(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": NO_TRANSCRIPT,
+            }
+        )
+
+    async def _commit_event(self, event: Event) -> None:
+        if self._audio_ms - self._buffer_start_ms < MIN_COMMIT_MS:
+            raise InvalidRequest(
+                "buffer too small: at least 100 ms of audio is needed to commit",
+                code="input_audio_buffer_commit_empty",
+            )
+        await self._commit(self._user_item_id or events.new_id("item"), self._audio_ms)
+
+    async def _clear(self, event: Event) -> None:
+        self._buffer_start_ms = self._audio_ms
+        self._user_item_id = None
+        await self.send({"type": "input_audio_buffer.cleared"})
+
+    # -- conversation items -------------------------------------------------------------------
+
+    async def _item_create(self, event: Event) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            raise InvalidRequest("item must be an object", param="item")
+        kind = item.get("type")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "assistant", "system"):
+                raise InvalidRequest(f"unknown role {role!r}", param="item.role")
+            if role == "assistant":
+                self._interviewer.skip()
+        elif kind == "function_call_output":
+            if not item.get("call_id"):
+                raise InvalidRequest("call_id is required", param="item.call_id")
+            log.info("localengine.function_output", output=str(item.get("output", ""))[:200])
+        elif kind != "function_call":
+            raise InvalidRequest(f"unknown item type {kind!r}", param="item.type")
+        item = {"object": "realtime.item", "status": "completed", **item}
+        item.setdefault("id", events.new_id("item"))
+        previous = self._items[-1] if self._items else None
+        self._items.append(item["id"])
+        await self.send(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+
+    async def _truncate(self, event: Event) -> None:
+        item_id = event.get("item_id")
+        if item_id not in self._items:
+            raise InvalidRequest(f"no item {item_id!r}", code="item_not_found", param="item_id")
+        audio_end_ms = event.get("audio_end_ms")
+        if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
+            raise InvalidRequest("audio_end_ms must be a whole number", param="audio_end_ms")
+        response = self._spoken.get(item_id)
+        if response is not None:
+            if audio_end_ms > response.audio_ms_sent + 1:
+                raise InvalidRequest(
+                    "audio_end_ms is beyond the audio sent so far", param="audio_end_ms"
+                )
+        content_index = event.get("content_index", 0)
+        log.info("localengine.truncated", item_id=item_id, audio_end_ms=audio_end_ms)
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item_id,
+                "content_index": content_index,
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+
+    async def _delete(self, event: Event) -> None:
+        item_id = event.get("item_id")
+        if item_id not in self._items:
+            raise InvalidRequest(f"no item {item_id!r}", code="item_not_found", param="item_id")
+        self._items.remove(item_id)
+        await self.send({"type": "conversation.item.deleted", "item_id": item_id})
+
+    def _active(self) -> Response | None:
+        response = self._response
+        return response if response is not None and not response.done else None
+
+    def _add_item(self, item: Event) -> str | None:
+        previous = self._items[-1] if self._items else None
+        self._items.append(item["id"])
+        return previous
+
+    # -- responses ----------------------------------------------------------------------------
+
+    async def _response_create(self, event: Event) -> None:
+        if self._active() is not None:
+            raise InvalidRequest(
+                "Conversation already has an active response",
+                code="conversation_already_has_active_response",
+            )
+        options: Any = event.get("response") or {}
+        if options.get("instructions"):
+            log.info("localengine.response_instructions", chars=len(options["instructions"]))
+        await self._start_response()
+
+    async def _start_response(self) -> None:
+        turn = self._interviewer.next_turn()
+        response = Response(
+            send=self.send,
+            add_item=self._add_item,
+            turn=turn,
+            output_format=self.session["output_audio_format"],
+            offer_end_call=END_CALL_TOOL in events.tool_names(self.session),
+            speed=self._speed,
+            input_text_tokens=len((self.session.get("instructions") or "").split()) * 4 // 3,
+            input_audio_ms=self._committed_audio_ms,
+        )
+        self._response = response
+        self._spoken[response.item_id] = response
+        log.info("localengine.response", id=response.id, text=turn.text, final=turn.final)
+        await response.start()
+        self._task = asyncio.create_task(self._run(response))
+
+    async def _run(self, response: Response) -> None:
+        try:
+            await response.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("localengine.response_failed", id=response.id)
+            failed = {"type": "failed", "error": {"type": "server_error", "code": "tts_failed"}}
+            with contextlib.suppress(Exception):
+                body = {"id": response.id, "status": "failed", "status_details": failed}
+                await self.send({"type": "response.done", "response": body})
+        finally:
+            if self._response is response:
+                self._response = None
+
+    async def _cancel(self, reason: str) -> None:
+        response, task = self._active(), self._task
+        if response is None or task is None:
+            return
+        self._response = None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.info("localengine.cancelled", id=response.id, reason=reason,
+                 audio_ms_sent=round(response.audio_ms_sent))  # fmt: skip
+        await response.finish_cancelled(reason)
+
+    async def _response_cancel(self, event: Event) -> None:
+        wanted = event.get("response_id")
+        active = self._active()
+        if active is None or (wanted and wanted != active.id):
+            raise InvalidRequest(
+                "Cancellation failed: no active response found", code="response_cancel_not_active"
+            )
+        await self._cancel("client_cancelled")

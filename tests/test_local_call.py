@@ -1,0 +1,78 @@
+"""End to end over real sockets: softphone ⇄ bot ⇄ local engine, a whole interview offline."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from bot.softphone import CallReport, Options, run_call
+from tests.support import make_settings, running_bot
+
+
+def call_in_own_loop(options: Options) -> CallReport:
+    """The softphone runs in its own thread and event loop, like a separate process would."""
+    return asyncio.run(run_call(options))
+
+
+def speech_seconds(channel: np.ndarray) -> float:
+    frames = channel[: channel.size // 160 * 160].astype(np.float64).reshape(-1, 160)
+    return float(np.sum(np.sqrt(np.mean(frames**2, axis=1)) > 300)) * 0.02
+
+
+async def test_two_question_interview_ends_by_itself(tmp_path: Path) -> None:
+    settings = make_settings(tmp=tmp_path)
+    assert settings.voice_live_endpoint is None  # the bot starts its local engine
+    record = tmp_path / "call.wav"
+    async with running_bot(settings) as base:
+        options = Options(
+            url=base,
+            token=settings.twilio_auth_token,
+            say=["I built a billing system.", "We talked it through calmly."],
+            record=record,
+            timeout=60,
+            out=io.StringIO(),
+        )
+        report = await asyncio.to_thread(call_in_own_loop, options)
+    timeline = options.out.getvalue()  # type: ignore[union-attr]
+    assert report.status == "completed" and report.exit_code == 0, report.reason + timeline
+    assert len(report.caller_segments) == 2
+    assert len(report.bot_segments) == 3, timeline  # greeting+question, question, goodbye
+    assert len(report.response_times_ms) == 2
+    assert all(300 <= took <= 1500 for took in report.response_times_ms), timeline
+    assert report.unplayed_ms == 0  # the goodbye played out before the bot hung up
+    assert report.action_twiml is not None and "Hangup" in report.action_twiml
+    assert not report.barge_ins and not report.warnings, timeline
+    with wave.open(str(record)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    caller, bot = speech_seconds(frames[:, 0]), speech_seconds(frames[:, 1])
+    assert caller >= 1.0 and bot >= 5.0
+    # the bot is silent in the recording while the caller answers
+    for start, end in report.caller_segments:
+        window = frames[int(start * 8) : int(end * 8), 1]
+        assert speech_seconds(window) == 0
+
+
+async def test_barge_in_silences_the_bot_within_300_ms(tmp_path: Path) -> None:
+    settings = make_settings(tmp=tmp_path)
+    async with running_bot(settings) as base:
+        options = Options(
+            url=base,
+            token=settings.twilio_auth_token,
+            say=["Sorry, I built a billing system.", "We talked it through."],
+            barge_in_after=1.5,
+            timeout=60,
+            out=io.StringIO(),
+        )
+        report = await asyncio.to_thread(call_in_own_loop, options)
+    timeline = options.out.getvalue()  # type: ignore[union-attr]
+    assert report.exit_code == 0, report.reason + timeline
+    assert len(report.barge_ins) == 1, timeline
+    barge = report.barge_ins[0]
+    assert barge.silence_after_ms is not None and barge.silence_after_ms <= 300, timeline
+    # the bot then carried on: the next question, then the goodbye
+    assert len(report.bot_segments) == 3 and len(report.response_times_ms) == 2, timeline
