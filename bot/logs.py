@@ -97,4 +97,6 @@ def configure(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("websockets").setLevel(max(logging.INFO, root.level))
+    # At debug level these log every WebSocket frame (payloads, stream tokens): never below info.
+    for name in ("websockets", "uvicorn.error", "uvicorn.protocols"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -80,10 +80,13 @@ async def test_whole_call_greets_relays_and_ends_when_the_caller_hangs_up(tmp_pa
             await session.wait_for(lambda: len(session.appended_audio) >= sent * 6)
             async with httpx.AsyncClient(base_url=b.base) as client:
                 assert (await client.get("/healthz")).json()["active_calls"] == 1
+            call_tasks = {"from_twilio", "from_model", "to_twilio"}
+            assert call_tasks <= {t.get_name() for t in asyncio.all_tasks()}
             await call.hangup()
             await session.closed.wait()
         async with httpx.AsyncClient(base_url=b.base) as client:
             await asyncio.sleep(0.05)
+            assert not call_tasks & {t.get_name() for t in asyncio.all_tasks()}, "tasks outlived"
             assert (await client.get("/healthz")).json() == {"status": "ok", "active_calls": 0}
 
 

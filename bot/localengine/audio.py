@@ -7,39 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-_BIAS = 0x84
+from bot.audio import ULAW_SILENCE as ULAW_SILENCE
+from bot.audio import pcm16_to_ulaw, ulaw_to_pcm16
 
-
-def _decode_table() -> np.ndarray:
-    codes = ~np.arange(256, dtype=np.int32) & 0xFF
-    sign = codes & 0x80
-    exponent = (codes >> 4) & 0x07
-    mantissa = codes & 0x0F
-    magnitude = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
-    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
-
-
-_ULAW_TO_PCM = _decode_table()
-
-
-def ulaw_decode(data: bytes) -> np.ndarray:
-    """μ-law bytes to int16 samples."""
-    return _ULAW_TO_PCM[np.frombuffer(data, dtype=np.uint8)]
-
-
-def ulaw_encode(samples: np.ndarray) -> bytes:
-    """int16 samples to μ-law bytes (G.711, bit-exact with audioop.lin2ulaw)."""
-    value = np.asarray(samples, dtype=np.int32) >> 2
-    negative = value < 0
-    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 0x21
-    exponent = np.maximum(np.floor(np.log2(magnitude)).astype(np.int32) - 5, 0)
-    mantissa = (magnitude >> (exponent + 1)) & 0x0F
-    code = np.where(exponent > 7, 0x7F, (exponent << 4) | mantissa)  # full scale
-    code ^= np.where(negative, 0x7F, 0xFF)
-    return code.astype(np.uint8).tobytes()
-
-
-ULAW_SILENCE = 0xFF  # μ-law code of a zero sample
+# The G.711 codec is the bridge's own (bit-exact, tested in tests/test_audio.py).
+ulaw_decode = ulaw_to_pcm16
+ulaw_encode = pcm16_to_ulaw
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
