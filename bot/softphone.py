@@ -30,6 +30,7 @@ from bot.localengine.callclock import (
     RATE,
     Caller,
     CallReport,
+    Microphone,
     Playout,
     Speaker,
     Timeline,
@@ -43,6 +44,10 @@ CALLER_VOICE = tts.Voice("en-us+m3", rate=180)
 BARGE_IN_PHRASE = "Actually, sorry to interrupt, I have a question."
 
 
+class MicrophoneUnavailable(RuntimeError):
+    """--mic was asked for, but no microphone can be opened here."""
+
+
 @dataclass
 class Options:
     """What one softphone call does; `url` is the bot's public base URL."""
@@ -54,6 +59,7 @@ class Options:
     record: Path | None = None
     barge_in_after: float | None = None
     speaker: bool = False
+    mic: bool = False
     timeout: float = 300.0
     account_sid: str = "AC" + "0" * 32
     from_number: str = "+15005550006"
@@ -345,6 +351,9 @@ class Call:
         if self._speaker is not None:
             self._speaker.close()
             self._speaker = None
+        if self.caller.microphone is not None:
+            self.caller.microphone.close()
+            self.caller.microphone = None
         if self.o.record and self._left:
             audio.write_wav(self.o.record, RATE, np.concatenate(self._left),
                             np.concatenate(self._right))  # fmt: skip
@@ -361,7 +370,13 @@ async def run_call(options: Options) -> CallReport:
     wav = audio.read_wav_mono(options.wav, RATE) if options.wav else None
     utterances = [await asyncio.to_thread(_voice, text) for text in options.say]
     barge_phrase = await asyncio.to_thread(_voice, BARGE_IN_PHRASE)
-    call = Call(options, Caller(wav, utterances), barge_phrase)
+    microphone = None
+    if options.mic:
+        try:
+            microphone = Microphone(RATE)
+        except Exception as exc:  # no module, no PortAudio, no device
+            raise MicrophoneUnavailable(f"{type(exc).__name__}: {exc}") from None
+    call = Call(options, Caller(wav, utterances, microphone), barge_phrase)
     try:
         async with asyncio.timeout(options.timeout + 30):  # backstop: webhooks time out first
             return await call.run()
@@ -377,6 +392,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--say", action="append", default=[], metavar="TEXT",
         help="a caller answer, spoken after the bot's turn (repeat: one per turn)",
+    )  # fmt: skip
+    source.add_argument(
+        "--mic", action="store_true",
+        help="speak yourself, from the default microphone (needs: pip install sounddevice)",
     )  # fmt: skip
     parser.add_argument("--record", type=Path, help="stereo WAV: caller left, bot right")
     parser.add_argument("--barge-in-after", type=float, metavar="SECONDS",
@@ -399,12 +418,16 @@ def main(args: argparse.Namespace) -> int:
         record=args.record,
         barge_in_after=args.barge_in_after,
         speaker=args.speaker,
+        mic=args.mic,
         timeout=args.timeout,
         account_sid=settings.twilio_account_sid or Options.account_sid,
         to_number=settings.twilio_phone_number or Options.to_number,
     )
     try:
         report = asyncio.run(run_call(options))
+    except MicrophoneUnavailable as exc:
+        print(f"softphone: no microphone ({exc}); use --say or --wav instead", file=sys.stderr)
+        return 1
     except (OSError, EOFError, wave.Error) as exc:  # an unreadable --wav or --record path
         print(f"softphone: {exc}", file=sys.stderr)
         return 1

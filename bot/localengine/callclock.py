@@ -185,13 +185,49 @@ class Timeline:
         return 0.0 if self.bot_start is None else t - self.bot_start
 
 
-class Caller:
-    """The caller's audio: a WAV from the start, or one utterance per turn."""
+class Microphone:
+    """The caller's voice from the default input device (sounddevice, if installed, is optional)."""
 
-    def __init__(self, wav: np.ndarray | None, utterances: list[np.ndarray]) -> None:
+    def __init__(self, rate: int) -> None:
+        import sounddevice  # raises when the module, PortAudio or a device is missing
+
+        self._captured: deque[np.ndarray] = deque(maxlen=50)  # 1 s at most: never grows
+        self._buffer = np.zeros(0, np.int16)
+        self._stream = sounddevice.InputStream(
+            samplerate=rate, channels=1, dtype="int16", blocksize=FRAME, callback=self._capture
+        )
+        self._stream.start()
+
+    def _capture(self, data: np.ndarray, _count: int, _time: object, _status: object) -> None:
+        self._captured.append(np.array(data[:, 0], dtype=np.int16))
+
+    def frame(self) -> np.ndarray:
+        """The next 20 ms the microphone heard (silence if it has not delivered yet)."""
+        while self._captured and self._buffer.size < FRAME:
+            self._buffer = np.concatenate([self._buffer, self._captured.popleft()])
+        out = np.zeros(FRAME, np.int16)
+        part = self._buffer[:FRAME]
+        out[: part.size] = part
+        self._buffer = self._buffer[part.size :]
+        return out
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class Caller:
+    """The caller's audio: a WAV from the start, one utterance per turn, or a microphone."""
+
+    def __init__(
+        self,
+        wav: np.ndarray | None,
+        utterances: list[np.ndarray],
+        microphone: Microphone | None = None,
+    ) -> None:
         self._current = wav if wav is not None else np.zeros(0, np.int16)
         self._pos = 0
         self.pending = deque(utterances)
+        self.microphone = microphone
 
     @property
     def speaking(self) -> bool:
@@ -201,6 +237,8 @@ class Caller:
         self._current, self._pos = utterance, 0
 
     def frame(self) -> np.ndarray:
+        if self.microphone is not None and not self.speaking:
+            return self.microphone.frame()
         out = np.zeros(FRAME, np.int16)
         part = self._current[self._pos : self._pos + FRAME]
         out[: part.size] = part
