@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot import calls_cli
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
 from bot.logs import configure
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("softphone", help="call the bot as Twilio and a caller would")
     phone.add_arguments(p)
     p.set_defaults(func=softphone)
+    p = sub.add_parser("calls", help="recent calls; `calls show CALLSID` for one call")
+    calls_cli.add_arguments(p)
+    p.set_defaults(func=calls_cli.main)
     return parser
 
 

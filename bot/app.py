@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
 from bot.interview.instructions import END_INTERVIEW_TOOL, compose
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
+from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
 from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
 
@@ -29,15 +34,26 @@ MAX_FORM_BYTES = 64 * 1024  # Twilio's forms are a few hundred bytes
 APOLOGY_REASONS = {"engine_unavailable", "voicelive_closed", "error"}
 
 
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed limit (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 async def _signed_form(request: Request) -> dict[str, str] | None:
     """The POST form if X-Twilio-Signature matches the public URL Twilio called, else None."""
     settings: Settings = request.app.state.services.settings
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        log.warning(
-            "webhook.rejected", path=request.url.path, reason="form too large", size=len(body)
-        )
-        return None
+    body = await _body(request, MAX_FORM_BYTES)
+    if body is None:
+        log.warning("webhook.rejected", path=request.url.path, reason="form too large")
+        raise HTTPException(413, f"form larger than {MAX_FORM_BYTES} bytes")
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     url = settings.url_for(request.url.path)
     if request.url.query:
@@ -82,7 +98,13 @@ async def voice(request: Request) -> Response:
         token=services.tokens.mint(call_sid),
         action_url=settings.url_for("/twilio/stream-ended"),
         status_url=settings.url_for("/twilio/status"),
-    )
+        parameters={
+            "direction": "outbound" if form.get("Direction", "").startswith("outbound")
+            else "inbound",
+            "from": mask_phone(form.get("From", "")),
+            "to": mask_phone(form.get("To", "")),
+        },
+    )  # fmt: skip
     return Response(twiml, media_type=XML)
 
 
@@ -122,8 +144,27 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "active_calls": len(services.active)})
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: active calls, outcomes, barge-ins, response times, tokens, cost."""
+    services: Services = request.app.state.services
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
+
+
+async def _sweep_interrupted(store: Store, settings: Settings) -> None:
+    """Mark calls whose replica stopped writing (a crash) as interrupted, now and then."""
+    stale_after = 3 * settings.call_heartbeat_s
+    while True:
+        try:
+            count = await store.mark_interrupted(stale_after_s=stale_after)
+            if count:
+                log.warning("calls.marked_interrupted", count=count)
+        except Exception as exc:  # the database may be briefly unreachable; try again later
+            log.error("calls.sweep_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(max(stale_after, 1.0))
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -147,13 +188,18 @@ def create_app(settings: Settings) -> Starlette:
             assert endpoint is not None
             return await open_session(settings, endpoint, api_key, session)
 
+        store = await Store.open(database_url(settings.database_url, settings.data_dir))
         services = Services(
             settings=settings,
             tokens=StreamTokens(settings.twilio_auth_token, settings.stream_token_ttl_s),
             sessions=SessionOpener(open_model),
             outcomes=Outcomes(),
+            store=store,
+            silence_duration_ms=session["turn_detection"]["silence_duration_ms"],
         )
         app.state.services = services
+        app.state.store = store
+        sweeper = asyncio.create_task(_sweep_interrupted(store, settings), name="sweeper")
         log.info(
             "service.started",
             public_url=settings.public_url,
@@ -163,7 +209,10 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await services.sessions.close()
+            await store.close()
             if engine is not None:
                 await engine.stop()
             log.info("service.stopped")
@@ -174,5 +223,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *api_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
@@ -13,6 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
+from bot.callrecord import CallRecorder
 from bot.framing import FrameQueue
 from bot.playback import PlaybackTracker
 from bot.twilio import media
@@ -116,30 +118,57 @@ class Call:
         self.started = time.monotonic()
         self.end_after_playout = False
         self.end_deadline: float | None = None
-        self.speech_stopped_at: float | None = None
-        self.turns = 0
-        self.barge_ins = 0
         self.cancels = 0
         self.dropped_deltas = 0
+        self.respond_when_done = False
+        self.silence_ms = services.silence_duration_ms
+        # For response times and the transcript: when caller audio arrived, when speech began,
+        # when each bot item was first sent, and which items a barge-in cut off.
+        self.inbound_ms = 0.0
+        self.inbound_clock: deque[tuple[float, float]] = deque(maxlen=3000)  # (audio ms, time)
+        self.speech_began: dict[str, float] = {}
+        self.awaiting_since: float | None = None
+        self.item_first_sent: dict[str, float] = {}
+        self.interrupted_items: set[str] = set()
+        self.record = CallRecorder(
+            services.store,
+            services.metrics,
+            self.settings.prices,
+            call_sid=start.call_sid,
+            heartbeat_s=self.settings.call_heartbeat_s,
+        )
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
     async def run(self) -> None:
-        log.info("call.started", custom_parameters=sorted(self.start.custom_parameters))
+        params = self.start.custom_parameters
+        log.info("call.started", custom_parameters=sorted(params))
         self.services.active.add(self)
+        self.record.start(
+            direction=params.get("direction", "inbound"),
+            from_masked=params.get("from"),
+            to_masked=params.get("to"),
+            instance=self.services.instance,
+        )
         reason = "error"
         try:
             try:
                 self.model = await self.services.sessions.take(self.start.call_sid)
             except VoiceLiveUnavailable as exc:
                 log.error("voicelive.unavailable", reason=str(exc))
+                self.record.error("voicelive", "unavailable", str(exc))
                 reason = "engine_unavailable"
                 return
-            await self.model.send(vl.response_create())
+            try:
+                await self.model.send(vl.response_create())
+            except ConnectionClosed:  # dropped between the webhook and the stream
+                reason = self._model_closed_reason()
+                return
             log.info("call.greeting_requested")
             reason = await self._relay()
-        except Exception:
+        except Exception as exc:
             log.exception("call.failed")
+            self.record.error("bot", type(exc).__name__, str(exc))
             reason = "error"
         finally:
             await self._end(reason)
@@ -175,12 +204,15 @@ class Call:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.model.close(), 2.0)
         await _close(self.ws, 1000, "call ended")
+        await self.record.finish(reason)
         log.info(
             "call.ended",
             reason=reason,
             duration_s=round(time.monotonic() - self.started, 3),
-            turns=self.turns,
-            barge_ins=self.barge_ins,
+            turns=self.record.turns,
+            barge_ins=self.record.barge_ins,
+            response_ms=self.record.response_ms,
+            cost_usd=round(self.record.cost, 4),
             dropped_deltas=self.dropped_deltas,
         )
 
@@ -215,6 +247,8 @@ class Call:
                     await self.model.send(vl.append_audio(self.transcoder.inbound(event.payload)))
                 except ConnectionClosed:
                     return self._model_closed_reason()
+                self.inbound_ms += len(event.payload) / 8
+                self.inbound_clock.append((self.inbound_ms, time.monotonic()))
             elif isinstance(event, media.Mark):
                 if self.playback.echoed(event.name, time.monotonic()):
                     self.wake.set()
@@ -222,7 +256,7 @@ class Call:
                 log.info("twilio.stop")
                 return "caller_hung_up"
             elif isinstance(event, media.Dtmf):
-                log.info("twilio.dtmf", digit=event.digit)
+                log.info("twilio.dtmf")  # the digit may be part of a PIN or a number: not logged
             else:
                 log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 
@@ -236,7 +270,9 @@ class Call:
             elif isinstance(event, vl.SpeechStarted):
                 await self._barge_in(event)
             elif isinstance(event, vl.SpeechStopped):
-                self.speech_stopped_at = time.monotonic()
+                # audio_end_ms includes the silence that ended the turn (OpenAI's definition).
+                spoke_until = event.audio_end_ms - self.silence_ms
+                self.awaiting_since = self._when_caller_audio(spoke_until)
             elif isinstance(event, vl.AudioDone):
                 if event.response_id not in self.dropped_responses:
                     self.frames.end_item(event.item_id)
@@ -245,12 +281,21 @@ class Call:
                 self.active_response = event.response_id
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
+                if self.respond_when_done:
+                    self.respond_when_done = False
+                    await self.model.send(vl.response_create())
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
             elif isinstance(event, vl.Transcript):
                 log.debug("transcript", role=event.role, text=event.text)
+                if event.role == "user":
+                    began = self.speech_began.pop(event.item_id, time.monotonic())
+                    self.record.turn("caller", event.text, began)
             elif isinstance(event, vl.ServerError):
                 self._on_model_error(event)
+            elif isinstance(event, vl.Other):
+                level = log.warning if event.type == "warning" else log.debug
+                level("voicelive.event_ignored", kind=event.type)
             elif isinstance(event, vl.SessionReady):
                 log.info(
                     f"voicelive.{event.type}",
@@ -261,10 +306,17 @@ class Call:
 
     def _model_closed_reason(self) -> str:
         code = self.model.close_code if self.model else None
-        log.warning(
-            "voicelive.closed", code=code, reason=self.model.close_reason if self.model else ""
-        )
+        reason = self.model.close_reason if self.model else ""
+        log.warning("voicelive.closed", code=code, reason=reason)
+        self.record.error("voicelive", f"close {code}", reason or "connection closed")
         return "voicelive_closed"
+
+    def _when_caller_audio(self, audio_ms: int) -> float:
+        """When the caller's audio up to audio_ms reached us: the moment speech really stopped."""
+        for received_ms, at in self.inbound_clock:
+            if received_ms >= audio_ms:
+                return at
+        return time.monotonic()
 
     def _on_audio(self, event: vl.AudioDelta) -> None:
         if event.response_id in self.dropped_responses:
@@ -272,12 +324,6 @@ class Call:
             return
         if event.item_id != self.audio_item:
             self.audio_item = event.item_id
-            if self.speech_stopped_at is not None:
-                log.info(
-                    "call.response_audio",
-                    after_speech_ms=round((time.monotonic() - self.speech_stopped_at) * 1000, 1),
-                )
-                self.speech_stopped_at = None
         self.item_received_ms[event.item_id] = (
             self.item_received_ms.get(event.item_id, 0.0)
             + len(event.audio) / self.model_bytes_per_ms
@@ -289,8 +335,13 @@ class Call:
     def _on_response_done(self, event: vl.ResponseDone) -> None:
         if event.response_id == self.active_response:
             self.active_response = None
-        if event.status == "completed":
-            self.turns += 1
+        self.frames.end_item()  # all its audio is in, even without response.audio.done
+        self.wake.set()
+        self.record.usage(event.usage)
+        for item_id, text in event.transcripts.items():
+            sent_at = self.item_first_sent.get(item_id)
+            if sent_at is not None:  # the caller heard (some of) it
+                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items)
         log.info(
             "voicelive.response_done",
             response_id=event.response_id,
@@ -311,20 +362,27 @@ class Call:
             message=event.message,
             event_id=event.event_id,
         )
+        self.record.error("voicelive", event.code or event.type, event.message)
 
     async def _barge_in(self, event: vl.SpeechStarted) -> None:
         """The caller spoke: silence the bot now, cancel the response, truncate its memory."""
         assert self.model is not None
         now = time.monotonic()
+        self.speech_began[event.item_id] = now
+        if len(self.speech_began) > 50:
+            self.speech_began.pop(next(iter(self.speech_began)))
         item = self.audio_item
         playing = len(self.frames) > 0 or not self.playback.idle
         heard = self.playback.heard_ms(item, now) if item else 0.0
         if playing:
-            await self._send_twilio(media.clear(self.sid))
-            self.playback.cleared()
-            self.frames.clear()
-            self.transcoder.reset_outbound()
-            self.barge_ins += 1
+            async with self.send_lock:  # the pacer cannot slip a chunk in after the clear
+                await self._send_locked(media.clear(self.sid))
+                self.playback.cleared()
+                self.frames.clear()
+                self.transcoder.reset_outbound()
+            self.record.barge_in()
+            if item:
+                self.interrupted_items.add(item)
         if self.active_response is not None:
             self.dropped_responses.add(self.active_response)
             self.cancels += 1
@@ -345,6 +403,9 @@ class Call:
 
     async def _on_function_call(self, event: vl.FunctionCall) -> None:
         assert self.model is not None
+        if event.response_id in self.dropped_responses:
+            log.info("voicelive.tool_call_dropped", name=event.name)  # the caller cut it off
+            return
         if event.name == "end_interview":
             try:
                 why = json.loads(event.arguments or "{}").get("reason")
@@ -359,7 +420,7 @@ class Call:
         log.warning("voicelive.unknown_tool", name=event.name)
         output = json.dumps({"error": f"unknown tool {event.name!r}"})
         await self.model.send(vl.function_output(event.call_id, output))
-        await self.model.send(vl.response_create())
+        self.respond_when_done = True  # a new response may start only after this one is done
 
     async def _to_twilio(self) -> str:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""
@@ -377,20 +438,35 @@ class Call:
                 return "interview_finished"
             self.wake.clear()
             while (room := int((ahead - self.playback.unconfirmed_ms) // 20)) > 0:
-                chunk = self.frames.take(min(room, FRAMES_PER_MESSAGE))
-                if chunk is None:
-                    break
-                item_id, audio = chunk
-                name = self.playback.sent(item_id, len(audio), time.monotonic())
-                await self._send_twilio(media.media(self.sid, audio), media.mark(self.sid, name))
+                async with self.send_lock:  # take, register and send as one step (see barge-in)
+                    chunk = self.frames.take(min(room, FRAMES_PER_MESSAGE))
+                    if chunk is None:
+                        break
+                    item_id, audio = chunk
+                    now = time.monotonic()
+                    if item_id not in self.item_first_sent:
+                        self._first_audio_of(item_id, now)
+                    name = self.playback.sent(item_id, len(audio), now)
+                    await self._send_locked(
+                        media.media(self.sid, audio), media.mark(self.sid, name)
+                    )
             if self.end_after_playout and not len(self.frames) and self.playback.idle:
                 log.info("call.goodbye_played")
                 return "interview_finished"
 
-    async def _send_twilio(self, *frames: str) -> None:
-        async with self.send_lock:
-            try:
-                for frame in frames:
-                    await self.ws.send_text(frame)
-            except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-                raise TwilioGone(str(exc)) from None
+    def _first_audio_of(self, item_id: str, now: float) -> None:
+        """A bot item starts playing: it answers the caller if they were waiting."""
+        self.item_first_sent[item_id] = now
+        if self.awaiting_since is not None:
+            ms = (now - self.awaiting_since) * 1000
+            self.record.response_time(ms)
+            log.info("call.response_time", ms=round(ms, 1))
+            self.awaiting_since = None
+
+    async def _send_locked(self, *frames: str) -> None:
+        """Send to Twilio; the caller holds send_lock."""
+        try:
+            for frame in frames:
+                await self.ws.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise TwilioGone(str(exc)) from None

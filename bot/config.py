@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.cost import Prices
+
 AUDIO_FORMATS = ("pcm16", "g711_ulaw")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -50,6 +52,8 @@ class Settings:
     stream_token_ttl_s: float = 60.0
     voice_live_connect_timeout_s: float = 10.0
     max_frame_bytes: int = 64 * 1024
+    call_heartbeat_s: float = 5.0
+    prices: Prices = field(default_factory=Prices)
     extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print secrets by accident
@@ -121,8 +125,9 @@ def _dev_auth_token(data_dir: Path) -> str:
             return token
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
-    path.write_text(token + "\n")
-    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
     return token
 
 
@@ -176,6 +181,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     if not voice:
         raise ConfigError("VOICE_LIVE_VOICE: must not be empty")
 
+    database_url = env.get("DATABASE_URL", "").strip() or None
+    if database_url and not database_url.startswith(("sqlite", "postgresql", "postgres://")):
+        raise ConfigError(
+            "DATABASE_URL: must be a sqlite:/// or postgresql:// URL; "
+            f"got a {database_url.split(':', 1)[0]!r} URL"
+        )
+    try:
+        prices = Prices.parse(env.get("VOICE_LIVE_PRICES", ""))
+    except ValueError as exc:
+        raise ConfigError(f"VOICE_LIVE_PRICES: {exc}") from None
+
     return Settings(
         public_url=public_url,
         twilio_auth_token=auth_token,
@@ -189,7 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_api_version=api_version,
         voice_live_voice=voice,
         audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
-        database_url=env.get("DATABASE_URL", "").strip() or None,
+        database_url=database_url,
         api_token=env.get("API_TOKEN", "").strip() or None,
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
@@ -197,9 +213,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         port=port,
         data_dir=data_dir,
         dev_mode=dev_mode,
-        playout_ahead_ms=int(_number(env, "PLAYOUT_AHEAD_MS", 500, 40, 2000)),
+        playout_ahead_ms=int(_number(env, "PLAYOUT_AHEAD_MS", 500, 200, 2000)),
         start_timeout_s=_number(env, "STREAM_START_TIMEOUT_S", 10.0, 0.1, 60),
         idle_timeout_s=_number(env, "STREAM_IDLE_TIMEOUT_S", 10.0, 0.1, 300),
         stream_token_ttl_s=_number(env, "STREAM_TOKEN_TTL_S", 60.0, 1, 3600),
         voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
+        call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
+        prices=prices,
     )

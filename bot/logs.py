@@ -100,3 +100,6 @@ def configure(
     # At debug level these log every WebSocket frame (payloads, stream tokens): never below info.
     for name in ("websockets", "uvicorn.error", "uvicorn.protocols"):
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+    # Every query and TCP connect is not for people on call: warnings and errors only.
+    for name in ("sqlalchemy", "alembic", "aiosqlite", "asyncio", "httpcore", "httpx"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.twilio.webhooks import StreamTokens
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 
@@ -32,6 +35,7 @@ class SessionOpener:
         self.ttl_s = ttl_s
         self.max_pending = max_pending
         self._pending: dict[str, tuple[asyncio.Task[VoiceLiveConnection], asyncio.TimerHandle]] = {}
+        self._discarding: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -55,8 +59,13 @@ class SessionOpener:
         try:
             conn = await task
         except VoiceLiveUnavailable as exc:
+            if not exc.retryable:
+                raise
             # The early attempt failed; the caller is on the line now, so try once more.
             log.warning("voicelive.preopen_failed", reason=str(exc))
+            return await self._open()
+        if conn.close_code is not None:  # the service closed it while it waited
+            log.warning("voicelive.preopened_session_closed", code=conn.close_code)
             return await self._open()
         log.info("voicelive.preopened_session_used")
         return conn
@@ -65,7 +74,9 @@ class SessionOpener:
         entry = self._pending.pop(call_sid, None)
         if entry is not None:
             log.info("voicelive.preopened_session_expired", call_sid=call_sid)
-            asyncio.create_task(_discard(entry[0])).add_done_callback(_quiet)
+            task = asyncio.create_task(_discard(entry[0]))
+            self._discarding.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._discarding.discard)
 
     async def close(self) -> None:
         """Close every session still waiting for its stream."""
@@ -113,5 +124,9 @@ class Services:
     settings: Settings
     tokens: StreamTokens
     sessions: SessionOpener
+    metrics: Metrics = field(default_factory=Metrics)
+    store: Any = None  # bot.store.Store once opened; None writes no call records
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)

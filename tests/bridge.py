@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from bot.config import Settings
 from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import AUTH_TOKEN, free_port, make_settings, running_bot
+from tests.support import AUTH_TOKEN, free_port, make_settings, running_app
 
 CALLER = "+14155550142"
 
@@ -26,6 +27,7 @@ class Bridge:
     base: str
     settings: Settings
     vl: FakeVoiceLive
+    app_state: Any = None
 
     async def post(
         self,
@@ -88,8 +90,8 @@ async def bridge(tmp: Path, vl: FakeVoiceLive | None = None, **env: Any) -> Asyn
         port = free_port()
         env.setdefault("VOICE_LIVE_ENDPOINT", fake.endpoint)
         settings = make_settings(port, tmp, **env)
-        async with running_bot(settings) as base:
-            yield Bridge(base, settings, fake)
+        async with running_app(settings) as (base, app):
+            yield Bridge(base, settings, fake, app.state)
 
 
 def tone_power(samples: Any, rate: int, freq: float) -> float:
@@ -105,3 +107,13 @@ def tone_power(samples: Any, rate: int, freq: float) -> float:
 
 def strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+async def wait_ended(store: Any, call_sid: str) -> dict[str, Any]:
+    """The call's record once it has ended (the final write is queued behind the audio)."""
+    for _ in range(200):
+        record = await store.get_call(call_sid)
+        if record and record["ended_at"]:
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no ended record for {call_sid}: {record}")

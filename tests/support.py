@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from bot.app import create_app
 from bot.config import Settings, load_settings
@@ -42,10 +43,11 @@ def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) 
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[str]:
-    """Serve the bot with uvicorn on settings.port; yields its base URL (http://127.0.0.1:PORT)."""
+async def running_app(settings: Settings) -> AsyncIterator[tuple[str, Starlette]]:
+    """Serve the bot with uvicorn on settings.port; yields its base URL and the app."""
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=settings.port,
         log_config=None,
@@ -66,7 +68,14 @@ async def running_bot(settings: Settings) -> AsyncIterator[str]:
             await asyncio.sleep(0.01)
         else:
             raise TimeoutError("uvicorn did not start")
-        yield f"http://127.0.0.1:{settings.port}"
+        yield f"http://127.0.0.1:{settings.port}", app
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[str]:
+    """Serve the bot with uvicorn on settings.port; yields its base URL (http://127.0.0.1:PORT)."""
+    async with running_app(settings) as (base, _app):
+        yield base

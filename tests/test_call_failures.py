@@ -31,6 +31,8 @@ async def test_webhooks_refuse_bad_signatures_and_bad_forms(tmp_path: Path) -> N
         no_sid = {k: v for k, v in params.items() if k != "CallSid"}
         response = await b.post("/twilio/voice", no_sid)
         assert response.status_code == 400 and "CallSid" in response.text
+        huge = {**params, "Padding": "x" * 100_000}
+        assert (await b.post("/twilio/voice", huge)).status_code == 413
         status = await b.post(
             "/twilio/status", {"CallSid": params["CallSid"], "StreamEvent": "stream-started"}
         )
@@ -67,7 +69,7 @@ async def test_stream_upgrade_without_a_valid_signature_is_refused(tmp_path: Pat
             await FakeTwilioCall(b.ws_url(), None).connect()
 
 
-@pytest.mark.parametrize("problem", ["no-token", "wrong-call", "reused", "forged"])
+@pytest.mark.parametrize("problem", ["no-token", "wrong-call", "reused", "forged", "unicode"])
 async def test_stream_with_a_bad_token_is_closed_without_forwarding_audio(
     tmp_path: Path, problem: str
 ) -> None:
@@ -80,6 +82,7 @@ async def test_stream_with_a_bad_token_is_closed_without_forwarding_audio(
             "wrong-call": {"token": token},
             "reused": {"token": token},
             "forged": {"token": "9999999999.abcd.0123456789abcdef0123456789abcdef"},
+            "unicode": {"token": "²²².0123456789abcdef." + "é" * 32},
         }
         kwargs = {"call_sid": good.call_sid} if problem == "reused" else {}
         async with FakeTwilioCall(
@@ -150,6 +153,21 @@ async def test_malformed_frames_are_skipped_and_the_call_goes_on(tmp_path: Path)
                     }
                 ),
                 "[]",
+                "[" * 50_000,  # deep nesting within the size limit
+                json.dumps(
+                    {
+                        "event": "media",
+                        "streamSid": call.stream_sid,
+                        "media": {"payload": "/w==", "timestamp": 1e999},
+                    }
+                ),
+                json.dumps(
+                    {
+                        "event": "start",
+                        "streamSid": call.stream_sid,
+                        "start": {"callSid": call.call_sid, "mediaFormat": "x"},
+                    }
+                ),
             ):
                 await call.send_raw(frame)
             await call.speak(b"\x01" * 320, realtime=False)
@@ -222,3 +240,26 @@ async def test_twilio_vanishing_without_stop_ends_the_call_after_the_idle_timeou
             session = await b.vl.wait_for_session(1)
             await asyncio.wait_for(session.closed.wait(), 3)
             assert await call.wait_closed(timeout=2) == 1000
+
+
+async def test_a_tool_call_from_a_cancelled_response_does_not_hang_up(tmp_path: Path) -> None:
+    def audio_for(index: int, fmt: str) -> bytes:
+        ms = 6000 if index == 0 else 800
+        return audio.encode(audio.tone(400 + 150 * index, ms, audio.FORMAT_RATES[fmt], 0.3), fmt)
+
+    async with bridge(tmp_path, FakeVoiceLive(speed=2.0, response_audio=audio_for)) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 800, timeout=5)
+            goodbye = session.responses[0]
+            await call.speak(audio.ulaw_tone(1000, 300, 0.5))  # "wait, one more question"
+            await call.wait_for(lambda: len(call.clears) == 1, timeout=3)
+            # The cut-off response's end_interview arrives late, as Voice Live may send it.
+            late = {"type": "response.function_call_arguments.done", "response_id": goodbye.id,
+                    "item_id": "item_late", "output_index": 1, "call_id": "call_late",
+                    "name": "end_interview", "arguments": "{}"}  # fmt: skip
+            await session.send(late)
+            await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
+            played = call.played_ms()
+            await call.wait_for(lambda: call.played_ms() >= played + 600, timeout=5)
+            assert not call.closed, "the call goes on"

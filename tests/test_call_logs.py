@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.logs import configure
-from tests.bridge import CALLER, bridge
+from tests.bridge import CALLER, bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import AUTH_TOKEN
@@ -33,6 +33,7 @@ async def test_call_log_lines_are_bound_and_clean(
                 await call.send_raw("{broken")
                 await call.hangup()
                 await b.vl.sessions[0].closed.wait()
+                await wait_ended(b.app_state.store, call.call_sid)
         finally:
             configure("console", "info")
     err = capsys.readouterr().err.splitlines()  # lines before configure() are console text

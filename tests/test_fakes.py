@@ -525,7 +525,7 @@ async def test_voicelive_energy_vad_turn_and_barge_in() -> None:
             "response.created",
         ]
         assert events[0]["audio_start_ms"] == 500
-        assert events[1]["audio_end_ms"] == 900
+        assert events[1]["audio_end_ms"] == 900 + 300  # speech ended at 900; silence included
         assert events[3]["item"]["role"] == "user"
         assert events[4]["transcript"] == "caller utterance 0"
         assert len({e["item_id"] for e in events[:3]} | {events[3]["item"]["id"]}) == 1

@@ -75,7 +75,16 @@ def _obj(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 
 def parse(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> TwilioEvent:
-    """Parse one WebSocket frame from Twilio. Raises MediaProtocolError with the reason."""
+    """Parse one WebSocket frame from Twilio. Raises MediaProtocolError (only) with the reason."""
+    try:
+        return _parse(frame, max_bytes)
+    except MediaProtocolError:
+        raise
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        raise MediaProtocolError(f"unusable frame: {type(exc).__name__}: {exc}"[:200]) from None
+
+
+def _parse(frame: str | bytes, max_bytes: int) -> TwilioEvent:
     if isinstance(frame, bytes):
         raise MediaProtocolError(f"binary frame of {len(frame)} bytes (Twilio sends JSON text)")
     if len(frame) > max_bytes:

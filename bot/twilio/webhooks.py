@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -24,14 +25,23 @@ def signature_ok(auth_token: str, url: str, params: Mapping[str, str], signature
     return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
 
 
-def connect_twiml(*, stream_url: str, token: str, action_url: str, status_url: str) -> str:
-    """TwiML that opens the bidirectional media stream, carrying the stream token."""
+def connect_twiml(
+    *,
+    stream_url: str,
+    token: str,
+    action_url: str,
+    status_url: str,
+    parameters: Mapping[str, str] | None = None,
+) -> str:
+    """TwiML that opens the bidirectional media stream, carrying the token and call facts."""
     response = VoiceResponse()
     connect = Connect(action=action_url, method="POST")
     stream = connect.stream(
         url=stream_url, status_callback=status_url, status_callback_method="POST"
     )
     stream.parameter(name="token", value=token)
+    for name, value in (parameters or {}).items():
+        stream.parameter(name=name, value=value)
     response.append(connect)
     return str(response)
 
@@ -43,6 +53,9 @@ def hangup_twiml(say: str | None = None) -> str:
         response.say(say)
     response.hangup()
     return str(response)
+
+
+_TOKEN = re.compile(r"[0-9]{1,12}\.[0-9a-f]{16}\.[0-9a-f]{32}")
 
 
 class TokenError(ValueError):
@@ -78,9 +91,9 @@ class StreamTokens:
         """Accept the token once for this call, or raise TokenError with the reason."""
         now = self._clock()
         self._used = {n: exp for n, exp in self._used.items() if exp >= now}
-        parts = token.split(".") if token else []
-        if len(parts) != 3 or not parts[0].isdigit():
+        if not token or not _TOKEN.fullmatch(token):
             raise TokenError("stream token missing or malformed")
+        parts = token.split(".")
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac, self._mac(call_sid, expires, nonce)):
             raise TokenError("stream token does not match this CallSid")

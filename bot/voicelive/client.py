@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bot.config import Settings
 from bot.voicelive import events
@@ -21,6 +21,10 @@ MAX_SERVER_FRAME = 16 * 1024 * 1024
 
 class VoiceLiveUnavailable(ConnectionError):
     """Voice Live could not be reached or refused us; the message says how."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # False for refusals a retry cannot fix (auth, not found)
 
 
 def realtime_url(endpoint: str, api_version: str, model: str) -> str:
@@ -116,9 +120,13 @@ async def open_session(
             timeout=settings.voice_live_connect_timeout_s,
         )
     except InvalidStatus as exc:
+        status = exc.response.status_code
         raise VoiceLiveUnavailable(
-            f"Voice Live refused the connection: HTTP {exc.response.status_code}"
+            f"Voice Live refused the connection: HTTP {status}",
+            retryable=status not in (400, 401, 403, 404),
         ) from None
+    except InvalidHandshake as exc:
+        raise VoiceLiveUnavailable(f"Voice Live handshake failed: {exc}") from None
     except TimeoutError:
         raise VoiceLiveUnavailable(
             f"Voice Live did not answer within {settings.voice_live_connect_timeout_s:g} s"

@@ -75,6 +75,7 @@ class ResponseDone:
     status: str
     reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
+    transcripts: dict[str, str] = field(default_factory=dict)  # assistant item id -> words
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,16 @@ def _i(obj: dict[str, Any], key: str) -> int:
 
 
 def parse(frame: str | bytes) -> ServerEvent:
-    """Parse one server frame. Raises EventError for frames that are not an event object."""
+    """Parse one server frame. Raises EventError (only) for frames we cannot use."""
+    try:
+        return _parse(frame)
+    except EventError:
+        raise
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        raise EventError(f"unusable frame: {type(exc).__name__}: {exc}"[:200]) from None
+
+
+def _parse(frame: str | bytes) -> ServerEvent:
     try:
         msg = json.loads(frame)
     except ValueError as exc:
@@ -154,7 +164,9 @@ def parse(frame: str | bytes) -> ServerEvent:
         details = response.get("status_details")
         reason = details.get("reason") if isinstance(details, dict) else None
         usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-        return ResponseDone(_s(response, "id"), _s(response, "status"), reason, usage)
+        return ResponseDone(
+            _s(response, "id"), _s(response, "status"), reason, usage, _transcripts(response)
+        )
     if kind in ("session.created", "session.updated"):
         session = msg.get("session") if isinstance(msg.get("session"), dict) else {}
         expires = session.get("expires_at")
@@ -165,6 +177,21 @@ def parse(frame: str | bytes) -> ServerEvent:
             _s(error, "type"), error.get("code"), _s(error, "message"), error.get("event_id")
         )
     return Other(kind)
+
+
+def _transcripts(response: dict[str, Any]) -> dict[str, str]:
+    """The words of each assistant message in a response's output (partial if cut off)."""
+    found: dict[str, str] = {}
+    output = response.get("output")
+    for item in output if isinstance(output, list) else []:
+        if not isinstance(item, dict) or item.get("role") != "assistant":
+            continue
+        parts = item.get("content") if isinstance(item.get("content"), list) else []
+        text = "".join(
+            str(p.get("transcript") or p.get("text") or "") for p in parts if isinstance(p, dict)
+        )
+        found[_s(item, "id")] = text
+    return found
 
 
 def _dump(event: dict[str, Any]) -> str:

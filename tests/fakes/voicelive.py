@@ -677,9 +677,11 @@ class FakeSession:
                 if self._quiet_ms >= silence_ms:
                     item_id = self._speech_item_id or _new_id("item_")
                     self._reset_speech()
+                    # As the OpenAI realtime reference defines it (Voice Live mirrors it):
+                    # audio_end_ms includes the silence_duration_ms that ended the turn.
                     await self._finish_user_turn(
                         item_id,
-                        audio_end_ms=round(self._speech_end_ms),
+                        audio_end_ms=round(self._speech_end_ms + silence_ms),
                         transcript=None,
                         respond=self._td_flag("create_response"),
                     )

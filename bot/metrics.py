@@ -1,0 +1,32 @@
+"""Prometheus metrics of one process (its own registry, served at GET /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+RESPONSE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
+
+
+class Metrics:
+    """Everything ops graph and alert on."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_calls = Gauge("bot_active_calls", "Calls in progress", registry=r)
+        self.calls = Counter("bot_calls", "Calls ended, by end reason", ["end_reason"], registry=r)
+        self.barge_ins = Counter("bot_barge_ins", "Times the caller spoke over the bot",
+                                 registry=r)  # fmt: skip
+        self.response_seconds = Histogram(
+            "bot_response_seconds", "Caller stops speaking -> first bot audio sent to Twilio",
+            buckets=RESPONSE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.voicelive_errors = Counter("bot_voicelive_errors", "Voice Live error events",
+                                        ["code"], registry=r)  # fmt: skip
+        self.tokens = Counter("bot_voicelive_tokens", "Voice Live tokens, by kind", ["kind"],
+                              registry=r)  # fmt: skip
+        self.cost_usd = Counter("bot_voicelive_cost_usd", "Estimated Voice Live cost in USD",
+                                registry=r)  # fmt: skip
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

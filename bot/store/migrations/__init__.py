@@ -1,0 +1,1 @@
+"""Alembic migrations for the call log (run programmatically by bot.store.migrate)."""

@@ -1,0 +1,343 @@
+"""Store: the call log's async queries, one engine shared by every call, short transactions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.store import migrate
+from bot.store.rows import (
+    CALL_STATUSES,
+    SPEAKERS,
+    USAGE_FIELDS,
+    call_json,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    percentile,
+    turn_json,
+)
+from bot.store.tables import CALL_COLUMNS, call_turns, calls
+from bot.store.url import database_url
+
+log = structlog.get_logger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+MAX_LIMIT = 1000
+_READ_ONLY = frozenset({"call_sid"})
+
+
+class UnknownCall(LookupError):
+    """No call with this CallSid in the log."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validated column values for an update (usage={…} and response_ms=[…] are expanded)."""
+    values = dict(fields)
+    usage = values.pop("usage", None)
+    if usage is not None:
+        for name in USAGE_FIELDS:
+            if name in usage:
+                values.setdefault(name, int(usage[name]))
+    unknown = sorted(set(values) - (CALL_COLUMNS - _READ_ONLY))
+    if unknown:
+        raise ValueError(f"unknown call field(s): {', '.join(unknown)}")
+    if "status" in values and values["status"] not in CALL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(CALL_STATUSES)}")
+    for name, value in values.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            values[name] = value.replace(tzinfo=UTC)
+    if "response_ms" in values:
+        samples = [float(v) for v in values["response_ms"] or []]
+        values["response_ms"] = samples
+        values.setdefault("response_ms_p50", percentile(samples, 50))
+        values.setdefault("response_ms_p95", percentile(samples, 95))
+    if "errors" in values:
+        values["errors"] = [_error(**e) if "at" not in e else dict(e) for e in values["errors"]]
+    return values
+
+
+def _error(*, source: str, code: str | None, message: str, at: Any = None) -> dict[str, Any]:
+    when = at if isinstance(at, str) else iso(at or _now())
+    return {"at": when, "source": source, "code": code, "message": message}
+
+
+class Store:
+    """The call log. Create with `await Store.open(url)`; every method is safe to call
+    concurrently from many calls."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, connect_args: dict[str, Any] | None = None) -> Store:
+        """Connect (sqlite+aiosqlite:// or postgresql+asyncpg://) and migrate to head."""
+        if not url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
+            url = database_url(url, Path("."))
+        options: dict[str, Any] = {"connect_args": dict(connect_args or {})}
+        if url.startswith("postgresql"):
+            options["pool_pre_ping"] = True
+        engine = create_async_engine(url, **options)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            await migrate.upgrade(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        log.info("store.opened", backend=engine.dialect.name)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def call_started(
+        self,
+        *,
+        call_sid: str,
+        direction: str,
+        started_at: datetime,
+        from_masked: str | None,
+        to_masked: str | None,
+        instance: str | None,
+        interview_id: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        """Record a call as in progress; a second start for the same CallSid updates it."""
+        row = {
+            "call_sid": call_sid,
+            "direction": direction,
+            "status": "in_progress",
+            "started_at": started_at,
+            "from_masked": from_masked,
+            "to_masked": to_masked,
+            "instance": instance,
+            "interview_id": interview_id,
+            "profile": profile,
+            "heartbeat_at": _now(),
+        }
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(calls).values(**row)
+        keep = {"interview_id", "profile", "from_masked", "to_masked", "instance"}
+        update = {
+            name: sa.func.coalesce(stmt.excluded[name], calls.c[name])
+            if name in keep
+            else stmt.excluded[name]
+            for name in ("direction", "started_at", "heartbeat_at", *sorted(keep))
+        }
+        stmt = stmt.on_conflict_do_update(index_elements=[calls.c.call_sid], set_=update)
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def _update(self, conn: AsyncConnection, call_sid: str, values: dict[str, Any]) -> None:
+        values.setdefault("heartbeat_at", _now())
+        result = await conn.execute(
+            sa.update(calls).where(calls.c.call_sid == call_sid).values(**values)
+        )
+        if result.rowcount == 0:
+            raise UnknownCall(call_sid)
+
+    async def call_updated(self, call_sid: str, **fields: Any) -> None:
+        """Set any columns of a call (usage={…} and response_ms=[…] accepted); heartbeat = now."""
+        values = _values(fields)
+        async with self.engine.begin() as conn:
+            await self._update(conn, call_sid, values)
+
+    async def call_ended(self, call_sid: str, **fields: Any) -> None:
+        """As call_updated; status defaults to completed, ended_at to now, duration_s to
+        ended_at - started_at."""
+        values = _values(fields)
+        values.setdefault("status", "completed")
+        values.setdefault("ended_at", _now())
+        async with self.engine.begin() as conn:
+            await self._update(conn, call_sid, values)
+            if values.get("duration_s") is None:
+                started = await conn.scalar(
+                    sa.select(calls.c.started_at).where(calls.c.call_sid == call_sid)
+                )
+                duration = max(0.0, (values["ended_at"] - started).total_seconds())
+                await conn.execute(
+                    sa.update(calls)
+                    .where(calls.c.call_sid == call_sid)
+                    .values(duration_s=round(duration, 3))
+                )
+
+    async def add_turn(
+        self,
+        call_sid: str,
+        *,
+        speaker: str,
+        text: str,
+        at: datetime,
+        offset_ms: float,
+        interrupted: bool,
+    ) -> None:
+        """Append a transcript turn (seq = next for this call); also refreshes the heartbeat."""
+        if speaker not in SPEAKERS:
+            raise ValueError(f"speaker must be one of {', '.join(SPEAKERS)}")
+        next_seq = (
+            sa.select(sa.func.coalesce(sa.func.max(call_turns.c.seq), 0) + 1)
+            .where(call_turns.c.call_sid == call_sid)
+            .scalar_subquery()
+        )
+        async with self.engine.begin() as conn:
+            # The update first: it takes the call's row lock (PostgreSQL) or the write lock
+            # (SQLite), so concurrent turns of one call get distinct seq values.
+            await self._update(conn, call_sid, {})
+            await conn.execute(
+                sa.insert(call_turns).values(
+                    call_sid=call_sid,
+                    seq=next_seq,
+                    speaker=speaker,
+                    text=text,
+                    at=at,
+                    offset_ms=float(offset_ms),
+                    interrupted=bool(interrupted),
+                )
+            )
+
+    async def add_error(
+        self,
+        call_sid: str,
+        *,
+        source: str,
+        code: str | None,
+        message: str,
+        at: datetime | None = None,
+    ) -> None:
+        """Append one {at, source, code, message} to the call's errors."""
+        entry = _error(source=source, code=code, message=message, at=at)
+        async with self.engine.begin() as conn:
+            await self._update(conn, call_sid, {})
+            errors = await conn.scalar(
+                sa.select(calls.c.errors).where(calls.c.call_sid == call_sid)
+            )
+            await conn.execute(
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid)
+                .values(errors=[*(errors or []), entry])
+            )
+
+    async def mark_interrupted(self, *, stale_after_s: float, now: datetime | None = None) -> int:
+        """Calls in progress with no heartbeat for stale_after_s become interrupted, ending at
+        their last heartbeat. Returns how many."""
+        cutoff = (now or _now()) - timedelta(seconds=stale_after_s)
+        async with self.engine.connect() as conn:
+            stale = (
+                await conn.execute(
+                    sa.select(calls.c.call_sid, calls.c.started_at, calls.c.heartbeat_at).where(
+                        calls.c.status == "in_progress", calls.c.heartbeat_at < cutoff
+                    )
+                )
+            ).all()
+        count = 0
+        for sid, started, beat in stale:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    sa.update(calls)
+                    .where(
+                        calls.c.call_sid == sid,
+                        calls.c.status == "in_progress",
+                        calls.c.heartbeat_at == beat,
+                    )
+                    .values(
+                        status="interrupted",
+                        end_reason="interrupted",
+                        ended_at=beat,
+                        duration_s=round(max(0.0, (beat - started).total_seconds()), 3),
+                    )
+                )
+                count += result.rowcount
+        if count:
+            log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
+        return count
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def list_calls(
+        self,
+        *,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Calls newest first, and the cursor of the next page (None on the last page)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        if status is not None and status not in CALL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(CALL_STATUSES)}")
+        query = sa.select(calls)
+        if since is not None:
+            query = query.where(calls.c.started_at >= since)
+        if status is not None:
+            query = query.where(calls.c.status == status)
+        if cursor is not None:
+            at, sid = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    calls.c.started_at < at,
+                    sa.and_(calls.c.started_at == at, calls.c.call_sid < sid),
+                )
+            )
+        query = query.order_by(calls.c.started_at.desc(), calls.c.call_sid.desc()).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        page = rows[:limit]
+        following = None
+        if len(rows) > limit:
+            following = encode_cursor(page[-1]["started_at"], page[-1]["call_sid"])
+        return [call_json(row) for row in page], following
+
+    async def get_call(self, call_sid: str) -> dict[str, Any] | None:
+        """The call with its transcript (turns in order), or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            turns = (
+                await conn.execute(
+                    sa.select(call_turns)
+                    .where(call_turns.c.call_sid == call_sid)
+                    .order_by(call_turns.c.seq)
+                )
+            ).mappings()
+            transcript = [turn_json(turn) for turn in turns]
+        call = call_json(row)
+        call["instance"] = row["instance"]
+        call["heartbeat_at"] = iso(row["heartbeat_at"])
+        call["response_ms"] = list(row["response_ms"] or [])
+        call["transcript"] = transcript
+        return call
