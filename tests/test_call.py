@@ -81,7 +81,7 @@ async def test_whole_call_greets_relays_and_ends_when_the_caller_hangs_up(tmp_pa
             await session.wait_for(lambda: len(session.appended_audio) >= sent * 6)
             async with httpx.AsyncClient(base_url=b.base) as client:
                 assert (await client.get("/healthz")).json()["active_calls"] == 1
-            call_tasks = {"from_twilio", "from_model", "to_twilio"}
+            call_tasks = {"from_twilio", "from_model", "to_twilio", "watch_twilio"}
             assert call_tasks <= {t.get_name() for t in asyncio.all_tasks()}
             await call.hangup()
             await session.closed.wait()

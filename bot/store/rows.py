@@ -10,16 +10,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cost import USAGE_FIELDS
+
 CALL_STATUSES = ("in_progress", "completed", "failed", "interrupted")
 SPEAKERS = ("caller", "bot")
-USAGE_FIELDS = (
-    "input_text_tokens",
-    "input_audio_tokens",
-    "cached_text_tokens",
-    "cached_audio_tokens",
-    "output_text_tokens",
-    "output_audio_tokens",
-)
 
 
 def iso(value: datetime | None) -> str | None:
