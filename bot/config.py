@@ -54,7 +54,6 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     call_heartbeat_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
-    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -74,7 +73,7 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
         values = (self.twilio_auth_token, self.voice_live_api_key, self.api_token)
-        return tuple(v for v in (*values, *self.extra_secrets) if v)
+        return tuple(v for v in values if v)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

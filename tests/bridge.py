@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,10 +102,6 @@ def tone_power(samples: Any, rate: int, freq: float) -> float:
         return 0.0
     n = np.arange(x.size)
     return float(np.abs(np.dot(x, np.exp(-2j * np.pi * freq * n / rate))) / x.size)
-
-
-def strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 async def wait_ended(store: Any, call_sid: str) -> dict[str, Any]:

@@ -232,8 +232,3 @@ def truncate(item_id: str, audio_end_ms: int) -> str:
 def function_output(call_id: str, output: str) -> str:
     item = {"type": "function_call_output", "call_id": call_id, "output": output}
     return _dump({"type": "conversation.item.create", "item": item})
-
-
-def system_message(text: str) -> str:
-    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
-    return _dump({"type": "conversation.item.create", "item": item})
