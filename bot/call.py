@@ -115,7 +115,6 @@ class Call:
         self.item_received_ms: dict[str, float] = {}
         self.wake = asyncio.Event()
         self.send_lock = asyncio.Lock()
-        self.started = time.monotonic()
         self.end_after_playout = False
         self.end_deadline: float | None = None
         self.cancels = 0
@@ -175,7 +174,7 @@ class Call:
             await self._end(reason)
 
     async def _relay(self) -> str:
-        """Run the three loops until one of them ends the call; returns the end reason."""
+        """Run the call's loops (and its idle watchdog) until one ends the call; returns why."""
         tasks = [
             asyncio.create_task(self._from_twilio(), name="from_twilio"),
             asyncio.create_task(self._from_model(), name="from_model"),
@@ -210,7 +209,7 @@ class Call:
         log.info(
             "call.ended",
             reason=reason,
-            duration_s=round(time.monotonic() - self.started, 3),
+            duration_s=round(time.monotonic() - self.record.started_mono, 3),
             turns=self.record.turns,
             barge_ins=self.record.barge_ins,
             response_ms=self.record.response_ms,
@@ -224,7 +223,7 @@ class Call:
         assert self.model is not None
         while True:
             message = await self.ws.receive()
-            self.last_from_twilio = time.monotonic()
+            self.last_from_twilio = now = time.monotonic()
             if message["type"] == "websocket.disconnect":
                 log.info("twilio.disconnected", code=message.get("code"))
                 return "twilio_closed"
@@ -246,9 +245,9 @@ class Call:
                 except ConnectionClosed:
                     return self._model_closed_reason()
                 self.inbound_ms += len(event.payload) / 8
-                self.inbound_clock.append((self.inbound_ms, time.monotonic()))
+                self.inbound_clock.append((self.inbound_ms, now))
             elif isinstance(event, media.Mark):
-                if self.playback.echoed(event.name, time.monotonic()):
+                if self.playback.echoed(event.name, now):
                     self.wake.set()
             elif isinstance(event, media.Stop):
                 log.info("twilio.stop")
@@ -334,8 +333,7 @@ class Call:
         if event.response_id in self.dropped_responses:
             self.dropped_deltas += 1
             return
-        if event.item_id != self.audio_item:
-            self.audio_item = event.item_id
+        self.audio_item = event.item_id
         self.item_received_ms[event.item_id] = (
             self.item_received_ms.get(event.item_id, 0.0)
             + len(event.audio) / self.model_bytes_per_ms
