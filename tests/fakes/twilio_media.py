@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import inspect
 import itertools
 import json
 import math
@@ -19,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .signing import twilio_signature
+from .waiting import poll
 
 FRAME_BYTES = 160  # 20 ms of μ-law 8 kHz
 FRAME_MS = 20
@@ -102,13 +102,6 @@ class _Chunk:
         if now <= self.start:
             return 0
         return min(len(self.data), math.floor((now - self.start) * MULAW_BYTES_PER_S + 1e-6))
-
-
-def _describe(predicate: Callable[[], Any]) -> str:
-    try:
-        return inspect.getsource(predicate).strip()
-    except (OSError, TypeError):
-        return getattr(predicate, "__qualname__", repr(predicate))
 
 
 def _new_sid(prefix: str) -> str:
@@ -618,14 +611,7 @@ class FakeTwilioCall:
         what: str | None = None,
     ) -> None:
         """Poll `predicate` every 5 ms; TimeoutError naming the condition and the call's state."""
-        deadline = self._loop.time() + timeout
-        while not predicate():
-            if self._loop.time() >= deadline:
-                raise TimeoutError(
-                    f"not true within {timeout}s: {what or _describe(predicate)}\n"
-                    f"call state: {self.describe()}"
-                )
-            await asyncio.sleep(0.005)
+        await poll(predicate, timeout, what, lambda: f"\ncall state: {self.describe()}")
 
     async def wait_closed(self, timeout: float = 5.0) -> int | None:  # noqa: ASYNC109
         """Wait until the socket is closed (by the app, typically); returns close_code."""

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import copy
-import inspect
 import json
 import math
 import secrets
@@ -24,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import audio
+from .waiting import poll
 
 REALTIME_PATH = "/voice-live/realtime"
 MAX_APPEND_BYTES = 15 * 2**20  # "One append may carry up to 15 MiB"
@@ -60,13 +60,6 @@ DEFAULT_SESSION: dict[str, Any] = {
 
 def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(10)
-
-
-def _describe(predicate: Callable[[], Any]) -> str:
-    try:
-        return inspect.getsource(predicate).strip()
-    except (OSError, TypeError):
-        return getattr(predicate, "__qualname__", repr(predicate))
 
 
 def default_response_audio(index: int, fmt: str) -> bytes:
@@ -1042,10 +1035,4 @@ class FakeSession:
         timeout: float = 5.0,  # noqa: ASYNC109
         what: str | None = None,
     ) -> None:
-        deadline = self._loop.time() + timeout
-        while not predicate():
-            if self._loop.time() >= deadline:
-                raise TimeoutError(
-                    f"not true within {timeout}s: {what or _describe(predicate)}; {self.describe()}"
-                )
-            await asyncio.sleep(0.005)
+        await poll(predicate, timeout, what, lambda: f"; {self.describe()}")
