@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
-from bot.store import Store, UnknownCall, database_url, percentile
+from bot.store import Store, UnknownCall, database_url, migrate, percentile
 from bot.store.tables import calls as calls_table
 
 T0 = datetime(2026, 11, 25, 6, 0, 0, tzinfo=UTC)
@@ -103,9 +104,10 @@ async def test_migrations_create_tables(store: Store) -> None:
         names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
         indexes = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("calls"))
         version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-    assert {"calls", "call_turns", "alembic_version"} <= set(names)
+    assert {"calls", "call_turns", "call_assessments", "alembic_version"} <= set(names)
     assert any(ix["column_names"] == ["started_at"] for ix in indexes)
-    assert version == "0001"
+    heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
+    assert heads == [version]  # every migration applied, and there is one line of them
 
 
 async def test_reopen_is_idempotent(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ calls = sa.Table(
     sa.Column("output_audio_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
+    sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
 )
@@ -84,6 +85,25 @@ call_turns = sa.Table(
     sa.Column("offset_ms", sa.Float, nullable=False),
     sa.Column("interrupted", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("call_sid", "seq", name="uq_call_turns_call_sid_seq"),
+)
+
+call_assessments = sa.Table(
+    "call_assessments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "call_sid",
+        sa.String(64),
+        sa.ForeignKey("calls.call_sid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("offset_ms", sa.Float, nullable=False),
+    sa.UniqueConstraint("call_sid", "seq", name="uq_call_assessments_call_sid_seq"),
 )
 
 CALL_COLUMNS = frozenset(calls.c.keys())
