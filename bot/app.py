@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
@@ -20,7 +21,8 @@ from starlette.websockets import WebSocket
 from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
-from bot.interview.instructions import END_INTERVIEW_TOOL, compose
+from bot.interview.context import InterviewContext
+from bot.interview.instructions import PRACTICE, compose, tools
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
@@ -85,7 +87,8 @@ async def voice(request: Request) -> Response:
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
     settings = services.settings
-    services.sessions.prepare(call_sid)
+    context = InterviewContext()  # inbound calls get the default profile
+    services.sessions.prepare(call_sid, context)
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -103,6 +106,7 @@ async def voice(request: Request) -> Response:
             else "inbound",
             "from": mask_phone(form.get("From", "")),
             "to": mask_phone(form.get("To", "")),
+            **context.parameters(),
         },
     )  # fmt: skip
     return Response(twiml, media_type=XML)
@@ -182,11 +186,16 @@ def create_app(settings: Settings) -> Starlette:
             engine = LocalEngine(api_key=api_key)
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
-        session = session_config(settings, compose(), [END_INTERVIEW_TOOL], settings.audio_format)
+        profiles = {PRACTICE.name: PRACTICE}
 
-        async def open_model() -> VoiceLiveConnection:
+        def configure(context: InterviewContext) -> dict[str, Any]:
+            profile = profiles.get(context.profile, PRACTICE)
+            instructions = compose(profile, context)
+            return session_config(settings, instructions, tools(profile), settings.audio_format)
+
+        async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
-            return await open_session(settings, endpoint, api_key, session)
+            return await open_session(settings, endpoint, api_key, configure(context))
 
         store = await Store.open(database_url(settings.database_url, settings.data_dir))
         services = Services(
@@ -195,7 +204,10 @@ def create_app(settings: Settings) -> Starlette:
             sessions=SessionOpener(open_model),
             outcomes=Outcomes(),
             store=store,
-            silence_duration_ms=session["turn_detection"]["silence_duration_ms"],
+            silence_duration_ms=configure(InterviewContext())["turn_detection"][
+                "silence_duration_ms"
+            ],
+            profiles=profiles,
         )
         app.state.services = services
         app.state.store = store

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from bot.audio import make_transcoder
 from bot.callrecord import CallRecorder
 from bot.framing import FrameQueue
+from bot.interview.context import InterviewContext
 from bot.playback import PlaybackTracker
 from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
@@ -104,6 +105,8 @@ class Call:
         self.services = services
         self.settings = services.settings
         self.sid = start.stream_sid
+        self.context = InterviewContext.from_parameters(start.custom_parameters)
+        self.profile = services.profile_for(self.context)
         self.transcoder = make_transcoder(self.settings.audio_format)
         self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
         self.frames = FrameQueue()
@@ -149,11 +152,13 @@ class Call:
             from_masked=params.get("from"),
             to_masked=params.get("to"),
             instance=self.services.instance,
+            interview_id=self.context.interview_id,
+            profile=self.profile.name,
         )
         reason = "error"
         try:
             try:
-                self.model = await self.services.sessions.take(self.start.call_sid)
+                self.model = await self.services.sessions.take(self.start.call_sid, self.context)
             except VoiceLiveUnavailable as exc:
                 log.error("voicelive.unavailable", reason=str(exc))
                 self.record.error("voicelive", "unavailable", str(exc))

@@ -14,18 +14,22 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
+from bot.interview.context import InterviewContext
+from bot.interview.instructions import PRACTICE
+from bot.interview.profiles import Profile
 from bot.metrics import Metrics
 from bot.twilio.webhooks import StreamTokens
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 
 log = structlog.get_logger(__name__)
 
-Opener = Callable[[], Awaitable[VoiceLiveConnection]]
+Opener = Callable[[InterviewContext], Awaitable[VoiceLiveConnection]]
 
 
 class SessionOpener:
     """Opens Voice Live sessions ahead of the media stream (from the voice webhook).
 
+    Each session is configured for its interview (the context's profile and candidate).
     A session opened for a CallSid waits at most `ttl_s` for its stream; then it is closed.
     At most `max_pending` wait at once; past that, calls simply open theirs on arrival.
     """
@@ -40,20 +44,24 @@ class SessionOpener:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def prepare(self, call_sid: str) -> None:
+    async def open(self, context: InterviewContext) -> VoiceLiveConnection:
+        """A fresh session for this interview (also to reconnect). Raises VoiceLiveUnavailable."""
+        return await self._open(context)
+
+    def prepare(self, call_sid: str, context: InterviewContext) -> None:
         """Start opening a session for this call now."""
         if call_sid in self._pending or len(self._pending) >= self.max_pending:
             return
-        task = asyncio.create_task(self._open(), name=f"preopen:{call_sid[-6:]}")
+        task = asyncio.create_task(self._open(context), name=f"preopen:{call_sid[-6:]}")
         task.add_done_callback(_quiet)
         timer = asyncio.get_running_loop().call_later(self.ttl_s, self._expire, call_sid)
         self._pending[call_sid] = (task, timer)
 
-    async def take(self, call_sid: str) -> VoiceLiveConnection:
+    async def take(self, call_sid: str, context: InterviewContext) -> VoiceLiveConnection:
         """The session prepared for this call, or a fresh one. Raises VoiceLiveUnavailable."""
         entry = self._pending.pop(call_sid, None)
         if entry is None:
-            return await self._open()
+            return await self._open(context)
         task, timer = entry
         timer.cancel()
         try:
@@ -63,10 +71,10 @@ class SessionOpener:
                 raise
             # The early attempt failed; the caller is on the line now, so try once more.
             log.warning("voicelive.preopen_failed", reason=str(exc))
-            return await self._open()
+            return await self._open(context)
         if conn.close_code is not None:  # the service closed it while it waited
             log.warning("voicelive.preopened_session_closed", code=conn.close_code)
-            return await self._open()
+            return await self._open(context)
         log.info("voicelive.preopened_session_used")
         return conn
 
@@ -130,3 +138,12 @@ class Services:
     silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
+    profiles: dict[str, Profile] = field(default_factory=lambda: {PRACTICE.name: PRACTICE})
+
+    def profile_for(self, context: InterviewContext) -> Profile:
+        """The profile this interview uses (the practice one if the name is unknown)."""
+        profile = self.profiles.get(context.profile)
+        if profile is None:
+            log.warning("interview.unknown_profile", profile=context.profile)
+            profile = self.profiles.get(PRACTICE.name, PRACTICE)
+        return profile

@@ -44,7 +44,8 @@ async def test_whole_call_greets_relays_and_ends_when_the_caller_hangs_up(tmp_pa
         stream_url, params, root = await b.answer(call.call_sid)
         assert stream_url == b.settings.stream_url == b.ws_url()
         assert root.find("./Connect").get("action") == b.settings.url_for("/twilio/stream-ended")
-        assert set(params) == {"token", "direction", "from", "to"}
+        assert set(params) == {"token", "direction", "from", "to", "profile"}
+        assert params["profile"] == "practice"
         assert params["from"] == "+1******0142" and params["direction"] == "inbound"
         # The webhook already opened and configured the model session, before any stream.
         session = await b.vl.wait_for_session(1)

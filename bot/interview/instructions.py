@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-PRACTICE_QUESTIONS = (
-    "Tell me about a project you are proud of and the part you played in it.",
-    "Describe a time you disagreed with a colleague. What happened?",
+from bot.interview.context import InterviewContext
+from bot.interview.profiles import Profile, Question
+
+PRACTICE = Profile(
+    name="practice",
+    role="practice candidate",
+    company="Practice Interviews",
+    language="en-US",
+    voice=None,
+    greeting=(
+        "Hello, thanks for calling. This is a short practice interview with two questions. "
+        "Are you ready?"
+    ),
+    questions=(
+        Question("Tell me about a project you are proud of and the part you played in it."),
+        Question("Describe a time you disagreed with a colleague. What happened?"),
+    ),
+    rubric={1: "no relevant example", 3: "a relevant example", 5: "a clear, specific example"},
+    duration_min=10,
+    closing="Thank you for your time today. Goodbye.",
+    source="built-in",
 )
 
 END_INTERVIEW_TOOL: dict[str, Any] = {
@@ -26,17 +44,21 @@ END_INTERVIEW_TOOL: dict[str, Any] = {
 }
 
 
-def compose(questions: tuple[str, ...] = PRACTICE_QUESTIONS) -> str:
-    """Instructions for a short practice interview over the phone."""
-    numbered = "\n".join(f"{n}. {q}" for n, q in enumerate(questions, start=1))
+def tools(profile: Profile) -> list[dict[str, Any]]:
+    """The functions the model may call during this interview."""
+    return [END_INTERVIEW_TOOL]
+
+
+def compose(profile: Profile = PRACTICE, context: InterviewContext | None = None) -> str:
+    """Instructions for one interview over the phone, from its profile and candidate."""
+    numbered = "\n".join(f"{n}. {q.text}" for n, q in enumerate(profile.questions, start=1))
     return (
         "You are a friendly, professional job interviewer speaking with a candidate on the "
         "phone. Speak naturally and briefly: one or two sentences per turn. Ask the questions "
         "below one at a time, in order; after each answer acknowledge it in a few words and "
         "move on. If the candidate interrupts you, stop and listen. When all questions are "
         "answered, thank the candidate, say the closing line, then call end_interview.\n"
-        "Greeting: Hello, thanks for calling. This is a short practice interview with two "
-        "questions. Are you ready?\n"
+        f"Greeting: {profile.greeting}\n"
         f"Questions:\n{numbered}\n"
-        "Closing: Thank you for your time today. Goodbye."
+        f"Closing: {profile.closing}"
     )
