@@ -13,18 +13,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
+from bot.health import healthz, readyz, refuse_call
 from bot.interview.instructions import END_INTERVIEW_TOOL, compose
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
+from bot.twimldocs import load_twiml
 from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
 
 log = structlog.get_logger(__name__)
@@ -84,6 +86,8 @@ async def voice(request: Request) -> Response:
     call_sid = form.get("CallSid", "")
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
+    if (refused := refuse_call(services, call_sid)) is not None:
+        return refused
     settings = services.settings
     services.sessions.prepare(call_sid)
     log.info(
@@ -139,11 +143,6 @@ async def status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def healthz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    return JSONResponse({"status": "ok", "active_calls": len(services.active)})
-
-
 async def metrics(request: Request) -> Response:
     """Prometheus text format: active calls, outcomes, barge-ins, response times, tokens, cost."""
     services: Services = request.app.state.services
@@ -169,6 +168,8 @@ async def _sweep_interrupted(store: Store, settings: Settings) -> None:
 
 def create_app(settings: Settings) -> Starlette:
     """The service: every route, and a lifespan that owns what calls share."""
+
+    twiml = load_twiml(settings.twiml_dir)  # a bad document stops start-up, naming the file
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -196,6 +197,7 @@ def create_app(settings: Settings) -> Starlette:
             outcomes=Outcomes(),
             store=store,
             silence_duration_ms=session["turn_detection"]["silence_duration_ms"],
+            twiml=twiml,
         )
         app.state.services = services
         app.state.store = store
@@ -223,6 +225,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
     ]

@@ -116,6 +116,9 @@ class Outcomes:
     def pop(self, call_sid: str) -> str | None:
         return self._items.pop(call_sid, None)
 
+    def get(self, call_sid: str) -> str | None:
+        return self._items.get(call_sid)
+
 
 @dataclass
 class Services:
@@ -130,3 +133,18 @@ class Services:
     silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
+    draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
+    twiml: Any = None  # bot.twimldocs.TwimlDocs: what a refused caller hears
+
+    @property
+    def calls(self) -> int:
+        """Calls this replica carries: live ones and those whose stream is on its way."""
+        return len(self.active) + len(self.sessions)
+
+    def refusal(self) -> str | None:
+        """Why this replica takes no new call now ("draining", "at capacity"), or None."""
+        if self.draining:
+            return "draining"
+        if self.calls >= self.settings.max_concurrent_calls:
+            return "at capacity"
+        return None
