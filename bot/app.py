@@ -27,6 +27,7 @@ from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
 from bot.twimldocs import load_twiml
+from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
 from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
 
 log = structlog.get_logger(__name__)
@@ -166,8 +167,11 @@ async def _sweep_interrupted(store: Store, settings: Settings) -> None:
         await asyncio.sleep(max(stale_after, 1.0))
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The service: every route, and a lifespan that owns what calls share."""
+def create_app(settings: Settings, *, credential: AsyncCredential | None = None) -> Starlette:
+    """The service: every route, and a lifespan that owns what calls share.
+
+    `credential` signs in to Voice Live when it has no API key (default: azure-identity's).
+    """
 
     twiml = load_twiml(settings.twiml_dir)  # a bad document stops start-up, naming the file
 
@@ -184,10 +188,13 @@ def create_app(settings: Settings) -> Starlette:
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
         session = session_config(settings, compose(), [END_INTERVIEW_TOOL], settings.audio_format)
+        tokens = None
+        if api_key is None:  # Entra ID: managed identity in Azure, developer sign-in locally
+            tokens = TokenProvider(credential or default_credential(settings.azure_client_id))
 
         async def open_model() -> VoiceLiveConnection:
             assert endpoint is not None
-            return await open_session(settings, endpoint, api_key, session)
+            return await open_session(settings, endpoint, api_key, session, tokens)
 
         store = await Store.open(database_url(settings.database_url, settings.data_dir))
         services = Services(
@@ -217,6 +224,8 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
             if engine is not None:
                 await engine.stop()
+            if tokens is not None:
+                await tokens.close()
             log.info("service.stopped")
 
     routes = [
