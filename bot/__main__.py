@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot import calls_cli
+from bot import calls_cli, telemetry
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
 from bot.logs import configure
@@ -39,9 +39,13 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(**overrides)
     configure(settings.log_format, settings.log_level, settings.secrets)
     try:
+        telemetry.setup(settings)
         app = create_app(settings)
     except ConfigError as exc:
         print(f"bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # the `azure` extra is what telemetry and Entra ID need
+        print(f"bot: {exc.name} is not installed: pip install 'bot[azure]'", file=sys.stderr)
         return 2
     config = uvicorn.Config(
         app,

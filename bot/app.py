@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
@@ -90,7 +91,9 @@ async def voice(request: Request) -> Response:
     if (refused := refuse_call(services, call_sid)) is not None:
         return refused
     settings = services.settings
-    services.sessions.prepare(call_sid)
+    # Marks the webhook in the call's trace; the Voice Live connect it starts is its child.
+    with telemetry.span("twilio.voice_webhook", call_sid):
+        services.sessions.prepare(call_sid)
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -194,7 +197,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
         async def open_model() -> VoiceLiveConnection:
             assert endpoint is not None
-            return await open_session(settings, endpoint, api_key, session, tokens)
+            with telemetry.span("voicelive.connect", auth="api-key" if api_key else "entra-id"):
+                return await open_session(settings, endpoint, api_key, session, tokens)
 
         store = await Store.open(database_url(settings.database_url, settings.data_dir))
         services = Services(

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot import telemetry
 from bot.services import Services
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ def refuse_call(services: Services, call_sid: str) -> Response | None:
     if reason is None:
         return None
     log.warning("call.refused", call_sid=call_sid, reason=reason, active_calls=services.calls)
+    telemetry.refused(reason)
     docs = services.twiml
     body = docs.call_back_shortly if reason == "draining" else docs.at_capacity
     return Response(body, media_type="application/xml")

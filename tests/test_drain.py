@@ -103,7 +103,7 @@ async def test_sigterm_mid_call_drains_and_exits_0(tmp_path: Path) -> None:
             assert len(fake.sessions) == 1  # no model session opened for the refused call
 
             # The call in progress carries on: the caller answers and hears the next turn.
-            await call.wait_for(lambda: len(session.responses) >= 1 and call.buffered_ms() == 0)
+            await call.wait_for(lambda: call.played_ms() >= 1400 and call.buffered_ms() == 0)
             heard = call.played_ms()
             await call.speak(audio.ulaw_tone(1000, 300, 0.5))
             await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
@@ -126,7 +126,7 @@ async def test_drain_timeout_wraps_up_with_a_closing_line(tmp_path: Path) -> Non
             bridge = Bridge(base, make_settings(port, tmp_path), fake)
             call = await bridge.call()
             session = await fake.wait_for_session(1)
-            await call.wait_for(lambda: len(session.responses) >= 1 and call.buffered_ms() == 0)
+            await call.wait_for(lambda: call.played_ms() >= 1400 and call.buffered_ms() == 0)
 
             proc.send_signal(signal.SIGTERM)
             await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
