@@ -44,6 +44,9 @@ param maxConcurrentCalls int = 40
 @description('Most replicas the app scales out to.')
 param maxReplicas int = 10
 
+@description('Email address for the alerts in docs/deploy.md; none when empty.')
+param alertEmail string = ''
+
 @description('Container image; azd sets it on deploy (a placeholder until the first deploy).')
 param imageName string = ''
 
@@ -72,6 +75,7 @@ module resources 'resources.bicep' = {
     maxConcurrentCalls: maxConcurrentCalls
     maxReplicas: maxReplicas
     imageName: imageName
+    alertEmail: alertEmail
     tags: tags
   }
 }
