@@ -177,6 +177,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
     """
 
     twiml = load_twiml(settings.twiml_dir)  # a bad document stops start-up, naming the file
+    if settings.voice_live_endpoint and not settings.voice_live_api_key and credential is None:
+        credential = default_credential(settings.azure_client_id)  # ImportError: no azure extra
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -191,9 +193,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
         session = session_config(settings, compose(), [END_INTERVIEW_TOOL], settings.audio_format)
-        tokens = None
-        if api_key is None:  # Entra ID: managed identity in Azure, developer sign-in locally
-            tokens = TokenProvider(credential or default_credential(settings.azure_client_id))
+        # Entra ID (no API key): managed identity in Azure, developer sign-in locally.
+        tokens = TokenProvider(credential) if api_key is None and credential else None
 
         async def open_model() -> VoiceLiveConnection:
             assert endpoint is not None
