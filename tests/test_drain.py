@@ -13,8 +13,10 @@ from xml.etree import ElementTree
 
 import httpx
 
-from tests.bridge import Bridge, voice_params
+from bot.drain import drain
+from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes import audio
+from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, free_port, make_settings
 
@@ -168,3 +170,22 @@ async def test_idle_process_exits_0_at_once_on_sigterm(tmp_path: Path) -> None:
         async with bot_process(env, port, tmp_path / "bot.log") as proc:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_a_drain_waits_for_streams_whose_webhook_was_answered(tmp_path: Path) -> None:
+    async with bridge(tmp_path, DRAIN_TIMEOUT_S="30") as b:
+        services = b.app_state.services
+        call = FakeTwilioCall(b.ws_url(), AUTH_TOKEN, continuous=True)
+        stream_url, params, _ = await b.answer(call.call_sid)  # answered, stream not yet open
+        draining = asyncio.create_task(drain(services, timeout_s=30))
+        await asyncio.sleep(0.5)
+        assert services.draining and not draining.done()  # it waits for that stream
+        call.custom_parameters.update(params)
+        call.signature_url = stream_url
+        await call.connect()
+        await call.start()  # accepted while draining: the caller was already let in
+        await call.wait_for(lambda: call.played_ms() >= 500, timeout=5)
+        assert not draining.done()
+        await call.hangup()
+        await asyncio.wait_for(draining, 5)
+        assert not services.active

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.logs import SCRUBBER
 from bot.voicelive.auth import SCOPE, TokenProvider
 from bot.voicelive.client import VoiceLiveUnavailable, open_session
 from tests.bridge import bridge
@@ -45,6 +46,7 @@ class FakeCredential:
         if self.fail:
             raise RuntimeError("ManagedIdentityCredential: no identity endpoint")
         token = Token(f"tok-{len(self.issued) + 1}", int(self.clock() + self.lifetime_s))
+        token.token += "." + "x" * 24  # long enough to be a secret the log scrubber hides
         self.issued[token.token] = token.expires_on
         return token
 
@@ -54,6 +56,10 @@ class FakeCredential:
 
     async def close(self) -> None:
         self.closed = True
+
+
+def tok(n: int) -> str:
+    return f"tok-{n}." + "x" * 24
 
 
 def bearer(fake: FakeVoiceLive, n: int) -> str:
@@ -69,7 +75,8 @@ async def test_a_call_authenticates_with_a_bearer_token_and_no_api_key(tmp_path:
         session = await fake.wait_for_session(1)
         await call.wait_for(lambda: call.played_ms() >= 500, timeout=5)
         await call.hangup()
-    assert session.headers.get("Authorization") == "Bearer tok-1"
+    token = session.headers.get("Authorization", "").removeprefix("Bearer ")
+    assert token.startswith("tok-1.")
     assert "api-key" not in session.headers
     assert credential.scopes == [(SCOPE,)] and SCOPE == "https://ai.azure.com/.default"
     assert credential.closed  # closed with the service
@@ -89,16 +96,16 @@ async def test_the_token_is_cached_then_renewed_before_it_expires(tmp_path: Path
         await reconnect()
         clock.now += 1800  # half-way: the cached token is reused
         await reconnect()
-        assert [bearer(fake, i) for i in range(2)] == ["Bearer tok-1"] * 2
+        assert [bearer(fake, i) for i in range(2)] == [f"Bearer {tok(1)}"] * 2
         assert len(credential.issued) == 1
 
         clock.now += 1800 - 120  # minute 58: tok-1 has two minutes left, inside the margin
         await reconnect()
         clock.now += 600  # tok-1 has expired; the service refuses it from now on
-        assert not credential.valid("tok-1")
+        assert not credential.valid(tok(1))
         await reconnect()  # a reconnect late in a long interview still authenticates
         assert [h.status for h in fake.handshakes] == [101] * 4
-        assert bearer(fake, 2) == bearer(fake, 3) == "Bearer tok-2"
+        assert bearer(fake, 2) == bearer(fake, 3) == f"Bearer {tok(2)}"
 
 
 async def test_an_expired_token_would_be_refused_so_the_check_is_real(tmp_path: Path) -> None:
@@ -130,3 +137,10 @@ def test_the_default_credential_is_azure_identitys() -> None:
 
     credential = default_credential("00000000-0000-0000-0000-000000000001")
     assert type(credential).__name__ == "DefaultAzureCredential"
+
+
+async def test_the_token_is_never_written_to_a_log() -> None:
+    credential = FakeCredential(Clock())
+    token = await TokenProvider(credential).token()
+    event = SCRUBBER(None, "info", {"event": "x", "detail": f"sent Authorization: Bearer {token}"})
+    assert token not in event["detail"] and "***" in event["detail"]
