@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -88,3 +91,15 @@ def test_a_broken_document_stops_start_up_naming_it(
     (tmp_path / CALL_BACK_SHORTLY).write_text(content)
     with pytest.raises(ConfigError, match=f"^TWIML_DIR: .*{CALL_BACK_SHORTLY}: {message}"):
         load_twiml(tmp_path)
+
+
+def test_bot_serve_refuses_to_start_with_a_broken_document(tmp_path: Path) -> None:
+    (tmp_path / AT_CAPACITY).write_text("<Response><Say>oops</Response>")
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "TWIML_DIR": str(tmp_path),
+           "PORT": str(free_port())}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert f"configuration error: TWIML_DIR: {tmp_path / AT_CAPACITY}: not well-formed" in (
+        done.stderr
+    )
