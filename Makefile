@@ -24,6 +24,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/hadolint infra/Dockerfile
+	@# checkov exits 0 on files it cannot parse: treat "Parsing errors: N" as a failure too.
+	@out=$$($(BIN)/checkov --directory infra --quiet --compact --skip-download); status=$$?; \
+	  echo "$$out"; \
+	  if echo "$$out" | grep -q "Parsing errors: [1-9]"; then echo "checkov: parsing errors"; exit 1; fi; \
+	  exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot import calls_cli
+from bot import calls_cli, telemetry
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
 from bot.logs import configure
@@ -27,18 +27,28 @@ def _settings(**overrides: str) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the service with uvicorn."""
+    """Run the service with uvicorn; SIGTERM drains (bot/drain.py) and exits 0."""
     import uvicorn
 
     from bot.app import create_app
+    from bot.drain import DrainingServer
 
     overrides = {"PORT": str(args.port)} if args.port else {}
     if args.host:
         overrides["HOST"] = args.host
     settings = _settings(**overrides)
     configure(settings.log_format, settings.log_level, settings.secrets)
-    uvicorn.run(
-        create_app(settings),
+    try:
+        telemetry.setup(settings)
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # the `azure` extra is what telemetry and Entra ID need
+        print(f"bot: {exc.name} is not installed: pip install 'bot[azure]'", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -49,7 +59,11 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    return 0
+    server = DrainingServer(
+        config, lambda: getattr(app.state, "services", None), settings.drain_timeout_s
+    )
+    server.run()
+    return 1 if server.forced else 0
 
 
 def local_engine(args: argparse.Namespace) -> int:

@@ -14,19 +14,23 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
+from bot.health import healthz, readyz, refuse_call
 from bot.interview.context import InterviewContext
 from bot.interview.instructions import PRACTICE, compose, tools
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
+from bot.twimldocs import load_twiml
+from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
 from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
 
 log = structlog.get_logger(__name__)
@@ -86,9 +90,13 @@ async def voice(request: Request) -> Response:
     call_sid = form.get("CallSid", "")
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
+    if (refused := refuse_call(services, call_sid)) is not None:
+        return refused
     settings = services.settings
     context = InterviewContext()  # inbound calls get the default profile
-    services.sessions.prepare(call_sid, context)
+    # Marks the webhook in the call's trace; the Voice Live connect it starts is its child.
+    with telemetry.span("twilio.voice_webhook", call_sid):
+        services.sessions.prepare(call_sid, context)
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -143,11 +151,6 @@ async def status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def healthz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    return JSONResponse({"status": "ok", "active_calls": len(services.active)})
-
-
 async def metrics(request: Request) -> Response:
     """Prometheus text format: active calls, outcomes, barge-ins, response times, tokens, cost."""
     services: Services = request.app.state.services
@@ -171,8 +174,15 @@ async def _sweep_interrupted(store: Store, settings: Settings) -> None:
         await asyncio.sleep(max(stale_after, 1.0))
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The service: every route, and a lifespan that owns what calls share."""
+def create_app(settings: Settings, *, credential: AsyncCredential | None = None) -> Starlette:
+    """The service: every route, and a lifespan that owns what calls share.
+
+    `credential` signs in to Voice Live when it has no API key (default: azure-identity's).
+    """
+
+    twiml = load_twiml(settings.twiml_dir)  # a bad document stops start-up, naming the file
+    if settings.voice_live_endpoint and not settings.voice_live_api_key and credential is None:
+        credential = default_credential(settings.azure_client_id)  # ImportError: no azure extra
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -187,6 +197,8 @@ def create_app(settings: Settings) -> Starlette:
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
         profiles = {PRACTICE.name: PRACTICE}
+        # Entra ID (no API key): managed identity in Azure, developer sign-in locally.
+        tokens = TokenProvider(credential) if api_key is None and credential else None
 
         def configure(context: InterviewContext) -> dict[str, Any]:
             profile = profiles.get(context.profile, PRACTICE)
@@ -195,7 +207,8 @@ def create_app(settings: Settings) -> Starlette:
 
         async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
-            return await open_session(settings, endpoint, api_key, configure(context))
+            with telemetry.span("voicelive.connect", auth="api-key" if api_key else "entra-id"):
+                return await open_session(settings, endpoint, api_key, configure(context), tokens)
 
         store = await Store.open(database_url(settings.database_url, settings.data_dir))
         services = Services(
@@ -208,6 +221,7 @@ def create_app(settings: Settings) -> Starlette:
                 "silence_duration_ms"
             ],
             profiles=profiles,
+            twiml=twiml,
         )
         app.state.services = services
         app.state.store = store
@@ -227,6 +241,8 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
             if engine is not None:
                 await engine.stop()
+            if tokens is not None:
+                await tokens.close()
             log.info("service.stopped")
 
     routes = [
@@ -235,6 +251,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
     ]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -30,6 +31,11 @@ log = structlog.get_logger(__name__)
 
 FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a mark
 GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
+WRAP_UP_LIMIT_S = 20.0  # wrap_up: longest wait for the current turn, then for the closing line
+WRAP_UP_INSTRUCTIONS = (
+    "Time is up for this interview. Thank the candidate warmly, tell them the interview is "
+    "over and that they will hear back soon, say goodbye, then call end_interview."
+)
 
 
 async def handle_media_stream(ws: WebSocket, services: Services) -> None:
@@ -221,6 +227,32 @@ class Call:
             cost_usd=round(self.record.cost, 4),
             dropped_deltas=self.dropped_deltas,
         )
+
+    async def wrap_up(self, reason: str) -> None:
+        """Have the interviewer say a closing line now; the call ends once it has played."""
+        if self.model is None or self.end_after_playout:
+            return
+        log.info("call.wrap_up", reason=reason, call_sid=self.start.call_sid, stream_sid=self.sid)
+        deadline = time.monotonic() + WRAP_UP_LIMIT_S
+
+        async def until(done: Callable[[], bool]) -> None:
+            """Poll (50 ms): the loops change these fields without signalling anyone."""
+            while not done() and self in self.services.active:
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(0.05)
+
+        await until(lambda: self.active_response is None)  # let the current sentence finish
+        try:
+            await self.model.send(vl.response_create(WRAP_UP_INSTRUCTIONS))
+        except ConnectionClosed:
+            return  # the call is ending anyway
+        await until(lambda: self.active_response is not None)  # the closing line starts...
+        await until(lambda: self.active_response is None)  # ...and all of it has arrived
+        pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
+        self.end_after_playout = True
+        self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
+        self.wake.set()
 
     # ---- caller -> model ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot import telemetry
 from bot.cost import USAGE_FIELDS, Prices, cost_usd, usage_tokens
 from bot.metrics import Metrics
 from bot.store.rows import percentile
@@ -59,12 +60,14 @@ class CallRecorder:
         self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(maxsize=1000)
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
+        self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
 
     # ---- what happens in the call -------------------------------------------------------------
 
     def start(self, **fields: Any) -> None:
         """The call began (fields: direction, from_masked, to_masked, instance, …)."""
         self.metrics.active_calls.inc()
+        self.trace.begin()
         if self.store is None:
             return
         store = self.store
@@ -82,6 +85,7 @@ class CallRecorder:
     def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False) -> None:
         if speaker == "bot":  # every bot turn the caller heard, cut off or not
             self.turns += 1
+        self.trace.turn(speaker, at_mono, interrupted, len(text))
         if self.store is not None:
             store = self.store
             fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
@@ -96,6 +100,7 @@ class CallRecorder:
     def response_time(self, ms: float) -> None:
         self.response_ms.append(round(ms, 1))
         self.metrics.response_seconds.observe(ms / 1000)
+        self.trace.response_time(ms)
 
     def usage(self, usage: dict[str, Any]) -> None:
         tokens = usage_tokens(usage)
@@ -130,6 +135,7 @@ class CallRecorder:
         """The call ended: write the final record and wait (bounded) for every write."""
         self.metrics.active_calls.dec()
         self.metrics.calls.labels(end_reason).inc()
+        self.trace.end(end_reason, self.summary())
         if self.store is None or self._writer is None:
             return
         store, ended = self.store, datetime.now(UTC)

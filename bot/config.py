@@ -17,6 +17,12 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 DEV_TOKEN_FILE = "dev_auth_token"
+# Container Apps sends SIGKILL 600 s (its maximum grace period) after SIGTERM; 30 s are left
+# for the closing line and the goodbye after the drain timeout.
+DEFAULT_DRAIN_TIMEOUT_S = 570.0
+# One process saturates between 50 and 60 calls (docs/benchmarks.md): 40 leaves headroom for
+# webhooks, the database and garbage collection on the same core.
+DEFAULT_MAX_CONCURRENT_CALLS = 40
 
 
 class ConfigError(ValueError):
@@ -54,6 +60,12 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     call_heartbeat_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
+    # Production on Azure (issue 8): drain, capacity, telemetry, Entra ID, TwiML documents.
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    applicationinsights_connection_string: str | None = None
+    azure_client_id: str | None = None
+    twiml_dir: Path = Path("twiml")
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -72,7 +84,12 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
-        values = (self.twilio_auth_token, self.voice_live_api_key, self.api_token)
+        values = (
+            self.twilio_auth_token,
+            self.voice_live_api_key,
+            self.api_token,
+            self.applicationinsights_connection_string,
+        )
         return tuple(v for v in values if v)
 
 
@@ -167,8 +184,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
 
     endpoint = _url(env, "VOICE_LIVE_ENDPOINT", "https://<resource>.services.ai.azure.com")
     api_key = env.get("VOICE_LIVE_API_KEY", "").strip() or None
-    if endpoint and not api_key:
-        raise ConfigError("VOICE_LIVE_API_KEY: required when VOICE_LIVE_ENDPOINT is set")
+    # With an endpoint and no key, the bot signs in with Entra ID (bot/voicelive/auth.py).
 
     api_version = env.get("VOICE_LIVE_API_VERSION", "2026-07-15").strip()
     if not api_version:
@@ -219,4 +235,24 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
         call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
         prices=prices,
+        **_production(env),
     )
+
+
+def _production(env: Mapping[str, str]) -> dict[str, object]:
+    """The settings for running on Azure: drain, capacity, telemetry, identity, TwiML."""
+    connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None
+    if connection is not None and "InstrumentationKey=" not in connection:
+        raise ConfigError(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING: must be an Application Insights connection "
+            "string (InstrumentationKey=…;IngestionEndpoint=…)"
+        )
+    return {
+        "drain_timeout_s": _number(env, "DRAIN_TIMEOUT_S", DEFAULT_DRAIN_TIMEOUT_S, 0, 3600),
+        "max_concurrent_calls": int(
+            _number(env, "MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS, 1, 10000)
+        ),
+        "applicationinsights_connection_string": connection,
+        "azure_client_id": env.get("AZURE_CLIENT_ID", "").strip() or None,
+        "twiml_dir": Path(env.get("TWIML_DIR", "").strip() or "twiml"),
+    }

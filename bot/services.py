@@ -124,6 +124,9 @@ class Outcomes:
     def pop(self, call_sid: str) -> str | None:
         return self._items.pop(call_sid, None)
 
+    def get(self, call_sid: str) -> str | None:
+        return self._items.get(call_sid)
+
 
 @dataclass
 class Services:
@@ -139,6 +142,21 @@ class Services:
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
     profiles: dict[str, Profile] = field(default_factory=lambda: {PRACTICE.name: PRACTICE})
+    draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
+    twiml: Any = None  # bot.twimldocs.TwimlDocs: what a refused caller hears
+
+    @property
+    def calls(self) -> int:
+        """Calls this replica carries: live ones and those whose stream is on its way."""
+        return len(self.active) + len(self.sessions)
+
+    def refusal(self) -> str | None:
+        """Why this replica takes no new call now ("draining", "at capacity"), or None."""
+        if self.draining:
+            return "draining"
+        if self.calls >= self.settings.max_concurrent_calls:
+            return "at capacity"
+        return None
 
     def profile_for(self, context: InterviewContext) -> Profile:
         """The profile this interview uses (the practice one if the name is unknown)."""

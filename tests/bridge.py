@@ -82,14 +82,16 @@ def voice_params(call_sid: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def bridge(tmp: Path, vl: FakeVoiceLive | None = None, **env: Any) -> AsyncIterator[Bridge]:
-    """A fake Voice Live and a bot pointed at it, both on 127.0.0.1."""
+async def bridge(
+    tmp: Path, vl: FakeVoiceLive | None = None, *, credential: Any = None, **env: Any
+) -> AsyncIterator[Bridge]:
+    """A fake Voice Live and a bot pointed at it, both on 127.0.0.1 (`credential`: Entra ID)."""
     fake = vl or FakeVoiceLive()
     async with fake:
         port = free_port()
         env.setdefault("VOICE_LIVE_ENDPOINT", fake.endpoint)
         settings = make_settings(port, tmp, **env)
-        async with running_app(settings) as (base, app):
+        async with running_app(settings, credential=credential) as (base, app):
             yield Bridge(base, settings, fake, app.state)
 
 

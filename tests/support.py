@@ -43,9 +43,11 @@ def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) 
 
 
 @contextlib.asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[str, Starlette]]:
+async def running_app(
+    settings: Settings, **app_options: Any
+) -> AsyncIterator[tuple[str, Starlette]]:
     """Serve the bot with uvicorn on settings.port; yields its base URL and the app."""
-    app = create_app(settings)
+    app = create_app(settings, **app_options)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

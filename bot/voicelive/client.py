@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bot.config import Settings
 from bot.voicelive import events
+from bot.voicelive.auth import TokenError, TokenProvider
 
 log = structlog.get_logger(__name__)
 
@@ -101,11 +102,26 @@ class VoiceLiveConnection:
 
 
 async def open_session(
-    settings: Settings, endpoint: str, api_key: str | None, session: dict[str, Any]
+    settings: Settings,
+    endpoint: str,
+    api_key: str | None,
+    session: dict[str, Any],
+    tokens: TokenProvider | None = None,
 ) -> VoiceLiveConnection:
-    """Connect, authenticate and send session.update; raise VoiceLiveUnavailable on failure."""
+    """Connect, authenticate (api-key, else an Entra ID bearer token from `tokens`) and send
+    session.update; raise VoiceLiveUnavailable on failure."""
     url = realtime_url(endpoint, settings.voice_live_api_version, settings.voice_live_model)
     headers = {"api-key": api_key} if api_key else {}
+    if not api_key and tokens is not None:
+        try:
+            async with asyncio.timeout(settings.voice_live_connect_timeout_s):
+                headers = await tokens.headers()
+        except TokenError as exc:
+            raise VoiceLiveUnavailable(str(exc)) from None
+        except TimeoutError:
+            raise VoiceLiveUnavailable(
+                f"no Entra ID token within {settings.voice_live_connect_timeout_s:g} s"
+            ) from None
     try:
         ws = await asyncio.wait_for(
             connect(

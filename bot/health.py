@@ -1,0 +1,69 @@
+"""Liveness and readiness: GET /healthz (the process is alive), GET /readyz (send it calls)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot import telemetry
+from bot.services import Services
+
+log = structlog.get_logger(__name__)
+
+DB_TIMEOUT_S = 2.0  # well under the probe's own timeout
+
+
+async def database_problem(store: Any) -> str | None:
+    """None when the call log's database answers `SELECT 1` in time, else what went wrong."""
+    if store is None:
+        return None
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            async with store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except TimeoutError:
+        return f"database did not answer within {DB_TIMEOUT_S:g} s"
+    except Exception as exc:  # any driver error means "not ready", never a crash
+        return f"database unreachable: {type(exc).__name__}"
+    return None
+
+
+def refuse_call(services: Services, call_sid: str) -> Response | None:
+    """The polite TwiML for a new call this replica cannot take (draining, full), else None.
+
+    Never an HTTP error: Twilio would read that to the caller as an application error.
+    """
+    reason = services.refusal()
+    if reason is None:
+        return None
+    log.warning("call.refused", call_sid=call_sid, reason=reason, active_calls=services.calls)
+    telemetry.refused(reason)
+    docs = services.twiml
+    body = docs.call_back_shortly if reason == "draining" else docs.at_capacity
+    return Response(body, media_type="application/xml")
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive and its event loop answers."""
+    services: Services = request.app.state.services
+    return JSONResponse({"status": "ok", "active_calls": len(services.active)})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready for new calls: not draining, capacity left, database reachable; else 503 + reason."""
+    services: Services = request.app.state.services
+    body: dict[str, Any] = {
+        "active_calls": len(services.active),
+        "max_concurrent_calls": services.settings.max_concurrent_calls,
+        "draining": services.draining,
+    }
+    reason = services.refusal() or await database_problem(services.store)
+    if reason is not None:
+        log.debug("readyz.not_ready", reason=reason)
+        return JSONResponse({"status": "not_ready", "reason": reason, **body}, status_code=503)
+    return JSONResponse({"status": "ready", **body})
