@@ -21,8 +21,10 @@ from starlette.websockets import WebSocket
 from bot.api import api_routes
 from bot.call import handle_media_stream
 from bot.config import Settings
+from bot.interview import gate
 from bot.interview.context import InterviewContext
-from bot.interview.instructions import PRACTICE, compose, tools
+from bot.interview.instructions import compose, tools
+from bot.interview.profiles import ProfileError, load_profiles
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
@@ -78,7 +80,7 @@ def _forbidden() -> Response:
 
 
 async def voice(request: Request) -> Response:
-    """Twilio's voice webhook: answer with TwiML that opens the media stream."""
+    """Twilio's voice webhook: answer with TwiML that opens the media stream (or the code gate)."""
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
@@ -87,8 +89,6 @@ async def voice(request: Request) -> Response:
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
     settings = services.settings
-    context = InterviewContext()  # inbound calls get the default profile
-    services.sessions.prepare(call_sid, context)
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -96,6 +96,17 @@ async def voice(request: Request) -> Response:
         caller=mask_phone(form.get("From", "")),
         to=mask_phone(form.get("To", "")),
     )
+    inbound = not form.get("Direction", "").startswith("outbound")
+    if inbound and settings.inbound_require_code:  # the caller keys in their interview code
+        return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
+    # Inbound calls without the gate get the default profile.
+    return _stream(services, form, InterviewContext(profile=settings.default_profile))
+
+
+def _stream(services: Services, form: dict[str, str], context: InterviewContext) -> Response:
+    """TwiML that opens the media stream for this interview (and starts opening its session)."""
+    settings, call_sid = services.settings, form.get("CallSid", "")
+    services.sessions.prepare(call_sid, context)
     twiml = connect_twiml(
         stream_url=settings.stream_url,
         token=services.tokens.mint(call_sid),
@@ -109,6 +120,26 @@ async def voice(request: Request) -> Response:
             **context.parameters(),
         },
     )  # fmt: skip
+    return Response(twiml, media_type=XML)
+
+
+async def code_entered(request: Request) -> Response:
+    """The code gate's <Gather action>: the interview's stream, another try, or goodbye."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    services: Services = request.app.state.services
+    attempt = gate.attempt_of(request.query_params)
+    if attempt is None or not form.get("CallSid", "").startswith("CA"):
+        return PlainTextResponse("missing attempt or CallSid\n", status_code=400)
+    with structlog.contextvars.bound_contextvars(call_sid=form["CallSid"]):
+        twiml = await gate.code_entered(
+            services.directory,
+            form.get("Digits", ""),
+            attempt,
+            services.settings.url_for("/twilio/code"),
+            lambda context: _stream(services, form, context).body.decode(),
+        )
     return Response(twiml, media_type=XML)
 
 
@@ -176,6 +207,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:  # every profile is checked before the service starts
+            profiles = load_profiles(settings.profiles_dir, settings.default_profile)
+        except ProfileError as exc:
+            log.error("service.invalid_profile", error=str(exc))
+            raise
         engine = None
         endpoint, api_key = settings.voice_live_endpoint, settings.voice_live_api_key
         if endpoint is None:
@@ -186,12 +222,12 @@ def create_app(settings: Settings) -> Starlette:
             engine = LocalEngine(api_key=api_key)
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
-        profiles = {PRACTICE.name: PRACTICE}
 
         def configure(context: InterviewContext) -> dict[str, Any]:
-            profile = profiles.get(context.profile, PRACTICE)
+            profile = profiles.get(context.profile) or profiles[settings.default_profile]
             instructions = compose(profile, context)
-            return session_config(settings, instructions, tools(profile), settings.audio_format)
+            return session_config(settings, instructions, tools(profile), settings.audio_format,
+                                  voice=profile.voice, language=profile.language)  # fmt: skip
 
         async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
@@ -204,9 +240,9 @@ def create_app(settings: Settings) -> Starlette:
             sessions=SessionOpener(open_model),
             outcomes=Outcomes(),
             store=store,
-            silence_duration_ms=configure(InterviewContext())["turn_detection"][
-                "silence_duration_ms"
-            ],
+            silence_duration_ms=configure(InterviewContext(settings.default_profile))[
+                "turn_detection"
+            ]["silence_duration_ms"],
             profiles=profiles,
         )
         app.state.services = services
@@ -231,6 +267,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/twilio/voice", voice, methods=["POST"]),
+        Route("/twilio/code", code_entered, methods=["POST"]),
         Route("/twilio/status", status, methods=["POST"]),
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),

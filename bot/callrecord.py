@@ -12,6 +12,9 @@ from typing import Any, Protocol
 import structlog
 
 from bot.cost import USAGE_FIELDS, Prices, cost_usd, usage_tokens
+from bot.interview.profiles import Profile
+from bot.interview.report import build_report
+from bot.interview.tools import Assessment
 from bot.metrics import Metrics
 from bot.store.rows import percentile
 
@@ -19,6 +22,7 @@ log = structlog.get_logger(__name__)
 
 FAILED_REASONS = {"error", "engine_unavailable", "voicelive_closed"}
 FLUSH_TIMEOUT_S = 5.0
+MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
 
 
 class CallStore(Protocol):
@@ -28,6 +32,7 @@ class CallStore(Protocol):
     async def call_updated(self, call_sid: str, **fields: Any) -> None: ...
     async def add_turn(self, call_sid: str, **fields: Any) -> None: ...
     async def call_ended(self, call_sid: str, **fields: Any) -> None: ...
+    async def add_assessment(self, call_sid: str, **fields: Any) -> None: ...
 
 
 def _round(value: float | None) -> float | None:
@@ -42,7 +47,8 @@ class CallRecorder:
     """
 
     def __init__(self, store: CallStore | None, metrics: Metrics, prices: Prices, *,
-                 call_sid: str, heartbeat_s: float = 5.0) -> None:  # fmt: skip
+                 call_sid: str, heartbeat_s: float = 5.0,
+                 profile: Profile | None = None) -> None:  # fmt: skip
         self.store = store
         self.metrics = metrics
         self.prices = prices
@@ -56,6 +62,10 @@ class CallRecorder:
         self.tokens = dict.fromkeys(USAGE_FIELDS, 0)
         self.cost = 0.0
         self.errors: list[dict[str, Any]] = []
+        self.profile = profile  # with a profile, the call's report is written when it ends
+        self.transcript: list[dict[str, Any]] = []
+        self.assessments: list[dict[str, Any]] = []
+        self.keys: list[dict[str, Any]] = []
         self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(maxsize=1000)
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
@@ -82,12 +92,42 @@ class CallRecorder:
     def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False) -> None:
         if speaker == "bot":  # every bot turn the caller heard, cut off or not
             self.turns += 1
+        fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono), "interrupted": interrupted}  # fmt: skip
+        if len(self.transcript) < MAX_KEPT:
+            self.transcript.append({**fields, "at": fields["at"].isoformat()})
         if self.store is not None:
             store = self.store
-            fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
-                      "offset_ms": round((at_mono - self.started_mono) * 1000, 1),
-                      "interrupted": interrupted}  # fmt: skip
             self._enqueue(lambda: store.add_turn(self.call_sid, **fields))
+
+    def _offset_ms(self, mono: float) -> float:
+        return round((mono - self.started_mono) * 1000, 1)
+
+    def assessment(self, assessment: Assessment, at_mono: float | None = None) -> None:
+        """The model assessed an answer (record_assessment): kept for the report and stored."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        fields = {"question": assessment.question, "score": assessment.score,
+                  "evidence": assessment.evidence, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono)}  # fmt: skip
+        if len(self.assessments) < MAX_KEPT:
+            self.assessments.append(
+                {"number": assessment.number, **fields, "at": fields["at"].isoformat()}
+            )
+        if self.store is not None:
+            store = self.store
+            self._enqueue(lambda: store.add_assessment(self.call_sid, **fields))
+
+    def key(self, action: str, at_mono: float | None = None) -> None:
+        """The caller pressed a key that means something (repeat, skip): kept for the report."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        if len(self.keys) < MAX_KEPT:
+            self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
+
+    def report(self, end_reason: str | None) -> dict[str, Any] | None:
+        """The interview report (None without a profile)."""
+        if self.profile is None:
+            return None
+        return build_report(self.profile, self.transcript, self.assessments, self.keys, end_reason)
 
     def barge_in(self) -> None:
         self.barge_ins += 1
@@ -133,7 +173,13 @@ class CallRecorder:
         if self.store is None or self._writer is None:
             return
         store, ended = self.store, datetime.now(UTC)
+        try:
+            report = self.report(end_reason)
+        except Exception as exc:  # a report bug must not lose the call's record
+            log.exception("record.report_failed", error=f"{type(exc).__name__}: {exc}")
+            report = None
         fields = {
+            "report": report,
             **self.summary(),
             "status": "failed" if end_reason in FAILED_REASONS else "completed",
             "end_reason": end_reason,

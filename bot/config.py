@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 DEV_TOKEN_FILE = "dev_auth_token"
+# Interview profiles: the checkout's profiles/ (next to the bot package), else ./profiles.
+# Installed images set PROFILES_DIR (the Dockerfile copies profiles/ and points at it).
+PROJECT_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
 
 class ConfigError(ValueError):
@@ -54,6 +58,9 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     call_heartbeat_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
+    profiles_dir: Path = PROJECT_PROFILES
+    default_profile: str = "practice"
+    inbound_require_code: bool = False
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -113,6 +120,28 @@ def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
     if split.scheme not in ("http", "https") or not split.netloc or split.query:
         raise ConfigError(f"{name}: must be an http(s) URL like {example}; got {raw!r}")
     return raw.rstrip("/")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: must be true or false; got {raw!r}")
+
+
+def _profiles(env: Mapping[str, str]) -> tuple[Path, str]:
+    raw = env.get("PROFILES_DIR", "").strip()
+    directory = Path(raw) if raw else PROJECT_PROFILES
+    if not raw and not directory.is_dir():
+        directory = Path("profiles")
+    default = env.get("DEFAULT_PROFILE", "").strip() or "practice"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", default):
+        raise ConfigError(f"DEFAULT_PROFILE: must be a profile name like practice; got {default!r}")
+    return directory, default
 
 
 def _dev_auth_token(data_dir: Path) -> str:
@@ -190,6 +219,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         prices = Prices.parse(env.get("VOICE_LIVE_PRICES", ""))
     except ValueError as exc:
         raise ConfigError(f"VOICE_LIVE_PRICES: {exc}") from None
+    profiles_dir, default_profile = _profiles(env)
 
     return Settings(
         public_url=public_url,
@@ -219,4 +249,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
         call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
         prices=prices,
+        profiles_dir=profiles_dir,
+        default_profile=default_profile,
+        inbound_require_code=_flag(env, "INBOUND_REQUIRE_CODE", False),
     )

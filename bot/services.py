@@ -14,8 +14,7 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
-from bot.interview.context import InterviewContext
-from bot.interview.instructions import PRACTICE
+from bot.interview.context import InterviewContext, InterviewDirectory
 from bot.interview.profiles import Profile
 from bot.metrics import Metrics
 from bot.twilio.webhooks import StreamTokens
@@ -138,12 +137,13 @@ class Services:
     silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
-    profiles: dict[str, Profile] = field(default_factory=lambda: {PRACTICE.name: PRACTICE})
+    profiles: dict[str, Profile] = field(default_factory=dict)  # loaded from PROFILES_DIR
+    directory: InterviewDirectory | None = None  # scheduled interviews, for the code gate
 
     def profile_for(self, context: InterviewContext) -> Profile:
-        """The profile this interview uses (the practice one if the name is unknown)."""
+        """The profile this interview uses (the default one if the name is unknown)."""
         profile = self.profiles.get(context.profile)
         if profile is None:
             log.warning("interview.unknown_profile", profile=context.profile)
-            profile = self.profiles.get(PRACTICE.name, PRACTICE)
+            profile = self.profiles[self.settings.default_profile]
         return profile
