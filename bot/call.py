@@ -359,7 +359,7 @@ class Call:
         for item_id, text in event.transcripts.items():
             sent_at = self.item_first_sent.get(item_id)
             if sent_at is not None:  # the caller heard (some of) it
-                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items)
+                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items, item_id)
         log.info(
             "voicelive.response_done",
             response_id=event.response_id,
@@ -406,6 +406,7 @@ class Call:
             self.record.barge_in()
             if item:
                 self.interrupted_items.add(item)
+                self.record.cut_off(item)  # a turn already written is marked cut off
         if self.active_response is not None:
             self.dropped_responses.add(self.active_response)
             self.cancels += 1

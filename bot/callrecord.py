@@ -33,6 +33,7 @@ class CallStore(Protocol):
     async def add_turn(self, call_sid: str, **fields: Any) -> None: ...
     async def call_ended(self, call_sid: str, **fields: Any) -> None: ...
     async def add_assessment(self, call_sid: str, **fields: Any) -> None: ...
+    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None: ...
 
 
 def _round(value: float | None) -> float | None:
@@ -66,6 +67,7 @@ class CallRecorder:
         self.transcript: list[dict[str, Any]] = []
         self.assessments: list[dict[str, Any]] = []
         self.keys: list[dict[str, Any]] = []
+        self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
         self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(maxsize=1000)
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
@@ -89,16 +91,30 @@ class CallRecorder:
         """Wall-clock time of a monotonic instant of this call."""
         return self.started_at + timedelta(seconds=mono - self.started_mono)
 
-    def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False) -> None:
+    def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False,
+             item_id: str | None = None) -> None:  # fmt: skip
         if speaker == "bot":  # every bot turn the caller heard, cut off or not
             self.turns += 1
         fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
                   "offset_ms": self._offset_ms(at_mono), "interrupted": interrupted}  # fmt: skip
         if len(self.transcript) < MAX_KEPT:
+            if item_id is not None:
+                self._bot_turns[item_id] = (len(self.transcript), fields["at"])
             self.transcript.append({**fields, "at": fields["at"].isoformat()})
         if self.store is not None:
             store = self.store
             self._enqueue(lambda: store.add_turn(self.call_sid, **fields))
+
+    def cut_off(self, item_id: str) -> None:
+        """A bot turn already recorded (its response was done) was cut off while playing."""
+        found = self._bot_turns.pop(item_id, None)
+        if found is None:
+            return
+        index, at = found
+        self.transcript[index]["interrupted"] = True
+        if self.store is not None:
+            store = self.store
+            self._enqueue(lambda: store.turn_cut_off(self.call_sid, at=at))
 
     def _offset_ms(self, mono: float) -> float:
         return round((mono - self.started_mono) * 1000, 1)

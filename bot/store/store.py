@@ -225,6 +225,19 @@ class Store:
                 )
             )
 
+    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None:
+        """Mark the bot turn that started at `at` as cut off by a barge-in."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(call_turns)
+                .where(
+                    call_turns.c.call_sid == call_sid,
+                    call_turns.c.speaker == "bot",
+                    call_turns.c.at == at,
+                )
+                .values(interrupted=True)
+            )
+
     async def add_assessment(
         self,
         call_sid: str,
