@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 
 from bot.api import api_routes
 from bot.call import handle_media_stream
+from bot.callrecord import report_interrupted
 from bot.config import Settings
 from bot.interview import gate
 from bot.interview.context import InterviewContext
@@ -189,14 +190,16 @@ async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
 
 
-async def _sweep_interrupted(store: Store, settings: Settings) -> None:
-    """Mark calls whose replica stopped writing (a crash) as interrupted, now and then."""
+async def _sweep_interrupted(store: Store, settings: Settings, profiles: dict[str, Any]) -> None:
+    """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
+    reports from what was stored, now and then."""
     stale_after = 3 * settings.call_heartbeat_s
     while True:
         try:
             count = await store.mark_interrupted(stale_after_s=stale_after)
             if count:
                 log.warning("calls.marked_interrupted", count=count)
+            await report_interrupted(store, profiles, settings.default_profile)
         except Exception as exc:  # the database may be briefly unreachable; try again later
             log.error("calls.sweep_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(max(stale_after, 1.0))
@@ -247,7 +250,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.services = services
         app.state.store = store
-        sweeper = asyncio.create_task(_sweep_interrupted(store, settings), name="sweeper")
+        sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
         log.info(
             "service.started",
             public_url=settings.public_url,

@@ -244,3 +244,20 @@ class CallRecorder:
             finally:
                 if not heartbeat:
                     self._queue.task_done()
+
+
+async def report_interrupted(store: Any, profiles: dict[str, Profile], default: str) -> int:
+    """Write the report of calls whose replica died mid-call, from their stored turns and
+    assessments (the sweeper calls this after marking them interrupted). Returns how many."""
+    count = 0
+    for call in await store.interrupted_without_report():
+        profile = profiles.get(call.get("profile") or "") or profiles[default]
+        assessments = [
+            {"number": profile.question_number(a["question"]), **a} for a in call["assessments"]
+        ]
+        report = build_report(profile, call["transcript"], assessments, (), call["end_reason"])
+        await store.set_report(call["call_sid"], report)
+        count += 1
+    if count:
+        log.info("record.interrupted_reports_written", count=count)
+    return count

@@ -324,7 +324,29 @@ class Store:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count
 
+    async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
+        """Store a call's interview report (its heartbeat is left alone)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(calls).where(calls.c.call_sid == call_sid).values(report=report)
+            )
+
     # --- reads ------------------------------------------------------------------------------
+
+    async def interrupted_without_report(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Interrupted calls (their replica died) with no report yet, with turns and assessments."""
+        async with self.engine.connect() as conn:
+            sids = (
+                await conn.execute(
+                    sa.select(calls.c.call_sid)
+                    .where(calls.c.status == "interrupted", calls.c.report.is_(None))
+                    .order_by(calls.c.started_at)
+                    .limit(limit)
+                )
+            ).scalars()
+            wanted = list(sids)
+        found = [await self.get_call(sid) for sid in wanted]
+        return [call for call in found if call is not None]
 
     async def list_calls(
         self,
