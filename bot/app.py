@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.interview import gate
 from bot.interview.context import InterviewContext
 from bot.interview.instructions import compose, tools
-from bot.interview.profiles import ProfileError, load_profiles
+from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
@@ -101,10 +101,11 @@ async def voice(request: Request) -> Response:
     if inbound and settings.inbound_require_code:  # the caller keys in their interview code
         return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
     # Inbound calls without the gate get the default profile.
-    return _stream(services, form, InterviewContext(profile=settings.default_profile))
+    twiml = _stream_twiml(services, form, InterviewContext(profile=settings.default_profile))
+    return Response(twiml, media_type=XML)
 
 
-def _stream(services: Services, form: dict[str, str], context: InterviewContext) -> Response:
+def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:
     """TwiML that opens the media stream for this interview (and starts opening its session)."""
     settings, call_sid = services.settings, form.get("CallSid", "")
     services.sessions.prepare(call_sid, context)
@@ -121,7 +122,7 @@ def _stream(services: Services, form: dict[str, str], context: InterviewContext)
             **context.parameters(),
         },
     )  # fmt: skip
-    return Response(twiml, media_type=XML)
+    return twiml
 
 
 async def code_entered(request: Request) -> Response:
@@ -139,7 +140,7 @@ async def code_entered(request: Request) -> Response:
             form.get("Digits", ""),
             attempt,
             services.settings.url_for("/twilio/code"),
-            lambda context: _stream(services, form, context).body.decode(),
+            lambda context: _stream_twiml(services, form, context),
         )
     return Response(twiml, media_type=XML)
 
@@ -190,7 +191,9 @@ async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
 
 
-async def _sweep_interrupted(store: Store, settings: Settings, profiles: dict[str, Any]) -> None:
+async def _sweep_interrupted(
+    store: Store, settings: Settings, profiles: dict[str, Profile]
+) -> None:
     """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
     reports from what was stored, now and then."""
     stale_after = 3 * settings.call_heartbeat_s

@@ -255,7 +255,11 @@ async def report_interrupted(store: Any, profiles: dict[str, Profile], default: 
         assessments = [
             {"number": profile.question_number(a["question"]), **a} for a in call["assessments"]
         ]
-        report = build_report(profile, call["transcript"], assessments, (), call["end_reason"])
+        try:
+            report = build_report(profile, call["transcript"], assessments, (), call["end_reason"])
+        except Exception as exc:  # stored once, so a bad call is not retried on every sweep
+            log.exception("record.report_failed", call_sid=call["call_sid"])
+            report = {"error": f"report failed: {type(exc).__name__}"}
         await store.set_report(call["call_sid"], report)
         count += 1
     if count:

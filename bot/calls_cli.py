@@ -186,7 +186,9 @@ def interview_lines(call: dict[str, Any]) -> list[str]:
     """The interview report's per-question summary and the assessments, as text."""
     lines: list[str] = []
     report = call.get("report")
-    if report:
+    if report and "error" in report:
+        lines += ["", f"Report: {report['error']}"]
+    elif report:
         high = report["score_range"][1]
         mean = report.get("mean_score")
         lines += ["", f"Questions (profile {report['profile']}, "

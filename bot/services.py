@@ -15,7 +15,7 @@ import structlog
 
 from bot.config import Settings
 from bot.interview.context import InterviewContext, InterviewDirectory
-from bot.interview.profiles import Profile
+from bot.interview.profiles import Profile, load_profiles
 from bot.metrics import Metrics
 from bot.twilio.webhooks import StreamTokens
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
@@ -137,8 +137,12 @@ class Services:
     silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
-    profiles: dict[str, Profile] = field(default_factory=dict)  # loaded from PROFILES_DIR
+    profiles: dict[str, Profile] = field(default_factory=dict)  # empty: loaded from PROFILES_DIR
     directory: InterviewDirectory | None = None  # scheduled interviews, for the code gate
+
+    def __post_init__(self) -> None:
+        if not self.profiles:
+            self.profiles = load_profiles(self.settings.profiles_dir, self.settings.default_profile)
 
     def profile_for(self, context: InterviewContext) -> Profile:
         """The profile this interview uses (the default one if the name is unknown)."""
