@@ -67,7 +67,7 @@ def build_report(
                 # Whether the evidence appears word for word in the caller's transcript
                 # (None when nothing was transcribed, as with the local engine).
                 "evidence_in_transcript": (_normal(evidence) in caller_words)
-                if evidence and caller_words
+                if evidence and _normal(evidence) and caller_words
                 else None,
             }
         )
