@@ -11,6 +11,7 @@ from pathlib import Path
 from bot import calls_cli, telemetry
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
+from bot.interview.profiles import ProfileError, load_profiles
 from bot.logs import configure
 
 WS_MAX_SIZE = 1024 * 1024  # larger frames close the socket; up to this, the bridge logs and skips
@@ -37,6 +38,11 @@ def serve(args: argparse.Namespace) -> int:
     if args.host:
         overrides["HOST"] = args.host
     settings = _settings(**overrides)
+    try:  # the lifespan loads them again; checking here first gives a plain message, exit 2
+        load_profiles(settings.profiles_dir, settings.default_profile)
+    except ProfileError as exc:
+        print(f"bot: configuration error: {exc}", file=sys.stderr)
+        return 2
     configure(settings.log_format, settings.log_level, settings.secrets)
     try:
         telemetry.setup(settings)

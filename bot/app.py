@@ -21,10 +21,13 @@ from starlette.websockets import WebSocket
 from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
+from bot.callrecord import report_interrupted
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
+from bot.interview import gate
 from bot.interview.context import InterviewContext
-from bot.interview.instructions import PRACTICE, compose, tools
+from bot.interview.instructions import compose, tools
+from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.logs import SCRUBBER, mask_phone
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
@@ -82,7 +85,7 @@ def _forbidden() -> Response:
 
 
 async def voice(request: Request) -> Response:
-    """Twilio's voice webhook: answer with TwiML that opens the media stream."""
+    """Twilio's voice webhook: answer with TwiML that opens the media stream (or the code gate)."""
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
@@ -93,10 +96,6 @@ async def voice(request: Request) -> Response:
     if (refused := refuse_call(services, call_sid)) is not None:
         return refused
     settings = services.settings
-    context = InterviewContext()  # inbound calls get the default profile
-    # Marks the webhook in the call's trace; the Voice Live connect it starts is its child.
-    with telemetry.span("twilio.voice_webhook", call_sid):
-        services.sessions.prepare(call_sid, context)
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -104,6 +103,20 @@ async def voice(request: Request) -> Response:
         caller=mask_phone(form.get("From", "")),
         to=mask_phone(form.get("To", "")),
     )
+    inbound = not form.get("Direction", "").startswith("outbound")
+    if inbound and settings.inbound_require_code:  # the caller keys in their interview code
+        return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
+    # Inbound calls without the gate get the default profile.
+    twiml = _stream_twiml(services, form, InterviewContext(profile=settings.default_profile))
+    return Response(twiml, media_type=XML)
+
+
+def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:
+    """TwiML that opens the media stream for this interview (and starts opening its session)."""
+    settings, call_sid = services.settings, form.get("CallSid", "")
+    # Marks the webhook in the call's trace; the Voice Live connect it starts is its child.
+    with telemetry.span("twilio.voice_webhook", call_sid):
+        services.sessions.prepare(call_sid, context)
     twiml = connect_twiml(
         stream_url=settings.stream_url,
         token=services.tokens.mint(call_sid),
@@ -117,6 +130,26 @@ async def voice(request: Request) -> Response:
             **context.parameters(),
         },
     )  # fmt: skip
+    return twiml
+
+
+async def code_entered(request: Request) -> Response:
+    """The code gate's <Gather action>: the interview's stream, another try, or goodbye."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    services: Services = request.app.state.services
+    attempt = gate.attempt_of(request.query_params)
+    if attempt is None or not form.get("CallSid", "").startswith("CA"):
+        return PlainTextResponse("missing attempt or CallSid\n", status_code=400)
+    with structlog.contextvars.bound_contextvars(call_sid=form["CallSid"]):
+        twiml = await gate.code_entered(
+            services.directory,
+            form.get("Digits", ""),
+            attempt,
+            services.settings.url_for("/twilio/code"),
+            lambda context: _stream_twiml(services, form, context),
+        )
     return Response(twiml, media_type=XML)
 
 
@@ -161,14 +194,18 @@ async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
 
 
-async def _sweep_interrupted(store: Store, settings: Settings) -> None:
-    """Mark calls whose replica stopped writing (a crash) as interrupted, now and then."""
+async def _sweep_interrupted(
+    store: Store, settings: Settings, profiles: dict[str, Profile]
+) -> None:
+    """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
+    reports from what was stored, now and then."""
     stale_after = 3 * settings.call_heartbeat_s
     while True:
         try:
             count = await store.mark_interrupted(stale_after_s=stale_after)
             if count:
                 log.warning("calls.marked_interrupted", count=count)
+            await report_interrupted(store, profiles, settings.default_profile)
         except Exception as exc:  # the database may be briefly unreachable; try again later
             log.error("calls.sweep_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(max(stale_after, 1.0))
@@ -186,6 +223,11 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:  # every profile is checked before the service starts
+            profiles = load_profiles(settings.profiles_dir, settings.default_profile)
+        except ProfileError as exc:
+            log.error("service.invalid_profile", error=str(exc))
+            raise
         engine = None
         endpoint, api_key = settings.voice_live_endpoint, settings.voice_live_api_key
         if endpoint is None:
@@ -196,14 +238,14 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             engine = LocalEngine(api_key=api_key)
             endpoint = await engine.start()
             log.info("localengine.started", endpoint=endpoint)
-        profiles = {PRACTICE.name: PRACTICE}
         # Entra ID (no API key): managed identity in Azure, developer sign-in locally.
         tokens = TokenProvider(credential) if api_key is None and credential else None
 
         def configure(context: InterviewContext) -> dict[str, Any]:
-            profile = profiles.get(context.profile, PRACTICE)
+            profile = profiles.get(context.profile) or profiles[settings.default_profile]
             instructions = compose(profile, context)
-            return session_config(settings, instructions, tools(profile), settings.audio_format)
+            return session_config(settings, instructions, tools(profile), settings.audio_format,
+                                  voice=profile.voice, language=profile.language)  # fmt: skip
 
         async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
@@ -217,15 +259,15 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             sessions=SessionOpener(open_model),
             outcomes=Outcomes(),
             store=store,
-            silence_duration_ms=configure(InterviewContext())["turn_detection"][
-                "silence_duration_ms"
-            ],
+            silence_duration_ms=configure(InterviewContext(settings.default_profile))[
+                "turn_detection"
+            ]["silence_duration_ms"],
             profiles=profiles,
             twiml=twiml,
         )
         app.state.services = services
         app.state.store = store
-        sweeper = asyncio.create_task(_sweep_interrupted(store, settings), name="sweeper")
+        sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
         log.info(
             "service.started",
             public_url=settings.public_url,
@@ -247,6 +289,7 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
     routes = [
         Route("/twilio/voice", voice, methods=["POST"]),
+        Route("/twilio/code", code_entered, methods=["POST"]),
         Route("/twilio/status", status, methods=["POST"]),
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),

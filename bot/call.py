@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from bot.audio import make_transcoder
 from bot.callrecord import CallRecorder
 from bot.framing import FrameQueue
+from bot.interview import keys, tools
 from bot.interview.context import InterviewContext
 from bot.playback import PlaybackTracker
 from bot.twilio import media
@@ -145,7 +146,9 @@ class Call:
             self.settings.prices,
             call_sid=start.call_sid,
             heartbeat_s=self.settings.call_heartbeat_s,
+            profile=self.profile,
         )
+        self.keys = keys.KeyDebouncer()
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -290,7 +293,7 @@ class Call:
                 log.info("twilio.stop")
                 return "caller_hung_up"
             elif isinstance(event, media.Dtmf):
-                log.info("twilio.dtmf")  # the digit may be part of a PIN or a number: not logged
+                await self._on_key(event.digit)
             else:
                 log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 
@@ -388,7 +391,7 @@ class Call:
         for item_id, text in event.transcripts.items():
             sent_at = self.item_first_sent.get(item_id)
             if sent_at is not None:  # the caller heard (some of) it
-                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items)
+                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items, item_id)
         log.info(
             "voicelive.response_done",
             response_id=event.response_id,
@@ -418,6 +421,11 @@ class Call:
         self.speech_began[event.item_id] = now
         if len(self.speech_began) > 50:
             self.speech_began.pop(next(iter(self.speech_began)))
+        await self._stop_bot(now, "speech", event.audio_start_ms)
+
+    async def _stop_bot(self, now: float, by: str, audio_start_ms: int | None = None) -> None:
+        """Silence the bot now, cancel its response, truncate its memory to what was heard."""
+        assert self.model is not None
         item = self.audio_item
         playing = len(self.frames) > 0 or not self.playback.idle
         heard = self.playback.heard_ms(item, now) if item else 0.0
@@ -430,6 +438,7 @@ class Call:
             self.record.barge_in()
             if item:
                 self.interrupted_items.add(item)
+                self.record.cut_off(item)  # a turn already written is marked cut off
         if self.active_response is not None:
             self.dropped_responses.add(self.active_response)
             self.cancels += 1
@@ -444,7 +453,8 @@ class Call:
                 item_id=item,
                 heard_ms=round(heard, 1),
                 item_ms=round(received, 1),
-                audio_start_ms=event.audio_start_ms,
+                audio_start_ms=audio_start_ms,
+                by=by,
             )
         self.end_after_playout = False
 
@@ -464,10 +474,28 @@ class Call:
             log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
-        log.warning("voicelive.unknown_tool", name=event.name)
-        output = json.dumps({"error": f"unknown tool {event.name!r}"})
+        output = tools.run_tool(self.profile, event.name, event.arguments, self.record)
         await self.model.send(vl.function_output(event.call_id, output))
         self.respond_when_done = True  # a new response may start only after this one is done
+
+    async def _on_key(self, digit: str) -> None:
+        """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
+        once (as on a barge-in), then the model gets a system message and a new response."""
+        assert self.model is not None
+        action = keys.action_for(digit)
+        now = time.monotonic()
+        if action is None or self.end_after_playout or not self.keys.accept(now):
+            log.info("twilio.dtmf", acted=False)  # the digit may be part of a PIN: not logged
+            return
+        log.info("call.key", action=action.name)
+        self.record.key(action.name, now)
+        responding = self.active_response is not None
+        await self._stop_bot(now, "key")
+        await self.model.send(vl.system_message(action.message))
+        if responding:  # the cancelled response must be done before the next one starts
+            self.respond_when_done = True
+        else:
+            await self.model.send(vl.response_create())
 
     async def _to_twilio(self) -> str:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""

@@ -13,6 +13,9 @@ import structlog
 
 from bot import telemetry
 from bot.cost import USAGE_FIELDS, Prices, cost_usd, usage_tokens
+from bot.interview.profiles import Profile
+from bot.interview.report import build_report
+from bot.interview.tools import Assessment
 from bot.metrics import Metrics
 from bot.store.rows import percentile
 
@@ -20,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 FAILED_REASONS = {"error", "engine_unavailable", "voicelive_closed"}
 FLUSH_TIMEOUT_S = 5.0
+MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
 
 
 class CallStore(Protocol):
@@ -29,6 +33,8 @@ class CallStore(Protocol):
     async def call_updated(self, call_sid: str, **fields: Any) -> None: ...
     async def add_turn(self, call_sid: str, **fields: Any) -> None: ...
     async def call_ended(self, call_sid: str, **fields: Any) -> None: ...
+    async def add_assessment(self, call_sid: str, **fields: Any) -> None: ...
+    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None: ...
 
 
 def _round(value: float | None) -> float | None:
@@ -43,7 +49,8 @@ class CallRecorder:
     """
 
     def __init__(self, store: CallStore | None, metrics: Metrics, prices: Prices, *,
-                 call_sid: str, heartbeat_s: float = 5.0) -> None:  # fmt: skip
+                 call_sid: str, heartbeat_s: float = 5.0,
+                 profile: Profile | None = None) -> None:  # fmt: skip
         self.store = store
         self.metrics = metrics
         self.prices = prices
@@ -57,6 +64,11 @@ class CallRecorder:
         self.tokens = dict.fromkeys(USAGE_FIELDS, 0)
         self.cost = 0.0
         self.errors: list[dict[str, Any]] = []
+        self.profile = profile  # with a profile, the call's report is written when it ends
+        self.transcript: list[dict[str, Any]] = []
+        self.assessments: list[dict[str, Any]] = []
+        self.keys: list[dict[str, Any]] = []
+        self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
         self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(maxsize=1000)
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
@@ -82,16 +94,60 @@ class CallRecorder:
         """Wall-clock time of a monotonic instant of this call."""
         return self.started_at + timedelta(seconds=mono - self.started_mono)
 
-    def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False) -> None:
+    def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False,
+             item_id: str | None = None) -> None:  # fmt: skip
         if speaker == "bot":  # every bot turn the caller heard, cut off or not
             self.turns += 1
         self.trace.turn(speaker, at_mono, interrupted, len(text))
+        fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono), "interrupted": interrupted}  # fmt: skip
+        if len(self.transcript) < MAX_KEPT:
+            if item_id is not None:
+                self._bot_turns[item_id] = (len(self.transcript), fields["at"])
+            self.transcript.append({**fields, "at": fields["at"].isoformat()})
         if self.store is not None:
             store = self.store
-            fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
-                      "offset_ms": round((at_mono - self.started_mono) * 1000, 1),
-                      "interrupted": interrupted}  # fmt: skip
             self._enqueue(lambda: store.add_turn(self.call_sid, **fields))
+
+    def cut_off(self, item_id: str) -> None:
+        """A bot turn already recorded (its response was done) was cut off while playing."""
+        found = self._bot_turns.pop(item_id, None)
+        if found is None:
+            return
+        index, at = found
+        self.transcript[index]["interrupted"] = True
+        if self.store is not None:
+            store = self.store
+            self._enqueue(lambda: store.turn_cut_off(self.call_sid, at=at))
+
+    def _offset_ms(self, mono: float) -> float:
+        return round((mono - self.started_mono) * 1000, 1)
+
+    def assessment(self, assessment: Assessment, at_mono: float | None = None) -> None:
+        """The model assessed an answer (record_assessment): kept for the report and stored."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        fields = {"question": assessment.question, "score": assessment.score,
+                  "evidence": assessment.evidence, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono)}  # fmt: skip
+        if len(self.assessments) < MAX_KEPT:
+            self.assessments.append(
+                {"number": assessment.number, **fields, "at": fields["at"].isoformat()}
+            )
+        if self.store is not None:
+            store = self.store
+            self._enqueue(lambda: store.add_assessment(self.call_sid, **fields))
+
+    def key(self, action: str, at_mono: float | None = None) -> None:
+        """The caller pressed a key that means something (repeat, skip): kept for the report."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        if len(self.keys) < MAX_KEPT:
+            self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
+
+    def report(self, end_reason: str | None) -> dict[str, Any] | None:
+        """The interview report (None without a profile)."""
+        if self.profile is None:
+            return None
+        return build_report(self.profile, self.transcript, self.assessments, self.keys, end_reason)
 
     def barge_in(self) -> None:
         self.barge_ins += 1
@@ -139,7 +195,13 @@ class CallRecorder:
         if self.store is None or self._writer is None:
             return
         store, ended = self.store, datetime.now(UTC)
+        try:
+            report = self.report(end_reason)
+        except Exception as exc:  # a report bug must not lose the call's record
+            log.exception("record.report_failed", error=f"{type(exc).__name__}: {exc}")
+            report = None
         fields = {
+            "report": report,
             **self.summary(),
             "status": "failed" if end_reason in FAILED_REASONS else "completed",
             "end_reason": end_reason,
@@ -188,3 +250,24 @@ class CallRecorder:
             finally:
                 if not heartbeat:
                     self._queue.task_done()
+
+
+async def report_interrupted(store: Any, profiles: dict[str, Profile], default: str) -> int:
+    """Write the report of calls whose replica died mid-call, from their stored turns and
+    assessments (the sweeper calls this after marking them interrupted). Returns how many."""
+    count = 0
+    for call in await store.interrupted_without_report():
+        profile = profiles.get(call.get("profile") or "") or profiles[default]
+        assessments = [
+            {"number": profile.question_number(a["question"]), **a} for a in call["assessments"]
+        ]
+        try:
+            report = build_report(profile, call["transcript"], assessments, (), call["end_reason"])
+        except Exception as exc:  # stored once, so a bad call is not retried on every sweep
+            log.exception("record.report_failed", call_sid=call["call_sid"])
+            report = {"error": f"report failed: {type(exc).__name__}"}
+        await store.set_report(call["call_sid"], report)
+        count += 1
+    if count:
+        log.info("record.interrupted_reports_written", count=count)
+    return count

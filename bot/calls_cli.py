@@ -179,7 +179,37 @@ def summary(call: dict[str, Any]) -> str:
         cut = " (cut off)" if turn["interrupted"] else ""
         offset = _offset(turn["offset_ms"] / 1000)
         lines.append(f"  {turn['speaker']:<6}  {offset:>9}  {turn['text']}{cut}")
-    return "\n".join(lines)
+    return "\n".join(lines + interview_lines(call))
+
+
+def interview_lines(call: dict[str, Any]) -> list[str]:
+    """The interview report's per-question summary and the assessments, as text."""
+    lines: list[str] = []
+    report = call.get("report")
+    if report and "error" in report:
+        lines += ["", f"Report: {report['error']}"]
+    elif report:
+        high = report["score_range"][1]
+        mean = report.get("mean_score")
+        lines += ["", f"Questions (profile {report['profile']}, "
+                      f"{report['questions_asked']} of {report['questions_total']} asked, "
+                      f"mean score {'-' if mean is None else mean})"]  # fmt: skip
+        for q in report["questions"]:
+            asked = "asked" if q["asked"] else "not asked"
+            score = "-" if q["score"] is None else f"{q['score']}/{high}"
+            lines.append(f"  Q{q['number']}  {asked:<9}  score {score:<5}  {q['question']}")
+            if q["evidence"]:
+                lines.append(f'      evidence: "{q["evidence"]}"')
+        for key in report.get("keys") or []:
+            lines.append(f"  {_offset(key['offset_ms'] / 1000):>9}  caller pressed {key['key']}")
+    assessments = call.get("assessments") or []
+    if assessments:
+        lines += ["", "Assessments"]
+        for a in assessments:
+            offset = _offset(a["offset_ms"] / 1000)
+            lines.append(f"  {offset:>9}  score {a['score']}  {a['question']}")
+            lines.append(f'             "{a["evidence"]}"')
+    return lines
 
 
 # --- command --------------------------------------------------------------------------------

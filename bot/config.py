@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -23,6 +24,9 @@ DEFAULT_DRAIN_TIMEOUT_S = 570.0
 # One process saturates between 50 and 60 calls (docs/benchmarks.md): 40 leaves headroom for
 # webhooks, the database and garbage collection on the same core.
 DEFAULT_MAX_CONCURRENT_CALLS = 40
+# Interview profiles: the checkout's profiles/ (next to the bot package), else ./profiles.
+# Installed images set PROFILES_DIR (the Dockerfile copies profiles/ and points at it).
+PROJECT_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
 
 class ConfigError(ValueError):
@@ -66,6 +70,9 @@ class Settings:
     applicationinsights_connection_string: str | None = None
     azure_client_id: str | None = None
     twiml_dir: Path = Path("twiml")
+    profiles_dir: Path = PROJECT_PROFILES
+    default_profile: str = "practice"
+    inbound_require_code: bool = False
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -130,6 +137,28 @@ def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
     if split.scheme not in ("http", "https") or not split.netloc or split.query:
         raise ConfigError(f"{name}: must be an http(s) URL like {example}; got {raw!r}")
     return raw.rstrip("/")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: must be true or false; got {raw!r}")
+
+
+def _profiles(env: Mapping[str, str]) -> tuple[Path, str]:
+    raw = env.get("PROFILES_DIR", "").strip()
+    directory = Path(raw) if raw else PROJECT_PROFILES
+    if not raw and not directory.is_dir():
+        directory = Path("profiles")
+    default = env.get("DEFAULT_PROFILE", "").strip() or "practice"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", default):
+        raise ConfigError(f"DEFAULT_PROFILE: must be a profile name like practice; got {default!r}")
+    return directory, default
 
 
 def _dev_auth_token(data_dir: Path) -> str:
@@ -206,6 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         prices = Prices.parse(env.get("VOICE_LIVE_PRICES", ""))
     except ValueError as exc:
         raise ConfigError(f"VOICE_LIVE_PRICES: {exc}") from None
+    profiles_dir, default_profile = _profiles(env)
 
     return Settings(
         public_url=public_url,
@@ -236,6 +266,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
         prices=prices,
         **_production(env),
+        profiles_dir=profiles_dir,
+        default_profile=default_profile,
+        inbound_require_code=_flag(env, "INBOUND_REQUIRE_CODE", False),
     )
 
 

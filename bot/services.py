@@ -14,9 +14,8 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
-from bot.interview.context import InterviewContext
-from bot.interview.instructions import PRACTICE
-from bot.interview.profiles import Profile
+from bot.interview.context import InterviewContext, InterviewDirectory
+from bot.interview.profiles import Profile, load_profiles
 from bot.metrics import Metrics
 from bot.twilio.webhooks import StreamTokens
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
@@ -141,7 +140,8 @@ class Services:
     silence_duration_ms: int = 500  # the session's turn_detection.silence_duration_ms
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
-    profiles: dict[str, Profile] = field(default_factory=lambda: {PRACTICE.name: PRACTICE})
+    profiles: dict[str, Profile] = field(default_factory=dict)  # empty: loaded from PROFILES_DIR
+    directory: InterviewDirectory | None = None  # scheduled interviews, for the code gate
     draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
     twiml: Any = None  # bot.twimldocs.TwimlDocs: what a refused caller hears
 
@@ -158,10 +158,14 @@ class Services:
             return "at capacity"
         return None
 
+    def __post_init__(self) -> None:
+        if not self.profiles:
+            self.profiles = load_profiles(self.settings.profiles_dir, self.settings.default_profile)
+
     def profile_for(self, context: InterviewContext) -> Profile:
-        """The profile this interview uses (the practice one if the name is unknown)."""
+        """The profile this interview uses (the default one if the name is unknown)."""
         profile = self.profiles.get(context.profile)
         if profile is None:
             log.warning("interview.unknown_profile", profile=context.profile)
-            profile = self.profiles.get(PRACTICE.name, PRACTICE)
+            profile = self.profiles[self.settings.default_profile]
         return profile

@@ -1,1 +1,1 @@
-"""The interview: instructions for the model and the tools it may call."""
+"""The interview: profiles, the model's instructions and tools, keys, the code gate, the report."""

@@ -1,64 +1,64 @@
-"""The interviewer's instructions and tools, composed in one place."""
+"""The interviewer's instructions and tools, composed in one place from profile and candidate."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.interview.context import InterviewContext
-from bot.interview.profiles import Profile, Question
+from bot.interview.keys import REPEAT_PREFIX, SKIP_PREFIX
+from bot.interview.profiles import Profile
+from bot.interview.tools import END_INTERVIEW_TOOL, record_assessment_tool
 
-PRACTICE = Profile(
-    name="practice",
-    role="practice candidate",
-    company="Practice Interviews",
-    language="en-US",
-    voice=None,
-    greeting=(
-        "Hello, thanks for calling. This is a short practice interview with two questions. "
-        "Are you ready?"
-    ),
-    questions=(
-        Question("Tell me about a project you are proud of and the part you played in it."),
-        Question("Describe a time you disagreed with a colleague. What happened?"),
-    ),
-    rubric={1: "no relevant example", 3: "a relevant example", 5: "a clear, specific example"},
-    duration_min=10,
-    closing="Thank you for your time today. Goodbye.",
-    source="built-in",
-)
-
-END_INTERVIEW_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "end_interview",
-    "description": (
-        "End the phone call. Call this only after you have said the closing line, "
-        "or when the candidate asks to stop."
-    ),
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "reason": {"type": "string", "description": "Why the interview ends, in a few words."}
-        },
-        "required": [],
-    },
-}
+MAX_CONTEXT_TEXT = 100  # a candidate's name or role, from the scheduling store
 
 
 def tools(profile: Profile) -> list[dict[str, Any]]:
     """The functions the model may call during this interview."""
-    return [END_INTERVIEW_TOOL]
+    return [END_INTERVIEW_TOOL, record_assessment_tool(profile)]
 
 
-def compose(profile: Profile = PRACTICE, context: InterviewContext | None = None) -> str:
-    """Instructions for one interview over the phone, from its profile and candidate."""
-    numbered = "\n".join(f"{n}. {q.text}" for n, q in enumerate(profile.questions, start=1))
+def _clean(value: str | None) -> str | None:
+    """Context text on one line, bounded: it must not add lines (or questions) of its own."""
+    if not value:
+        return None
+    text = " ".join(value.split())[:MAX_CONTEXT_TEXT]
+    return text or None
+
+
+def compose(profile: Profile, context: InterviewContext | None = None) -> str:
+    """Instructions for one interview over the phone, from its profile and candidate.
+
+    Line markers the local engine reads: `Greeting:`, the numbered questions, `Closing:`.
+    Nothing else may start a line with a number.
+    """
+    context = context or InterviewContext(profile=profile.name)
+    name, applied = _clean(context.candidate_name), _clean(context.role)
+    role = applied or profile.role
+    low, high = profile.score_range
+    candidate = f"The candidate is {name}. " if name else ""
+    questions = "\n".join(
+        f"{n}. {q.text}\n   (A good answer shows: {q.good_answer})"
+        for n, q in enumerate(profile.questions, start=1)
+    )
+    rubric = "\n".join(f"- score {score}: {meaning}" for score, meaning in profile.rubric.items())
     return (
-        "You are a friendly, professional job interviewer speaking with a candidate on the "
-        "phone. Speak naturally and briefly: one or two sentences per turn. Ask the questions "
-        "below one at a time, in order; after each answer acknowledge it in a few words and "
-        "move on. If the candidate interrupts you, stop and listen. When all questions are "
-        "answered, thank the candidate, say the closing line, then call end_interview.\n"
+        f"You are a friendly, professional job interviewer for {profile.company}, speaking with "
+        f"a candidate on the phone about the role of {role}. {candidate}"
+        f"Speak in the language {profile.language}. Speak naturally and briefly: one or two "
+        "sentences per turn. The interview lasts about "
+        f"{profile.duration_min:g} minutes.\n"
+        "Start with the greeting below. Ask the questions below one at a time, in order. After "
+        "each answer, call record_assessment with the question's number, a score from the "
+        "rubric and the candidate's own words as evidence, then acknowledge the answer in a few "
+        "words and ask the next question. Never tell the candidate a score, the rubric or what "
+        "a good answer shows. If the candidate interrupts you, stop and listen. When all "
+        "questions are answered, thank the candidate, say the closing line, then call "
+        "end_interview.\n"
+        "The candidate can press keys on the phone; you then get a system message. "
+        f'"{REPEAT_PREFIX}" means: repeat your last question. '
+        f'"{SKIP_PREFIX}" means: do not assess that question; move on to the next one.\n'
         f"Greeting: {profile.greeting}\n"
-        f"Questions:\n{numbered}\n"
+        f"Questions:\n{questions}\n"
+        f"Rubric (scores {low} to {high}):\n{rubric}\n"
         f"Closing: {profile.closing}"
     )

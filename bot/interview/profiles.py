@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+VOICE = re.compile(r"^[A-Za-z0-9:_.-]{2,100}$")
+MAX_TEXT = 2000  # any one line the model is asked to say or weigh
+MAX_QUESTIONS = 50
+MAX_DURATION_MIN = 120
+REQUIRED = ("role", "company", "greeting", "questions", "rubric", "duration_min", "closing")
+OPTIONAL = ("language", "voice", "description")
+
+
+class ProfileError(ValueError):
+    """A profile file is invalid; the message names the file and the field."""
 
 
 @dataclass(frozen=True)
@@ -29,3 +47,135 @@ class Profile:
     closing: str
     source: str = ""  # the file it came from
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def score_range(self) -> tuple[int, int]:
+        """The lowest and highest score the rubric allows."""
+        return min(self.rubric), max(self.rubric)
+
+    def question_number(self, text: str) -> int | None:
+        """The 1-based number of the question with exactly this text, if any."""
+        for number, question in enumerate(self.questions, start=1):
+            if question.text == text:
+                return number
+        return None
+
+
+# ---- parsing and validation ------------------------------------------------------------------
+
+
+def _text(where: str, value: Any, *, required: bool = True) -> str:
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ProfileError(f"{where}: must be a non-empty string")
+    text = " ".join(value.split())  # one line: the instructions are line-based
+    if len(text) > MAX_TEXT:
+        raise ProfileError(f"{where}: longer than {MAX_TEXT} characters")
+    return text
+
+
+def _questions(where: str, value: Any) -> tuple[Question, ...]:
+    if not isinstance(value, list) or not value:
+        raise ProfileError(f"{where}: must be a non-empty list of [[questions]] tables")
+    if len(value) > MAX_QUESTIONS:
+        raise ProfileError(f"{where}: at most {MAX_QUESTIONS} questions")
+    found: list[Question] = []
+    for n, entry in enumerate(value, start=1):
+        at = f"{where}[{n}]"
+        if not isinstance(entry, dict):
+            raise ProfileError(f"{at}: must be a table with text and good_answer")
+        unknown = sorted(set(entry) - {"text", "good_answer"})
+        if unknown:
+            raise ProfileError(f"{at}.{unknown[0]}: unknown field (expected text, good_answer)")
+        if "text" not in entry:
+            raise ProfileError(f"{at}.text: missing")
+        if "good_answer" not in entry:
+            raise ProfileError(f"{at}.good_answer: missing (what a good answer shows)")
+        question = Question(_text(f"{at}.text", entry["text"]),
+                            _text(f"{at}.good_answer", entry["good_answer"]))  # fmt: skip
+        if any(q.text == question.text for q in found):
+            raise ProfileError(f"{at}.text: the same question twice")
+        found.append(question)
+    return tuple(found)
+
+
+def _rubric(where: str, value: Any) -> dict[int, str]:
+    if not isinstance(value, dict) or len(value) < 2:
+        raise ProfileError(f'{where}: must be a table of at least two scores, like 1 = "…"')
+    rubric: dict[int, str] = {}
+    for key, meaning in value.items():
+        if not re.fullmatch(r"\d{1,3}", str(key)) or int(key) > 100:
+            raise ProfileError(f"{where}.{key}: scores must be whole numbers from 0 to 100")
+        rubric[int(key)] = _text(f"{where}.{key}", meaning)
+    return dict(sorted(rubric.items()))
+
+
+def _duration(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProfileError(f"{where}: must be a number of minutes")
+    if not 1 <= value <= MAX_DURATION_MIN:
+        raise ProfileError(f"{where}: must be between 1 and {MAX_DURATION_MIN} minutes")
+    return float(value)
+
+
+def profile_from_dict(name: str, data: Mapping[str, Any], source: str = "") -> Profile:
+    """A validated Profile from a parsed TOML document; ProfileError names the field."""
+    if not NAME.fullmatch(name):
+        raise ProfileError("file name: profile names are lowercase letters, digits, - and _")
+    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise ProfileError(f"{unknown[0]}: unknown field (expected {', '.join(REQUIRED)}, "
+                           f"{', '.join(OPTIONAL)})")  # fmt: skip
+    for key in REQUIRED:
+        if key not in data:
+            raise ProfileError(f"{key}: missing")
+    language = data.get("language", "en-US")
+    if not isinstance(language, str) or not LANGUAGE.fullmatch(language):
+        raise ProfileError(f"language: must be a language tag like en-US; got {language!r}")
+    voice = data.get("voice")
+    if voice is not None and (not isinstance(voice, str) or not VOICE.fullmatch(voice)):
+        raise ProfileError(f"voice: must be a voice name like en-US-AvaNeural; got {voice!r}")
+    extra = {}
+    if "description" in data:
+        extra["description"] = _text("description", data["description"])
+    return Profile(
+        name=name,
+        role=_text("role", data["role"]),
+        company=_text("company", data["company"]),
+        language=language,
+        voice=voice or None,
+        greeting=_text("greeting", data["greeting"]),
+        questions=_questions("questions", data["questions"]),
+        rubric=_rubric("rubric", data["rubric"]),
+        duration_min=_duration("duration_min", data["duration_min"]),
+        closing=_text("closing", data["closing"]),
+        source=source,
+        extra=extra,
+    )
+
+
+def load_profile(path: Path) -> Profile:
+    """One profile file; ProfileError says `<file>: <field>: <problem>`."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return profile_from_dict(path.stem, data, str(path))
+    except ProfileError as exc:
+        raise ProfileError(f"{path}: {exc}") from None
+
+
+def load_profiles(directory: Path, default: str) -> dict[str, Profile]:
+    """Every profiles/*.toml, validated; the default profile must be among them."""
+    if not directory.is_dir():
+        raise ProfileError(f"PROFILES_DIR: {directory} is not a directory")
+    profiles = {p.name: p for p in map(load_profile, sorted(directory.glob("*.toml")))}
+    if default not in profiles:
+        raise ProfileError(
+            f"DEFAULT_PROFILE: no {default}.toml in {directory} "
+            f"(found: {', '.join(sorted(profiles)) or 'none'})"
+        )
+    return profiles

@@ -189,3 +189,11 @@ def usage(
         },
         "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
     }
+
+
+def message_text(item: Event) -> str:
+    """The text parts of a message item, joined (empty if it has none)."""
+    parts = item.get("content")
+    if not isinstance(parts, list):
+        return ""
+    return " ".join(str(p.get("text") or "") for p in parts if isinstance(p, dict)).strip()

@@ -13,6 +13,8 @@ END_CALL_TOOL = "end_interview"
 _QUESTION = re.compile(r"^\s*\d+[.)]\s+(.+)$")
 _GREETING = re.compile(r"^\s*Greeting:\s*(.*)$", re.IGNORECASE)
 _CLOSING = re.compile(r"^\s*Closing:\s*(.*)$", re.IGNORECASE)
+# System messages the bot sends when the caller presses * (repeat) or # (skip).
+_KEY = re.compile(r"^\s*Key ([*#]):")
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,25 @@ class Interviewer:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.step = 0
+        self._key: str | None = None  # "*" or "#" pressed since the last turn
+
+    def key_message(self, text: str) -> bool:
+        """A system message: `Key *:` repeats the last question, `Key #:` skips it."""
+        match = _KEY.match(text)
+        if match is None:
+            return False
+        self._key = match.group(1)
+        return True
 
     def next_turn(self) -> Turn:
         """The next thing to say (after the goodbye, a short goodbye again)."""
+        key, self._key = self._key, None
         step, questions = self.step, self.script.questions
+        if key == "*" and 1 <= step <= len(questions):
+            return Turn(f"Of course. {questions[step - 1]}", final=False)
         self.step += 1
+        if key == "#" and 1 <= step < len(questions):
+            return Turn(f"Okay, let's move on. {questions[step]}", final=False)
         if step == 0:
             if not questions:
                 return Turn(f"{self.script.greeting} {self.script.closing}", final=True)

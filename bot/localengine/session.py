@@ -233,6 +233,8 @@ class EngineSession:
                 raise InvalidRequest(f"unknown role {role!r}", param="item.role")
             if role == "assistant":
                 self._interviewer.skip()
+            elif role == "system":
+                self._interviewer.key_message(events.message_text(item))
         elif kind == "function_call_output":
             if not item.get("call_id"):
                 raise InvalidRequest("call_id is required", param="item.call_id")

@@ -68,6 +68,17 @@ def turn_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def assessment_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A call_assessments row: the question (its text), score and quoted evidence."""
+    return {
+        "question": row["question"],
+        "score": row["score"],
+        "evidence": row["evidence"],
+        "at": iso(row["at"]),
+        "offset_ms": row["offset_ms"],
+    }
+
+
 def encode_cursor(started_at: datetime, call_sid: str) -> str:
     """An opaque cursor for the position after (started_at, call_sid)."""
     raw = json.dumps([iso(started_at), call_sid], separators=(",", ":")).encode()

@@ -16,6 +16,7 @@ from bot.store.rows import (
     CALL_STATUSES,
     SPEAKERS,
     USAGE_FIELDS,
+    assessment_json,
     call_json,
     decode_cursor,
     encode_cursor,
@@ -23,7 +24,7 @@ from bot.store.rows import (
     percentile,
     turn_json,
 )
-from bot.store.tables import CALL_COLUMNS, call_turns, calls
+from bot.store.tables import CALL_COLUMNS, call_assessments, call_turns, calls
 from bot.store.url import database_url
 
 log = structlog.get_logger(__name__)
@@ -224,6 +225,49 @@ class Store:
                 )
             )
 
+    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None:
+        """Mark the bot turn that started at `at` as cut off by a barge-in."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(call_turns)
+                .where(
+                    call_turns.c.call_sid == call_sid,
+                    call_turns.c.speaker == "bot",
+                    call_turns.c.at == at,
+                )
+                .values(interrupted=True)
+            )
+
+    async def add_assessment(
+        self,
+        call_sid: str,
+        *,
+        question: str,
+        score: int,
+        evidence: str,
+        at: datetime,
+        offset_ms: float,
+    ) -> None:
+        """Append one assessment of an answer (seq = next for this call)."""
+        next_seq = (
+            sa.select(sa.func.coalesce(sa.func.max(call_assessments.c.seq), 0) + 1)
+            .where(call_assessments.c.call_sid == call_sid)
+            .scalar_subquery()
+        )
+        async with self.engine.begin() as conn:
+            await self._update(conn, call_sid, {})  # the call's lock, as in add_turn
+            await conn.execute(
+                sa.insert(call_assessments).values(
+                    call_sid=call_sid,
+                    seq=next_seq,
+                    question=question,
+                    score=int(score),
+                    evidence=evidence,
+                    at=at,
+                    offset_ms=float(offset_ms),
+                )
+            )
+
     async def add_error(
         self,
         call_sid: str,
@@ -280,7 +324,29 @@ class Store:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count
 
+    async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
+        """Store a call's interview report (its heartbeat is left alone)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(calls).where(calls.c.call_sid == call_sid).values(report=report)
+            )
+
     # --- reads ------------------------------------------------------------------------------
+
+    async def interrupted_without_report(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Interrupted calls (their replica died) with no report yet, with turns and assessments."""
+        async with self.engine.connect() as conn:
+            sids = (
+                await conn.execute(
+                    sa.select(calls.c.call_sid)
+                    .where(calls.c.status == "interrupted", calls.c.report.is_(None))
+                    .order_by(calls.c.started_at)
+                    .limit(limit)
+                )
+            ).scalars()
+            wanted = list(sids)
+        found = [await self.get_call(sid) for sid in wanted]
+        return [call for call in found if call is not None]
 
     async def list_calls(
         self,
@@ -318,7 +384,7 @@ class Store:
         return [call_json(row) for row in page], following
 
     async def get_call(self, call_sid: str) -> dict[str, Any] | None:
-        """The call with its transcript (turns in order), or None."""
+        """The call with its transcript (turns in order), assessments and report, or None."""
         async with self.engine.connect() as conn:
             row = (
                 (await conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)))
@@ -335,9 +401,19 @@ class Store:
                 )
             ).mappings()
             transcript = [turn_json(turn) for turn in turns]
+            assessed = (
+                await conn.execute(
+                    sa.select(call_assessments)
+                    .where(call_assessments.c.call_sid == call_sid)
+                    .order_by(call_assessments.c.seq)
+                )
+            ).mappings()
+            assessments = [assessment_json(a) for a in assessed]
         call = call_json(row)
         call["instance"] = row["instance"]
         call["heartbeat_at"] = iso(row["heartbeat_at"])
         call["response_ms"] = list(row["response_ms"] or [])
         call["transcript"] = transcript
+        call["assessments"] = assessments
+        call["report"] = row["report"]
         return call

@@ -44,13 +44,19 @@ def voice_config(voice: str) -> str | dict[str, str]:
 
 
 def session_config(
-    settings: Settings, instructions: str, tools: list[dict[str, Any]], model_format: str
+    settings: Settings,
+    instructions: str,
+    tools: list[dict[str, Any]],
+    model_format: str,
+    *,
+    voice: str | None = None,
+    language: str = "en-US",
 ) -> dict[str, Any]:
-    """The session.update body for an interview call."""
+    """The session.update body for an interview call (voice: the profile's, else the setting)."""
     return {
         "modalities": ["text", "audio"],
         "instructions": instructions,
-        "voice": voice_config(settings.voice_live_voice),
+        "voice": voice_config(voice or settings.voice_live_voice),
         "input_audio_format": model_format,
         "output_audio_format": model_format,
         "input_audio_sampling_rate": 8000 if model_format == "g711_ulaw" else 24000,
@@ -63,7 +69,7 @@ def session_config(
         },
         "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
         "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
-        "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+        "input_audio_transcription": {"model": "azure-speech", "language": language},
         "tools": tools,
         "tool_choice": "auto",
     }

@@ -232,3 +232,10 @@ def truncate(item_id: str, audio_end_ms: int) -> str:
 def function_output(call_id: str, output: str) -> str:
     item = {"type": "function_call_output", "call_id": call_id, "output": output}
     return _dump({"type": "conversation.item.create", "item": item})
+
+
+def system_message(text: str) -> str:
+    """A system message item for the conversation (the model reads it before its next turn)."""
+    content = [{"type": "input_text", "text": text}]
+    item = {"type": "message", "role": "system", "content": content}
+    return _dump({"type": "conversation.item.create", "item": item})

@@ -1,0 +1,168 @@
+"""The code gate: INBOUND_REQUIRE_CODE asks for a 6-digit code; three wrong codes hang up."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from bot.interview import gate
+from bot.interview.context import InterviewContext
+from bot.logs import configure
+from tests.bridge import Bridge, bridge, voice_params, wait_ended
+from tests.fakes.signing import twilio_signature
+from tests.fakes.twilio_media import FakeTwilioCall
+from tests.fakes.voicelive import FakeVoiceLive
+from tests.interview import Directory
+from tests.support import AUTH_TOKEN
+
+CODE = "482916"
+ADA = InterviewContext("practice", "iv-42", "Ada Lovelace", "staff engineer")
+
+
+def gathered(root: ElementTree.Element) -> ElementTree.Element:
+    found = root.find("./Gather")
+    assert found is not None, ElementTree.tostring(root)
+    return found
+
+
+async def enter(b: Bridge, call_sid: str, attempt: int, digits: str) -> ElementTree.Element:
+    """Post a <Gather> result the way Twilio does (signed over the action URL with its query)."""
+    form = {**voice_params(call_sid), "Digits": digits, "FinishedOnKey": ""}
+    response = await b.post(f"/twilio/code?attempt={attempt}", form)
+    assert response.status_code == 200, response.text
+    return ElementTree.fromstring(response.text)
+
+
+def fake() -> FakeVoiceLive:
+    return FakeVoiceLive(response_audio=lambda i, f: b"\0" * 4800, speed=math.inf, energy_vad=False)
+
+
+async def test_the_right_code_opens_the_interview_stream(tmp_path: Path) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
+        directory = Directory({CODE: ADA})
+        b.app_state.services.directory = directory
+        call = FakeTwilioCall(b.ws_url(), AUTH_TOKEN, continuous=False)
+        answer = await b.post("/twilio/voice", voice_params(call.call_sid))
+        root = ElementTree.fromstring(answer.text)
+        ask = gathered(root)
+        assert ask.attrib == {
+            "input": "dtmf",
+            "numDigits": "6",
+            "timeout": "10",
+            "action": b.settings.url_for("/twilio/code") + "?attempt=1",
+            "method": "POST",
+            "actionOnEmptyResult": "true",
+        }
+        assert "six-digit interview code" in ask.findtext("Say", "")
+        assert root.find("./Connect") is None and b.vl.sessions == [], "no stream before the code"
+
+        root = await enter(b, call.call_sid, 1, CODE)
+        assert directory.lookups == [CODE]
+        stream = root.find("./Connect/Stream")
+        assert stream is not None
+        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        assert params["profile"] == "practice" and params["interview_id"] == "iv-42"
+        assert params["candidate_name"] == "Ada Lovelace" and params["role"] == "staff engineer"
+        assert params["token"] and params["from"] == "+1******0142"
+        # The session opened for this interview knows the candidate; the stream carries it on.
+        session = await b.vl.wait_for_session(1)
+        config = (await session.wait_event("session.update"))["session"]
+        assert "The candidate is Ada Lovelace." in config["instructions"]
+        assert "role of staff engineer" in config["instructions"]
+        call.custom_parameters.update(params)
+        call.signature_url = stream.get("url", "")
+        async with call:
+            await call.connect()
+            await call.start()
+            await session.wait_event("response.create")
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["interview_id"] == "iv-42" and record["profile"] == "practice"
+
+
+async def test_three_wrong_codes_end_the_call_politely(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true", LOG_FORMAT="json") as b:
+        configure("json", "debug", b.settings.secrets)
+        try:
+            directory = Directory({CODE: ADA})
+            b.app_state.services.directory = directory
+            sid = "CA" + "7" * 32
+            root = await enter(b, sid, 1, "111111")
+            retry = gathered(root)
+            assert retry.get("action", "").endswith("/twilio/code?attempt=2")
+            assert "not recognised" in retry.findtext("Say", "")
+            root = await enter(b, sid, 2, "")  # no key pressed before the timeout
+            assert gathered(root).get("action", "").endswith("?attempt=3")
+            root = await enter(b, sid, 3, "99")  # too short: not even looked up
+            assert root.find("./Gather") is None and root.find("./Connect") is None
+            assert "could not find your interview" in root.findtext("Say", "")
+            assert [child.tag for child in root] == ["Say", "Hangup"]
+            assert directory.lookups == ["111111"]
+            assert b.vl.sessions == []
+        finally:
+            configure("console", "info")
+    out = capsys.readouterr()
+    lines = [json.loads(x) for x in out.err.splitlines() + out.out.splitlines() if x[:1] == "{"]
+    rejected = [x for x in lines if x["event"] == "gate.code_rejected"]
+    assert [(x["attempt"], x["entered"], x["call_sid"]) for x in rejected] == [
+        (1, "wrong", sid),
+        (2, "none", sid),
+        (3, "malformed", sid),
+    ]
+    assert "111111" not in out.err + out.out, "the digits are never logged"
+
+
+async def test_the_attempt_counter_is_covered_by_the_signature(tmp_path: Path) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
+        b.app_state.services.directory = Directory({CODE: ADA})
+        form = {**voice_params("CA" + "8" * 32), "Digits": "000000"}
+        signed_for_3 = twilio_signature(
+            AUTH_TOKEN, b.settings.url_for("/twilio/code?attempt=3"), form
+        )
+        # Replaying attempt 3's request as attempt 1 (to get three more tries) is refused.
+        tampered = await b.post("/twilio/code?attempt=1", form, signature=signed_for_3)
+        assert tampered.status_code == 403
+        assert (await b.post("/twilio/code?attempt=4", form)).status_code == 400
+        assert (await b.post("/twilio/code", form)).status_code == 400
+
+
+async def test_without_a_directory_or_when_it_fails_the_caller_hears_an_apology(
+    tmp_path: Path,
+) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
+        root = await enter(b, "CA" + "9" * 32, 1, CODE)  # no directory configured
+        assert "cannot check interview codes" in root.findtext("Say", "")
+        assert root.find("./Hangup") is not None
+        b.app_state.services.directory = Directory({CODE: ADA}, fail=True)
+        root = await enter(b, "CA" + "9" * 32, 1, CODE)
+        assert "cannot check interview codes" in root.findtext("Say", "")
+        assert b.vl.sessions == []
+
+
+async def test_outbound_calls_and_calls_without_the_gate_go_straight_to_the_stream(
+    tmp_path: Path,
+) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
+        params = {**voice_params("CA" + "a" * 32), "Direction": "outbound-api"}
+        root = ElementTree.fromstring((await b.post("/twilio/voice", params)).text)
+        assert root.find("./Connect/Stream") is not None and root.find("./Gather") is None
+    async with bridge(tmp_path, fake()) as b:
+        _, params, root = await b.answer("CA" + "b" * 32)
+        assert params["profile"] == "practice" and "interview_id" not in params
+
+
+def test_gate_twiml_and_attempts() -> None:
+    assert gate.attempt_of({"attempt": "2"}) == 2
+    assert gate.attempt_of({"attempt": "0"}) is None and gate.attempt_of({}) is None
+    assert gate.attempt_of({"attempt": "٣"}) is None  # a non-ASCII digit
+    assert (
+        gate.well_formed("012345")
+        and not gate.well_formed("01234")
+        and not gate.well_formed("01234x")
+    )

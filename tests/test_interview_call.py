@@ -1,0 +1,242 @@
+"""An interview over real sockets: record_assessment, bad tool calls, keys * and #, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.calls_cli import summary
+from tests.bridge import bridge, wait_ended
+from tests.fakes import audio
+from tests.fakes.voicelive import FakeSession, FakeVoiceLive
+from tests.test_call import tones
+
+PRACTICE_Q1 = "Tell me about a project you are proud of and the part you played in it."
+PRACTICE_Q2 = "Describe a time you disagreed with a colleague. What happened?"
+
+
+async def tool_call(session: FakeSession, call_id: str, name: str, arguments: str) -> None:
+    """A model response that only calls a function: created, arguments done, response done."""
+    rid = f"resp_{call_id}"
+    item = {"id": f"item_{call_id}", "type": "function_call", "status": "completed",
+            "name": name, "call_id": call_id, "arguments": arguments}  # fmt: skip
+    await session.send(
+        {"type": "response.created", "response": {"id": rid, "status": "in_progress"}}
+    )
+    await session.send({"type": "response.function_call_arguments.done", "response_id": rid,
+                        "item_id": item["id"], "output_index": 0, "call_id": call_id,
+                        "name": name, "arguments": arguments})  # fmt: skip
+    await asyncio.sleep(0.1)  # the output may come at once; the next response.create may not
+    assert len(session.events_of("response.create")) == 1, "no new response before it is done"
+    await session.send({"type": "response.done", "response": {"id": rid, "status": "completed",
+                        "status_details": None, "output": [item], "usage": {}}})  # fmt: skip
+
+
+def outputs(session: FakeSession) -> dict[str, dict[str, Any]]:
+    """function_call_output items the bot sent, by call_id, with the output parsed."""
+    found = {}
+    for event in session.events_of("conversation.item.create"):
+        item = event["item"]
+        if item["type"] == "function_call_output":
+            found[item["call_id"]] = json.loads(item["output"])
+    return found
+
+
+def system_messages(session: FakeSession) -> list[str]:
+    return [
+        e["item"]["content"][0]["text"]
+        for e in session.events_of("conversation.item.create")
+        if e["item"]["type"] == "message" and e["item"]["role"] == "system"
+    ]
+
+
+def received_at(session: FakeSession, event: dict[str, Any]) -> float:
+    return next(t for t, e in session.received_log if e is event)
+
+
+async def test_record_assessment_is_answered_stored_and_shown(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(response_audio=tones({}, 400), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake, API_TOKEN="api-secret") as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+            args = {"question": 2, "score": 4, "evidence": "we agreed to test both designs"}
+            await tool_call(session, "call_a", "record_assessment", json.dumps(args))
+            await session.wait_event("response.create", skip=1)
+            assert outputs(session)["call_a"] == {
+                "ok": True,
+                "recorded": {"question": 2, "score": 4},
+            }
+            await session.wait_for(lambda: len(session.responses) == 2, what="the next turn")
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        async with httpx.AsyncClient(base_url=b.base) as client:
+            shown = await client.get(
+                f"/api/calls/{call.call_sid}", headers={"Authorization": "Bearer api-secret"}
+            )
+    assert shown.status_code == 200
+    assert shown.json()["assessments"] == record["assessments"]
+    assert shown.json()["report"] == record["report"]
+    assert [(a["question"], a["score"], a["evidence"]) for a in record["assessments"]] == [
+        (PRACTICE_Q2, 4, "we agreed to test both designs")
+    ]
+    report = record["report"]
+    q1, q2 = report["questions"]
+    assert (q2["number"], q2["score"], q2["evidence"]) == (2, 4, "we agreed to test both designs")
+    assert q1["score"] is None and report["questions_assessed"] == 1 and report["mean_score"] == 4
+    assert report["assessments"][0]["number"] == 2
+    text = summary(record)
+    assert "Assessments" in text and "we agreed to test both designs" in text
+    assert "Q2  asked      score 4/5" in text and "Q1  not asked  score -" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ('{"question": 1, "score": 9, "evidence": "x"}', "score 9 is outside the rubric's range"),
+        ('{"question": 7, "score": 3, "evidence": "x"}', "question 7 does not exist"),
+        ('{"question": 1, "score": 3', "arguments are not valid JSON"),
+    ],
+)
+async def test_bad_tool_arguments_get_an_error_output_and_the_call_goes_on(
+    tmp_path: Path, arguments: str, problem: str
+) -> None:
+    fake = FakeVoiceLive(response_audio=tones({}, 400), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+            await tool_call(session, "call_bad", "record_assessment", arguments)
+            await session.wait_event("response.create", skip=1)
+            output = outputs(session)["call_bad"]
+            assert output["ok"] is False and problem in output["error"]
+            # The call goes on: the model answers again and the caller hears it.
+            await session.wait_for(lambda: len(session.responses) == 2)
+            heard = call.played_ms()
+            await call.wait_for(lambda: call.played_ms() >= heard + 300, timeout=5)
+            assert not session.closed.is_set() and not call.closed
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["end_reason"] == "caller_hung_up" and record["assessments"] == []
+
+
+async def test_star_stops_the_bot_and_asks_for_the_question_again(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(response_audio=tones({0: 6000}, 600), speed=2.0, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 600, timeout=5)
+            await call.send_dtmf("*")
+            await call.wait_for(lambda: len(call.clears) == 1, timeout=2, what="clear")
+            cancel = await session.wait_event("response.cancel")
+            truncate = await session.wait_event("conversation.item.truncate")
+            assert truncate["item_id"] == session.responses[0].item_id
+            again = await session.wait_event("response.create", skip=1)
+            [message] = system_messages(session)
+            assert message.startswith("Key *:") and "Repeat your last question" in message
+            item = next(e for e in session.events_of("conversation.item.create"))
+            first = session.responses[0]
+            assert first.status == "cancelled"
+            # Order: cancel, the system message, and a new response only once the old is done.
+            assert received_at(session, cancel) <= received_at(session, item)
+            assert first.done_at is not None and first.done_at <= received_at(session, again)
+            await session.wait_for(lambda: len(session.responses) == 2)
+            # A second press within a second is the same press; a 5 means nothing here.
+            await call.send_dtmf("*")
+            await call.send_dtmf("5")
+            await asyncio.sleep(0.3)
+            assert len(system_messages(session)) == 1
+            assert len(session.events_of("response.create")) == 2
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["report"]["keys"][0]["key"] == "repeat"
+    assert record["transcript"][0]["interrupted"] is True  # the cut-off greeting
+
+
+async def test_pound_when_the_bot_is_silent_moves_on_at_once(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(response_audio=tones({}, 300), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 300, timeout=5)
+            await asyncio.sleep(0.1)
+            await call.send_dtmf("#")
+            again = await session.wait_event("response.create", skip=1)
+            [message] = system_messages(session)
+            assert message.startswith("Key #:") and "Do not assess it" in message
+            item = session.events_of("conversation.item.create")[0]
+            assert received_at(session, item) <= received_at(session, again)
+            assert session.events_of("response.cancel") == [] and call.clears == []
+            await call.hangup()
+
+
+async def test_the_report_is_stored_when_the_call_ends_even_abnormally(tmp_path: Path) -> None:
+    texts = [f"Hello. {PRACTICE_Q1}", f"Thanks. {PRACTICE_Q2}"]
+    fake = FakeVoiceLive(
+        response_audio=tones({0: 3000}, 600),
+        response_text=lambda i: texts[i] if i < len(texts) else "Goodbye.",
+        caller_transcript=lambda i: "I built the billing system",
+        speed=4.0,
+    )
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 1000, timeout=5)
+            await call.speak(audio.ulaw_tone(1000, 400, 0.5))  # a barge-in, then an answer
+            await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
+            await session.wait_for(lambda: session.responses[1].done_at is not None)
+            args = {"question": 1, "score": 3, "evidence": "I built the billing system"}
+            await tool_call(session, "call_r", "record_assessment", json.dumps(args))
+            await asyncio.sleep(0.3)
+            await session.close(1011, "internal error")  # Voice Live drops the call
+            await call.wait_closed(timeout=5)
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["end_reason"] == "voicelive_closed" and record["status"] == "failed"
+    report = record["report"]
+    assert report["end_reason"] == "voicelive_closed" and report["profile"] == "practice"
+    speakers = [(t["speaker"], t["interrupted"]) for t in report["transcript"]]
+    assert speakers[:3] == [("bot", True), ("caller", False), ("bot", False)]
+    # The greeting had fully arrived before the barge-in: its stored turn is marked cut off too.
+    assert [t["interrupted"] for t in record["transcript"] if t["speaker"] == "bot"][:2] == [
+        True,
+        False,
+    ]
+    assert report["transcript"][1]["text"] == "I built the billing system"
+    assert all(t["at"] and t["offset_ms"] >= 0 for t in report["transcript"])
+    q1, q2 = report["questions"]
+    assert q1["asked"] and q1["score"] == 3 and q1["evidence_in_transcript"] is True
+    assert q2["asked"] and q2["score"] is None
+    assert report["questions_asked"] == 2 and report["questions_total"] == 2
+
+
+async def test_the_profile_sets_voice_language_and_instructions(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    source = Path(__file__).parent.parent / "profiles" / "practice.toml"
+    (profiles / "practice.toml").write_text(source.read_text())
+    (profiles / "backend.toml").write_text(
+        source.read_text()
+        .replace("# voice = ", "voice = ")
+        .replace("en-US-AvaNeural", "de-DE-KatjaNeural")
+        .replace('language = "en-US"', 'language = "de-DE"')
+        .replace('company = "Practice Interviews"', 'company = "Acme GmbH"')
+    )
+    fake = FakeVoiceLive(response_audio=tones({}, 300), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake, PROFILES_DIR=profiles, DEFAULT_PROFILE="backend") as b:
+        async with await b.call() as call:
+            assert call.custom_parameters["profile"] == "backend"
+            session = await b.vl.wait_for_session(1)
+            config = (await session.wait_event("session.update"))["session"]
+            assert config["voice"] == {"type": "azure-standard", "name": "de-DE-KatjaNeural"}
+            assert config["input_audio_transcription"]["language"] == "de-DE"
+            assert "interviewer for Acme GmbH" in config["instructions"]
+            assert {t["name"] for t in config["tools"]} == {"end_interview", "record_assessment"}
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["profile"] == "backend" and record["report"]["profile"] == "backend"
