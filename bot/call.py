@@ -15,13 +15,17 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
 from bot.callrecord import CallRecorder
+from bot.continuity import Continuity
 from bot.framing import FrameQueue
 from bot.interview.context import InterviewContext
+from bot.interview.history import History
+from bot.interview.timekeeping import Timekeeper
 from bot.playback import PlaybackTracker
 from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
 from bot.voicelive import events as vl
-from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+from bot.voicelive.client import VoiceLiveUnavailable
+from bot.voicelive.keeper import Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -96,7 +100,7 @@ class TwilioGone(ConnectionError):
     """The Twilio socket closed while we were sending."""
 
 
-class Call:
+class Call(Continuity):
     """One live call: the Twilio stream and the Voice Live session, owned together."""
 
     def __init__(self, ws: WebSocket, start: media.Start, services: Services) -> None:
@@ -111,7 +115,7 @@ class Call:
         self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
         self.frames = FrameQueue()
         self.playback = PlaybackTracker()
-        self.model: VoiceLiveConnection | None = None
+        self.model: SessionKeeper | None = None
         self.active_response: str | None = None
         self.dropped_responses: set[str] = set()
         self.audio_item: str | None = None
@@ -140,6 +144,18 @@ class Call:
             call_sid=start.call_sid,
             heartbeat_s=self.settings.call_heartbeat_s,
         )
+        # Time-keeping, the conversation so far (for a new session), and how the call ends.
+        self.history = History()
+        duration = min(self.profile.duration_min * 60, self.settings.max_call_duration_s)
+        self.clock = Timekeeper(max(duration, 1.0), started=self.record.started_mono)
+        self.at_boundary = False  # the model finished its turn and the caller has not cut in
+        self.unanswered = False  # the caller finished a turn that no response has answered yet
+        self.responses = 0
+        self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
+        self.wrap_deadline: float | None = None
+        self.closing_requested = False
+        self.closing_response: str | None = None
+        self.response_ended = asyncio.Event()
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -158,17 +174,15 @@ class Call:
         reason = "error"
         try:
             try:
-                self.model = await self.services.sessions.take(self.start.call_sid, self.context)
+                conn = await self.services.sessions.take(self.start.call_sid, self.context)
             except VoiceLiveUnavailable as exc:
                 log.error("voicelive.unavailable", reason=str(exc))
                 self.record.error("voicelive", "unavailable", str(exc))
                 reason = "engine_unavailable"
                 return
-            try:
-                await self.model.send(vl.response_create())
-            except ConnectionClosed:  # dropped between the webhook and the stream
-                reason = self._model_closed_reason()
-                return
+            self.model = self._keeper(conn)
+            # If the session dropped since the webhook, the keeper reconnects and greets.
+            await self.model.send(vl.response_create())
             log.info("call.greeting_requested")
             reason = await self._relay()
         except Exception as exc:
@@ -185,6 +199,7 @@ class Call:
             asyncio.create_task(self._from_model(), name="from_model"),
             asyncio.create_task(self._to_twilio(), name="to_twilio"),
             asyncio.create_task(self._watch_twilio(), name="watch_twilio"),
+            asyncio.create_task(self._keep_time(), name="keep_time"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -245,10 +260,7 @@ class Call:
                 if event.stream_sid != self.sid:
                     log.warning("twilio.bad_frame", reason="media for another streamSid")
                     continue
-                try:
-                    await self.model.send(vl.append_audio(self.transcoder.inbound(event.payload)))
-                except ConnectionClosed:
-                    return self._model_closed_reason()
+                await self.model.send_audio(self.transcoder.inbound(event.payload))
                 self.inbound_ms += len(event.payload) / 8
                 self.inbound_clock.append((self.inbound_ms, now))
             elif isinstance(event, media.Mark):
@@ -286,20 +298,24 @@ class Call:
             elif isinstance(event, vl.SpeechStarted):
                 await self._barge_in(event)
             elif isinstance(event, vl.SpeechStopped):
-                # audio_end_ms includes the silence that ended the turn (OpenAI's definition).
-                spoke_until = event.audio_end_ms - self.silence_ms
+                # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
+                # counted from the start of this session's audio (offset_ms into the call's).
+                spoke_until = self.model.offset_ms + event.audio_end_ms - self.silence_ms
                 self.awaiting_since = self._when_caller_audio(spoke_until)
+                self.unanswered = True
             elif isinstance(event, vl.AudioDone):
                 if event.response_id not in self.dropped_responses:
                     self.frames.end_item(event.item_id)
                     self.wake.set()
             elif isinstance(event, vl.ResponseCreated):
-                self.active_response = event.response_id
+                self._on_response_created(event)
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
                 if self.respond_when_done:
                     self.respond_when_done = False
                     await self.model.send(vl.response_create())
+                else:
+                    await self._after_response(event)
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
             elif isinstance(event, vl.Transcript):
@@ -307,6 +323,7 @@ class Call:
                 if event.role == "user":
                     began = self.speech_began.pop(event.item_id, time.monotonic())
                     self.record.turn("caller", event.text, began)
+                    self.history.user(event.item_id, event.text)
             elif isinstance(event, vl.ServerError):
                 self._on_model_error(event)
             elif isinstance(event, vl.Other):
@@ -318,6 +335,8 @@ class Call:
                     session_id=event.session_id,
                     expires_at=event.expires_at,
                 )
+            elif isinstance(event, Resumed):
+                self._on_resumed(event)
         return self._model_closed_reason()
 
     def _model_closed_reason(self) -> str:
@@ -350,6 +369,7 @@ class Call:
     def _on_response_done(self, event: vl.ResponseDone) -> None:
         if event.response_id == self.active_response:
             self.active_response = None
+        self.response_ended.set()
         self.frames.end_item()  # all its audio is in, even without response.audio.done
         self.wake.set()
         self.record.usage(event.usage)
@@ -357,6 +377,7 @@ class Call:
             sent_at = self.item_first_sent.get(item_id)
             if sent_at is not None:  # the caller heard (some of) it
                 self.record.turn("bot", text, sent_at, item_id in self.interrupted_items)
+                self.history.assistant(item_id, text)
         log.info(
             "voicelive.response_done",
             response_id=event.response_id,
@@ -386,6 +407,11 @@ class Call:
         self.speech_began[event.item_id] = now
         if len(self.speech_began) > 50:
             self.speech_began.pop(next(iter(self.speech_began)))
+        self.at_boundary = False
+        self.history.user_started(event.item_id)
+        if self.ending_reason is not None:  # the closing line plays to the end, then we hang up
+            log.info("call.barge_in_ignored", during="closing")
+            return
         item = self.audio_item
         playing = len(self.frames) > 0 or not self.playback.idle
         heard = self.playback.heard_ms(item, now) if item else 0.0
@@ -398,6 +424,9 @@ class Call:
             self.record.barge_in()
             if item:
                 self.interrupted_items.add(item)
+                received_ms = self.item_received_ms.get(item, 0.0)
+                if received_ms:
+                    self.history.cut_off(item, heard / received_ms)
         if self.active_response is not None:
             self.dropped_responses.add(self.active_response)
             self.cancels += 1
@@ -441,16 +470,18 @@ class Call:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""
         ahead = self.settings.playout_ahead_ms
         while True:
-            timeout = None
-            if self.end_deadline is not None and self.end_after_playout:
-                timeout = max(self.end_deadline - time.monotonic(), 0.0)
+            deadlines = [self.wrap_deadline]
+            if self.end_after_playout:
+                deadlines.append(self.end_deadline)
+            due = min((d for d in deadlines if d is not None), default=None)
+            timeout = None if due is None else max(due - time.monotonic(), 0.0)
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             except TimeoutError:
                 log.warning(
                     "call.goodbye_not_confirmed", unconfirmed_ms=self.playback.unconfirmed_ms
                 )
-                return "interview_finished"
+                return self.ending_reason or "interview_finished"
             self.wake.clear()
             while (room := int((ahead - self.playback.unconfirmed_ms) // 20)) > 0:
                 async with self.send_lock:  # take, register and send as one step (see barge-in)
@@ -467,7 +498,7 @@ class Call:
                     )
             if self.end_after_playout and not len(self.frames) and self.playback.idle:
                 log.info("call.goodbye_played")
-                return "interview_finished"
+                return self.ending_reason or "interview_finished"
 
     def _first_audio_of(self, item_id: str, now: float) -> None:
         """A bot item starts playing: it answers the caller if they were waiting."""
