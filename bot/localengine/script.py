@@ -13,6 +13,13 @@ END_CALL_TOOL = "end_interview"
 _QUESTION = re.compile(r"^\s*\d+[.)]\s+(.+)$")
 _GREETING = re.compile(r"^\s*Greeting:\s*(.*)$", re.IGNORECASE)
 _CLOSING = re.compile(r"^\s*Closing:\s*(.*)$", re.IGNORECASE)
+_QUOTED = re.compile(r'"([^"]+)"\s*$')
+
+
+def quoted_line(instructions: str) -> str | None:
+    """A line to say word for word: response instructions that end in a "quoted line"."""
+    match = _QUOTED.search(instructions.strip())
+    return match.group(1).strip() if match else None
 
 
 @dataclass(frozen=True)
