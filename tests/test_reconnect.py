@@ -82,9 +82,10 @@ async def test_session_expired_mid_interview_reconnects_replays_history_and_keep
             assert s2.events_of("response.create") == [], "at the caller's turn: no new response"
             # Same instructions as the first session.
             config = next(e["session"] for e in s2.events_of("session.update"))
-            assert config["instructions"] == s1.events_of("session.update")[0]["session"][
-                "instructions"
-            ]
+            assert (
+                config["instructions"]
+                == s1.events_of("session.update")[0]["session"]["instructions"]
+            )
             # The caller's second answer reached the new session and was answered there.
             assert s2.sent_of("input_audio_buffer.speech_started")
             # No caller audio lost: both sessions together got every byte the caller sent.

@@ -164,3 +164,25 @@ async def test_max_call_duration_caps_the_profile(tmp_path: Path) -> None:
             assert len(session.events_of("response.create")) == 2
         record = await wait_ended(b.app_state.store, call.call_sid)
         assert record["end_reason"] == "time_limit" and 1.5 <= record["duration_s"] < 4
+
+
+async def test_end_interview_hangs_up_only_after_the_goodbyes_last_mark(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(speed=math.inf, energy_vad=False, response_audio=tones({0: 2000}))
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call(continuous=False) as call:
+            session = await b.vl.wait_for_session(1)
+            await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+            await session.send(
+                {"type": "response.function_call_arguments.done",
+                 "response_id": session.responses[0].id, "item_id": "item_fc", "output_index": 1,
+                 "call_id": "call_1", "name": "end_interview", "arguments": "{}"}
+            )  # fmt: skip
+            requested = asyncio.get_running_loop().time()
+            assert await call.wait_closed(timeout=5) == 1000
+        marks_sent = [e["mark"]["name"] for e in call.events("mark")]
+        last = call.marks_echoed[-1]
+        assert last.name == marks_sent[-1] and not last.by_clear
+        assert call.closed_at is not None and last.at <= call.closed_at < last.at + 0.2
+        assert call.closed_at - requested >= 1.3, "Twilio still held most of the goodbye"
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        assert record["end_reason"] == "interview_finished"
