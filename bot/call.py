@@ -18,8 +18,6 @@ from bot.callrecord import CallRecorder
 from bot.continuity import Continuity
 from bot.framing import FrameQueue
 from bot.interview.context import InterviewContext
-from bot.interview.history import History
-from bot.interview.timekeeping import Timekeeper
 from bot.playback import PlaybackTracker
 from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
@@ -144,18 +142,7 @@ class Call(Continuity):
             call_sid=start.call_sid,
             heartbeat_s=self.settings.call_heartbeat_s,
         )
-        # Time-keeping, the conversation so far (for a new session), and how the call ends.
-        self.history = History()
-        duration = min(self.profile.duration_min * 60, self.settings.max_call_duration_s)
-        self.clock = Timekeeper(max(duration, 1.0), started=self.record.started_mono)
-        self.at_boundary = False  # the model finished its turn and the caller has not cut in
-        self.unanswered = False  # the caller finished a turn that no response has answered yet
-        self.responses = 0
-        self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
-        self.wrap_deadline: float | None = None
-        self.closing_requested = False
-        self.closing_response: str | None = None
-        self.response_ended = asyncio.Event()
+        self._init_continuity()  # time-keeping, history, wrap-up state (bot/continuity.py)
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -377,6 +364,7 @@ class Call(Continuity):
             sent_at = self.item_first_sent.get(item_id)
             if sent_at is not None:  # the caller heard (some of) it
                 self.record.turn("bot", text, sent_at, item_id in self.interrupted_items)
+            if sent_at is not None or item_id in self.item_received_ms:  # heard, or about to be
                 self.history.assistant(item_id, text)
         log.info(
             "voicelive.response_done",

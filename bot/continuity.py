@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.interview.timekeeping import closing_instructions
+from bot.interview.history import History
+from bot.interview.timekeeping import Timekeeper, closing_instructions
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection
 from bot.voicelive.keeper import Resumed, SessionKeeper
@@ -36,6 +37,20 @@ class Continuity:
     waits for its last mark and ends the call. A new Voice Live session (recycled before
     expiry, or after a drop) gets the conversation so far and the remaining time.
     """
+
+    def _init_continuity(self: Call) -> None:
+        """The state this part of the call keeps (called from Call.__init__)."""
+        self.history = History()
+        duration = min(self.profile.duration_min * 60, self.settings.max_call_duration_s)
+        self.clock = Timekeeper(max(duration, 1.0), started=self.record.started_mono)
+        self.at_boundary = False  # the model finished its turn and the caller has not cut in
+        self.unanswered = False  # the caller finished a turn that no response has answered yet
+        self.responses = 0
+        self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
+        self.wrap_deadline: float | None = None
+        self.closing_requested = False
+        self.closing_response: str | None = None
+        self.response_ended = asyncio.Event()
 
     # ---- the model session ------------------------------------------------------------------
 

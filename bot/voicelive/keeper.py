@@ -252,6 +252,9 @@ class SessionKeeper:
                 backlog = await self._activate(new, planned=False)
                 break
             except (VoiceLiveUnavailable, TimeoutError, ConnectionClosed) as exc:
+                if isinstance(exc, ConnectionClosed):  # it closed while being set up
+                    self._ready = False
+                    await _close(self._conn)
                 reason = str(exc) or type(exc).__name__
                 if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
                     raise
@@ -291,7 +294,12 @@ class SessionKeeper:
                 part = self._backlog.popleft()
                 self._backlog_bytes -= len(part)
                 chunk += part
-            await conn.send(vl.append_audio(bytes(chunk)))
+            try:
+                await conn.send(vl.append_audio(bytes(chunk)))
+            except ConnectionClosed:  # not sent: it waits for the next session
+                self._backlog.appendleft(bytes(chunk))
+                self._backlog_bytes += len(chunk)
+                raise
         self._ready = True
         return flushed
 
