@@ -78,6 +78,7 @@ class Continuity:
             and self.ending_reason is None
             and not self.end_after_playout
             and not self.respond_when_done
+            and not self.history.awaiting_words()  # the caller's last words belong in the replay
         )
 
     def _fresh_session(self: Call, planned: bool) -> list[str]:

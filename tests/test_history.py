@@ -61,3 +61,14 @@ def test_items_for_a_new_session_use_the_documented_content_types() -> None:
     assert '"role":"user","content":[{"type":"input_text","text":"Yes."}]' in vl.message(
         "user", "Yes."
     )
+
+
+def test_a_turn_waiting_for_its_words_holds_a_switch_for_a_few_seconds_only() -> None:
+    h = History()
+    h.user_started("u1")
+    assert h.awaiting_words(within_s=3.0)
+    h.user("u1", "Yes.")
+    assert not h.awaiting_words(within_s=3.0)
+    h.user_started("u2")  # its transcription failed and never comes
+    h._entries[-1].at -= 5
+    assert not h.awaiting_words(within_s=3.0)

@@ -196,6 +196,9 @@ async def test_a_drop_mid_response_gets_the_answer_again_from_the_new_session(
             assert any("interrupted" in n for n in notes), notes
             assert "response" not in create  # the session's own instructions apply
             await s2.wait_for(lambda: len(s2.responses) == 1, timeout=5)
+            await call.wait_for(lambda: call.played_ms() >= 1500, timeout=5)
+            # The new answer was ready before Twilio ran out of the old one's queued audio.
+            assert call.gaps(min_ms=30) == [], "no pause the caller could notice"
 
 
 async def test_a_refused_reconnect_ends_the_call_with_the_apology(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_ENTRIES = 400  # a 60-minute interview has ~150 turns; notes add a few dozen
 REPLAY_CHARS = 40_000  # ~10k text tokens: the newest turns that fit are replayed
@@ -20,6 +21,7 @@ class Entry:
     item_id: str | None = None
     pending: bool = False  # a user turn whose transcript has not arrived yet
     heard: float = 1.0  # the share of an assistant turn the caller heard before cutting in
+    at: float = field(default_factory=time.monotonic)
 
     def words(self) -> str:
         """The text to replay: an assistant turn cut off by the caller ends where they cut in."""
@@ -91,6 +93,12 @@ class History:
         """Something the model should remember after a reconnect (e.g. an assessment it made)."""
         if text.strip():
             self._append(Entry("system", text.strip()))
+
+    def awaiting_words(self, within_s: float = 3.0) -> bool:
+        """A recent user turn still waits for its transcript (a failed one stops counting)."""
+        now = time.monotonic()
+        recent = list(self._entries)[-4:]
+        return any(e.pending and now - e.at < within_s for e in recent)
 
     def entries(self) -> list[Entry]:
         """Every finished entry, oldest first."""
