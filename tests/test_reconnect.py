@@ -233,3 +233,25 @@ async def test_reconnects_give_up_after_the_budget(tmp_path: Path) -> None:
         assert attempts == [503] * len(attempts) and 3 <= len(attempts) <= 5, attempts
         record: dict[str, Any] = await wait_ended(b.app_state.store, call.call_sid)
         assert record["end_reason"] == "voicelive_closed"
+
+
+async def test_sessions_that_expire_with_no_turn_boundary_in_sight_are_replaced_each_time(
+    tmp_path: Path,
+) -> None:
+    # The caller never lets a turn end (no VAD turns here), so no recycle can happen: each
+    # session hits its lifetime, says session_expired and closes; the call carries on.
+    fake = FakeVoiceLive(speed=math.inf, energy_vad=False, session_ttl_s=1.2, enforce_ttl=True)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call(continuous=False) as call:
+            talking = asyncio.create_task(call.speak(audio.ulaw_tone(700, 3300, 0.5)))
+            await b.vl.wait_for_session(3, timeout=6)
+            await talking
+            sent = caller_bytes(call)
+            await b.vl.sessions[-1].wait_for(lambda: appended(b.vl) >= sent * 6)
+            assert appended(b.vl) == sent * 6
+            assert all(s.expired_at is not None for s in b.vl.sessions[:2])
+            assert not call.closed
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        reconnects = [e for e in record["errors"] if e["code"] == "reconnected"]
+        assert len(reconnects) >= 2 and all("session_expired" in e["message"] for e in reconnects)
