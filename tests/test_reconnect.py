@@ -99,6 +99,10 @@ async def test_session_expired_mid_interview_reconnects_replays_history_and_keep
         assert len(reconnects) == 1 and "session_expired" in reconnects[0]["message"], record
         held_ms = float(reconnects[0]["message"].split("held ")[1].split(" ms")[0])
         assert 250 <= held_ms < 1500, reconnects  # the slow accept, plus little else
+        # Response times stay true across sessions (the new session counts audio from 0):
+        # the fake's 500 ms of silence detection + 50 ms, for both answers.
+        assert len(record["response_ms"]) == 2, record["response_ms"]
+        assert all(520 <= ms <= 900 for ms in record["response_ms"]), record["response_ms"]
 
 
 async def test_recycles_before_expiry_at_a_turn_boundary_while_the_caller_listens(
