@@ -259,3 +259,18 @@ async def test_sessions_that_expire_with_no_turn_boundary_in_sight_are_replaced_
         record = await wait_ended(b.app_state.store, call.call_sid)
         reconnects = [e for e in record["errors"] if e["code"] == "reconnected"]
         assert len(reconnects) >= 2 and all("session_expired" in e["message"] for e in reconnects)
+
+
+async def test_session_expired_without_a_close_is_not_waited_for(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await s1.wait_event("response.create")
+            await s1.send_error("session_expired", "Your session hit the maximum duration.")
+            s2 = await b.vl.wait_for_session(2, timeout=3)
+            await asyncio.wait_for(s1.closed.wait(), 3)
+            assert s1.close_code == 1000, "the bot closed it"
+            appended = len(s2.appended_audio)
+            await s2.wait_for(lambda: len(s2.appended_audio) > appended + 960 * 10)
+            assert not call.closed

@@ -143,12 +143,15 @@ class SessionKeeper:
                     if isinstance(event, vl.Transcript) and event.role == "user":
                         yield event
                     continue
-                if isinstance(event, vl.ServerError) and event.code == "session_expired":
+                expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
+                if expired:
                     self._ready = False  # it is about to close: keep the audio for the next one
                     self._cause = "session_expired"
                 elif isinstance(event, vl.SessionReady) and event.type == "session.created":
                     self._expires(event.expires_at)
                 yield event
+                if expired:  # do not wait for the service to close it (or not)
+                    await _close(conn)
             if self._closing:
                 return
             if conn is not self._conn:  # a planned switch; the new session is set up already
