@@ -114,3 +114,28 @@ async def test_timed_interview_ends_itself_at_its_limit(tmp_path: Path) -> None:
     assert len(report.caller_segments) < 6, timeline
     bot_turns = [t for t in record["transcript"] if t["speaker"] == "bot"]
     assert bot_turns[-1]["text"] == closing, bot_turns
+
+
+async def test_interview_goes_on_across_recycled_sessions(tmp_path: Path) -> None:
+    # Sessions are recycled after 3 s: the interview crosses at least one, and the new session
+    # (told the conversation so far) asks the next question, not the first one again.
+    settings = make_settings(tmp=tmp_path, VOICE_LIVE_SESSION_MAX_S="3")
+    async with running_app(settings) as (base, app):
+        options = Options(
+            url=base,
+            token=settings.twilio_auth_token,
+            say=["I built a billing system.", "We talked it through calmly."],
+            timeout=60,
+            out=io.StringIO(),
+        )
+        report = await asyncio.to_thread(call_in_own_loop, options)
+        calls, _ = await app.state.store.list_calls(limit=1)
+        record = await wait_ended(app.state.store, calls[0]["call_sid"])
+    timeline = options.out.getvalue()  # type: ignore[union-attr]
+    assert report.exit_code == 0 and report.unplayed_ms == 0, report.reason + timeline
+    assert record["end_reason"] == "interview_finished"
+    assert "session_recycled" in [e["code"] for e in record["errors"]], record["errors"]
+    said = [t["text"] for t in record["transcript"] if t["speaker"] == "bot"]
+    questions = [q.text for q in PRACTICE.questions]
+    assert len(said) == 3 and questions[0] in said[0] and questions[1] in said[1], said
+    assert said[2].endswith(PRACTICE.closing), said
