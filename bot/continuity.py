@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 
 WRAP_UP_TIMEOUT_S = 45.0  # from wrap_up to hang-up at the latest, closing line played or not
 RESPONSE_GRACE_S = 8.0  # at wrap-up, a response in flight may finish this long before the cut
-GOODBYE_GRACE_S = 5.0  # after the closing's response.done, how long past its playout we wait
+CLOSING_GRACE_S = 5.0  # after the closing line's response.done, how long past its playout we wait
 RESUME_NOTE = (
     "The phone connection was briefly interrupted. Continue the interview naturally from "
     "where it stopped; if you were cut off, briefly repeat your last point or question."
@@ -139,7 +139,7 @@ class Continuity:
         if self.closing_response is not None and event.response_id == self.closing_response:
             pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
             self.end_after_playout = True
-            self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
+            self.end_deadline = time.monotonic() + pending_s + CLOSING_GRACE_S
             log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
