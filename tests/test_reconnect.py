@@ -232,9 +232,9 @@ async def test_reconnects_give_up_after_the_budget(tmp_path: Path) -> None:
             dropped = loop.time()
             await s1.close(1011, "internal error")
             assert await call.wait_closed(timeout=5) == 1000
-            assert 0.7 <= loop.time() - dropped <= 2.0
+            assert 1.4 <= loop.time() - dropped <= 2.5, "the whole budget is used, no more"
         attempts = [h.status for h in b.vl.handshakes[1:]]
-        assert attempts == [503] * len(attempts) and 3 <= len(attempts) <= 5, attempts
+        assert attempts == [503] * len(attempts) and 4 <= len(attempts) <= 5, attempts
         record: dict[str, Any] = await wait_ended(b.app_state.store, call.call_sid)
         assert record["end_reason"] == "voicelive_closed"
 

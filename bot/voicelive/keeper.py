@@ -262,7 +262,9 @@ class SessionKeeper:
                 if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
                     raise
                 delay = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
-                if time.monotonic() + delay >= deadline:
+                left = deadline - time.monotonic()
+                delay = min(delay, left - 0.1)  # a last attempt just before the budget runs out
+                if delay < 0.05:
                     raise VoiceLiveUnavailable(
                         f"no session after {attempt} attempts in "
                         f"{time.monotonic() - started:.1f} s: {reason}"
