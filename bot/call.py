@@ -7,7 +7,6 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -16,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
 from bot.callrecord import CallRecorder
+from bot.continuity import Continuity
 from bot.framing import FrameQueue
 from bot.interview import keys, tools
 from bot.interview.context import InterviewContext
@@ -23,7 +23,8 @@ from bot.playback import PlaybackTracker
 from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
 from bot.voicelive import events as vl
-from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+from bot.voicelive.client import VoiceLiveUnavailable
+from bot.voicelive.keeper import Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -32,11 +33,6 @@ log = structlog.get_logger(__name__)
 
 FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a mark
 GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
-WRAP_UP_LIMIT_S = 20.0  # wrap_up: longest wait for the current turn, then for the closing line
-WRAP_UP_INSTRUCTIONS = (
-    "Time is up for this interview. Thank the candidate warmly, tell them the interview is "
-    "over and that they will hear back soon, say goodbye, then call end_interview."
-)
 
 
 async def handle_media_stream(ws: WebSocket, services: Services) -> None:
@@ -103,7 +99,7 @@ class TwilioGone(ConnectionError):
     """The Twilio socket closed while we were sending."""
 
 
-class Call:
+class Call(Continuity):
     """One live call: the Twilio stream and the Voice Live session, owned together."""
 
     def __init__(self, ws: WebSocket, start: media.Start, services: Services) -> None:
@@ -118,7 +114,7 @@ class Call:
         self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
         self.frames = FrameQueue()
         self.playback = PlaybackTracker()
-        self.model: VoiceLiveConnection | None = None
+        self.model: SessionKeeper | None = None
         self.active_response: str | None = None
         self.dropped_responses: set[str] = set()
         self.audio_item: str | None = None
@@ -149,6 +145,7 @@ class Call:
             profile=self.profile,
         )
         self.keys = keys.KeyDebouncer()
+        self._init_continuity()  # time-keeping, history, wrap-up state (bot/continuity.py)
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -167,17 +164,15 @@ class Call:
         reason = "error"
         try:
             try:
-                self.model = await self.services.sessions.take(self.start.call_sid, self.context)
+                conn = await self.services.sessions.take(self.start.call_sid, self.context)
             except VoiceLiveUnavailable as exc:
                 log.error("voicelive.unavailable", reason=str(exc))
                 self.record.error("voicelive", "unavailable", str(exc))
                 reason = "engine_unavailable"
                 return
-            try:
-                await self.model.send(vl.response_create())
-            except ConnectionClosed:  # dropped between the webhook and the stream
-                reason = self._model_closed_reason()
-                return
+            self.model = self._keeper(conn)
+            # If the session dropped since the webhook, the keeper reconnects and greets.
+            await self.model.send(vl.response_create())
             log.info("call.greeting_requested")
             reason = await self._relay()
         except Exception as exc:
@@ -194,6 +189,7 @@ class Call:
             asyncio.create_task(self._from_model(), name="from_model"),
             asyncio.create_task(self._to_twilio(), name="to_twilio"),
             asyncio.create_task(self._watch_twilio(), name="watch_twilio"),
+            asyncio.create_task(self._keep_time(), name="keep_time"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -231,32 +227,6 @@ class Call:
             dropped_deltas=self.dropped_deltas,
         )
 
-    async def wrap_up(self, reason: str) -> None:
-        """Have the interviewer say a closing line now; the call ends once it has played."""
-        if self.model is None or self.end_after_playout:
-            return
-        log.info("call.wrap_up", reason=reason, call_sid=self.start.call_sid, stream_sid=self.sid)
-        deadline = time.monotonic() + WRAP_UP_LIMIT_S
-
-        async def until(done: Callable[[], bool]) -> None:
-            """Poll (50 ms): the loops change these fields without signalling anyone."""
-            while not done() and self in self.services.active:
-                if time.monotonic() >= deadline:
-                    return
-                await asyncio.sleep(0.05)
-
-        await until(lambda: self.active_response is None)  # let the current sentence finish
-        try:
-            await self.model.send(vl.response_create(WRAP_UP_INSTRUCTIONS))
-        except ConnectionClosed:
-            return  # the call is ending anyway
-        await until(lambda: self.active_response is not None)  # the closing line starts...
-        await until(lambda: self.active_response is None)  # ...and all of it has arrived
-        pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
-        self.end_after_playout = True
-        self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
-        self.wake.set()
-
     # ---- caller -> model ---------------------------------------------------------------------
 
     async def _from_twilio(self) -> str:
@@ -280,10 +250,7 @@ class Call:
                 if event.stream_sid != self.sid:
                     log.warning("twilio.bad_frame", reason="media for another streamSid")
                     continue
-                try:
-                    await self.model.send(vl.append_audio(self.transcoder.inbound(event.payload)))
-                except ConnectionClosed:
-                    return self._model_closed_reason()
+                await self.model.send_audio(self.transcoder.inbound(event.payload))
                 self.inbound_ms += len(event.payload) / 8
                 self.inbound_clock.append((self.inbound_ms, now))
             elif isinstance(event, media.Mark):
@@ -321,20 +288,24 @@ class Call:
             elif isinstance(event, vl.SpeechStarted):
                 await self._barge_in(event)
             elif isinstance(event, vl.SpeechStopped):
-                # audio_end_ms includes the silence that ended the turn (OpenAI's definition).
-                spoke_until = event.audio_end_ms - self.silence_ms
+                # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
+                # counted from the start of this session's audio (offset_ms into the call's).
+                spoke_until = self.model.offset_ms + event.audio_end_ms - self.silence_ms
                 self.awaiting_since = self._when_caller_audio(spoke_until)
+                self.unanswered = True
             elif isinstance(event, vl.AudioDone):
                 if event.response_id not in self.dropped_responses:
                     self.frames.end_item(event.item_id)
                     self.wake.set()
             elif isinstance(event, vl.ResponseCreated):
-                self.active_response = event.response_id
+                self._on_response_created(event)
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
                 if self.respond_when_done:
                     self.respond_when_done = False
                     await self.model.send(vl.response_create())
+                else:
+                    await self._after_response(event)
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
             elif isinstance(event, vl.Transcript):
@@ -342,6 +313,7 @@ class Call:
                 if event.role == "user":
                     began = self.speech_began.pop(event.item_id, time.monotonic())
                     self.record.turn("caller", event.text, began)
+                    self.history.user(event.item_id, event.text)
             elif isinstance(event, vl.ServerError):
                 self._on_model_error(event)
             elif isinstance(event, vl.Other):
@@ -353,6 +325,8 @@ class Call:
                     session_id=event.session_id,
                     expires_at=event.expires_at,
                 )
+            elif isinstance(event, Resumed):
+                self._on_resumed(event)
         return self._model_closed_reason()
 
     def _model_closed_reason(self) -> str:
@@ -385,6 +359,7 @@ class Call:
     def _on_response_done(self, event: vl.ResponseDone) -> None:
         if event.response_id == self.active_response:
             self.active_response = None
+        self.response_ended.set()
         self.frames.end_item()  # all its audio is in, even without response.audio.done
         self.wake.set()
         self.record.usage(event.usage)
@@ -392,6 +367,8 @@ class Call:
             sent_at = self.item_first_sent.get(item_id)
             if sent_at is not None:  # the caller heard (some of) it
                 self.record.turn("bot", text, sent_at, item_id in self.interrupted_items, item_id)
+            if sent_at is not None or item_id in self.item_received_ms:  # heard, or about to be
+                self.history.assistant(item_id, text)
         log.info(
             "voicelive.response_done",
             response_id=event.response_id,
@@ -421,6 +398,11 @@ class Call:
         self.speech_began[event.item_id] = now
         if len(self.speech_began) > 50:
             self.speech_began.pop(next(iter(self.speech_began)))
+        self.at_boundary = False
+        self.history.user_started(event.item_id)
+        if self.ending_reason is not None:  # the closing line plays to the end, then we hang up
+            log.info("call.barge_in_ignored", during="closing")
+            return
         await self._stop_bot(now, "speech", event.audio_start_ms)
 
     async def _stop_bot(self, now: float, by: str, audio_start_ms: int | None = None) -> None:
@@ -439,6 +421,9 @@ class Call:
             if item:
                 self.interrupted_items.add(item)
                 self.record.cut_off(item)  # a turn already written is marked cut off
+                received_ms = self.item_received_ms.get(item, 0.0)
+                if received_ms:
+                    self.history.cut_off(item, heard / received_ms)
         if self.active_response is not None:
             self.dropped_responses.add(self.active_response)
             self.cancels += 1
@@ -474,9 +459,17 @@ class Call:
             log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
-        output = tools.run_tool(self.profile, event.name, event.arguments, self.record)
+        output = tools.run_tool(self.profile, event.name, event.arguments, self)
         await self.model.send(vl.function_output(event.call_id, output))
         self.respond_when_done = True  # a new response may start only after this one is done
+
+    def assessment(self, assessment: tools.Assessment) -> None:
+        """A record_assessment: stored with the call, and kept for a reconnect's replay."""
+        self.record.assessment(assessment)
+        self.history.note(
+            f"Assessment recorded: question {assessment.number}, score {assessment.score}, "
+            f"evidence: {assessment.evidence}"
+        )
 
     async def _on_key(self, digit: str) -> None:
         """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
@@ -484,14 +477,15 @@ class Call:
         assert self.model is not None
         action = keys.action_for(digit)
         now = time.monotonic()
-        if action is None or self.end_after_playout or not self.keys.accept(now):
+        ending = self.end_after_playout or self.ending_reason is not None
+        if action is None or ending or not self.keys.accept(now):
             log.info("twilio.dtmf", acted=False)  # the digit may be part of a PIN: not logged
             return
         log.info("call.key", action=action.name)
         self.record.key(action.name, now)
         responding = self.active_response is not None
         await self._stop_bot(now, "key")
-        await self.model.send(vl.system_message(action.message))
+        await self.model.send(vl.message("system", action.message))
         if responding:  # the cancelled response must be done before the next one starts
             self.respond_when_done = True
         else:
@@ -501,16 +495,18 @@ class Call:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""
         ahead = self.settings.playout_ahead_ms
         while True:
-            timeout = None
-            if self.end_deadline is not None and self.end_after_playout:
-                timeout = max(self.end_deadline - time.monotonic(), 0.0)
+            deadlines = [self.wrap_deadline]
+            if self.end_after_playout:
+                deadlines.append(self.end_deadline)
+            due = min((d for d in deadlines if d is not None), default=None)
+            timeout = None if due is None else max(due - time.monotonic(), 0.0)
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             except TimeoutError:
                 log.warning(
                     "call.goodbye_not_confirmed", unconfirmed_ms=self.playback.unconfirmed_ms
                 )
-                return "interview_finished"
+                return self.ending_reason or "interview_finished"
             self.wake.clear()
             while (room := int((ahead - self.playback.unconfirmed_ms) // 20)) > 0:
                 async with self.send_lock:  # take, register and send as one step (see barge-in)
@@ -527,7 +523,7 @@ class Call:
                     )
             if self.end_after_playout and not len(self.frames) and self.playback.idle:
                 log.info("call.goodbye_played")
-                return "interview_finished"
+                return self.ending_reason or "interview_finished"
 
     def _first_audio_of(self, item_id: str, now: float) -> None:
         """A bot item starts playing: it answers the caller if they were waiting."""

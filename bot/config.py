@@ -63,6 +63,10 @@ class Settings:
     voice_live_connect_timeout_s: float = 10.0
     max_frame_bytes: int = 64 * 1024
     call_heartbeat_s: float = 5.0
+    # Time-keeping and session continuity (issue 5)
+    max_call_duration_s: float = 3900.0  # upper bound for every call, whatever the profile says
+    voice_live_session_max_s: float = 1500.0  # recycle a session after this long (at a turn)
+    voice_live_reconnect_s: float = 15.0  # how long to keep trying after a session drops
     prices: Prices = field(default_factory=Prices)
     # Production on Azure (issue 8): drain, capacity, telemetry, Entra ID, TwiML documents.
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
@@ -264,6 +268,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         stream_token_ttl_s=_number(env, "STREAM_TOKEN_TTL_S", 60.0, 1, 3600),
         voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
         call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
+        max_call_duration_s=_number(env, "MAX_CALL_DURATION_S", 3900.0, 1, 86400),
+        voice_live_session_max_s=_number(env, "VOICE_LIVE_SESSION_MAX_S", 1500.0, 1, 3600),
+        voice_live_reconnect_s=_number(env, "VOICE_LIVE_RECONNECT_S", 15.0, 1, 120),
         prices=prices,
         **_production(env),
         profiles_dir=profiles_dir,

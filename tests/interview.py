@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.config import PROJECT_PROFILES
 from bot.interview.context import InterviewContext
-from bot.interview.profiles import Profile, Question
+from bot.interview.profiles import Profile, Question, load_profile
 
 
 def make_profile(**overrides: object) -> Profile:
@@ -45,3 +46,8 @@ class Directory:
     async def interview_by_id(self, interview_id: str) -> InterviewContext | None:
         found = [c for c in self.interviews.values() if c.interview_id == interview_id]
         return found[0] if found else None
+
+
+def practice_profile() -> Profile:
+    """The practice profile as it ships in profiles/practice.toml."""
+    return load_profile(PROJECT_PROFILES / "practice.toml")

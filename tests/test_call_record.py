@@ -115,6 +115,7 @@ async def test_errors_and_a_lost_model_are_on_the_record(tmp_path: Path) -> None
             await session.wait_event("response.create")
             await session.send_error("rate_limit_exceeded", "slow down")
             await session.wait_for(lambda: session.sent_of("error"))
+            b.vl.refuse_status = 403  # lost for good: the reconnect is refused
             await session.close(1011, "server error")
             await call.wait_closed(timeout=3)
         record = await wait_ended(b.app_state.store, call.call_sid)

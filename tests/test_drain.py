@@ -18,6 +18,7 @@ from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
+from tests.interview import practice_profile
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, free_port, make_settings
 
 
@@ -134,7 +135,7 @@ async def test_drain_timeout_wraps_up_with_a_closing_line(tmp_path: Path) -> Non
             await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
             closing = session.responses[1]
             request = (closing.request or {}).get("response", {})
-            assert "Time is up" in request.get("instructions", "")
+            assert practice_profile().closing in request.get("instructions", "")
             heard_before = call.played_ms()
             assert await call.wait_closed(timeout=10) == 1000  # the bot ended the call...
             # ...after the closing line played out in full (the fake's response is 1.5 s).

@@ -565,3 +565,23 @@ async def test_voicelive_manual_triggers() -> None:
         await asyncio.wait_for(client.ws.wait_closed(), 2)
         assert client.ws.close_code == 1001
         await session.wait_for(lambda: session.closed.is_set(), 1)
+
+
+async def test_voicelive_sessions_expire_as_reported_and_accept_slowly_on_demand() -> None:
+    async with FakeVoiceLive(session_ttl_s=0.3, enforce_ttl=True) as fake:
+        loop = asyncio.get_running_loop()
+        fake.accept_delay_s = 0.2
+        began = loop.time()
+        client, session = await _vl_connect(fake)
+        assert loop.time() - began >= 0.2
+        seen = await client.until("error", timeout=2)
+        error = seen[-1]["error"]
+        assert error["code"] == "session_expired" and "60 minutes" in error["message"]
+        await asyncio.wait_for(session.closed.wait(), 2)
+        assert session.close_code == 1001 and session.expired_at is not None
+        assert loop.time() - began >= 0.5
+    async with FakeVoiceLive() as fake:  # expire() by hand, e.g. mid-interview
+        client, session = await _vl_connect(fake)
+        await session.expire()
+        assert (await client.until("error"))[-1]["error"]["code"] == "session_expired"
+        assert session.close_code == 1001

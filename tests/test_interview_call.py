@@ -194,7 +194,8 @@ async def test_the_report_is_stored_when_the_call_ends_even_abnormally(tmp_path:
             args = {"question": 1, "score": 3, "evidence": "I built the billing system"}
             await tool_call(session, "call_r", "record_assessment", json.dumps(args))
             await asyncio.sleep(0.3)
-            await session.close(1011, "internal error")  # Voice Live drops the call
+            fake.refuse_status = 403  # Voice Live drops the call and refuses a new session
+            await session.close(1011, "internal error")
             await call.wait_closed(timeout=5)
         record = await wait_ended(b.app_state.store, call.call_sid)
     assert record["end_reason"] == "voicelive_closed" and record["status"] == "failed"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from bot.interview.profiles import Question
 from bot.softphone import CallReport, Options, run_call
-from tests.support import make_settings, running_bot
+from tests.bridge import wait_ended
+from tests.interview import practice_profile
+from tests.support import make_settings, running_app, running_bot
+
+PRACTICE_PROFILE = practice_profile()
 
 
 def call_in_own_loop(options: Options) -> CallReport:
@@ -76,3 +82,62 @@ async def test_barge_in_silences_the_bot_within_300_ms(tmp_path: Path) -> None:
     assert barge.silence_after_ms is not None and barge.silence_after_ms <= 300, timeline
     # the bot then carried on: the next question, then the goodbye
     assert len(report.bot_segments) == 3 and len(report.response_times_ms) == 2, timeline
+
+
+async def test_timed_interview_ends_itself_at_its_limit(tmp_path: Path) -> None:
+    # Six questions in 12 seconds: far too many; the bot stops at the limit with its closing line.
+    closing = "We are out of time. Thank you, goodbye."
+    profile = dataclasses.replace(
+        PRACTICE_PROFILE,
+        duration_min=0.2,
+        questions=tuple(Question(f"Tell me about project number {n}.") for n in range(1, 7)),
+        closing=closing,
+    )
+    settings = make_settings(tmp=tmp_path)
+    async with running_app(settings) as (base, app):
+        app.state.services.profiles["practice"] = profile
+        options = Options(
+            url=base,
+            token=settings.twilio_auth_token,
+            say=[f"It was a tool, number {n}." for n in range(1, 7)],
+            timeout=40,
+            out=io.StringIO(),
+        )
+        report = await asyncio.to_thread(call_in_own_loop, options)
+        calls, _ = await app.state.store.list_calls(limit=1)
+        record = await wait_ended(app.state.store, calls[0]["call_sid"])
+    timeline = options.out.getvalue()  # type: ignore[union-attr]
+    assert report.exit_code == 0 and report.unplayed_ms == 0, report.reason + timeline
+    assert report.action_twiml is not None and "Hangup" in report.action_twiml
+    assert record["end_reason"] == "time_limit", (record, timeline)
+    # It ended near its limit (12 s, plus the turn in flight and the closing line), not after
+    # all six questions, and the closing line was the last thing it said.
+    assert 12 <= record["duration_s"] <= 25, timeline
+    assert len(report.caller_segments) < 6, timeline
+    bot_turns = [t for t in record["transcript"] if t["speaker"] == "bot"]
+    assert bot_turns[-1]["text"] == closing, bot_turns
+
+
+async def test_interview_goes_on_across_recycled_sessions(tmp_path: Path) -> None:
+    # Sessions are recycled after 3 s: the interview crosses at least one, and the new session
+    # (told the conversation so far) asks the next question, not the first one again.
+    settings = make_settings(tmp=tmp_path, VOICE_LIVE_SESSION_MAX_S="3")
+    async with running_app(settings) as (base, app):
+        options = Options(
+            url=base,
+            token=settings.twilio_auth_token,
+            say=["I built a billing system.", "We talked it through calmly."],
+            timeout=60,
+            out=io.StringIO(),
+        )
+        report = await asyncio.to_thread(call_in_own_loop, options)
+        calls, _ = await app.state.store.list_calls(limit=1)
+        record = await wait_ended(app.state.store, calls[0]["call_sid"])
+    timeline = options.out.getvalue()  # type: ignore[union-attr]
+    assert report.exit_code == 0 and report.unplayed_ms == 0, report.reason + timeline
+    assert record["end_reason"] == "interview_finished"
+    assert "session_recycled" in [e["code"] for e in record["errors"]], record["errors"]
+    said = [t["text"] for t in record["transcript"] if t["speaker"] == "bot"]
+    questions = [q.text for q in PRACTICE_PROFILE.questions]
+    assert len(said) == 3 and questions[0] in said[0] and questions[1] in said[1], said
+    assert said[2].endswith(PRACTICE_PROFILE.closing), said

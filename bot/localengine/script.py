@@ -15,6 +15,13 @@ _GREETING = re.compile(r"^\s*Greeting:\s*(.*)$", re.IGNORECASE)
 _CLOSING = re.compile(r"^\s*Closing:\s*(.*)$", re.IGNORECASE)
 # System messages the bot sends when the caller presses * (repeat) or # (skip).
 _KEY = re.compile(r"^\s*Key ([*#]):")
+_QUOTED = re.compile(r'"([^"]+)"\s*$')
+
+
+def quoted_line(instructions: str) -> str | None:
+    """A line to say word for word: response instructions that end in a "quoted line"."""
+    match = _QUOTED.search(instructions.strip())
+    return match.group(1).strip() if match else None
 
 
 @dataclass(frozen=True)

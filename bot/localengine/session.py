@@ -15,7 +15,7 @@ import structlog
 from bot.localengine import events
 from bot.localengine.events import Event, InvalidRequest
 from bot.localengine.response import Response
-from bot.localengine.script import END_CALL_TOOL, Interviewer, Script
+from bot.localengine.script import END_CALL_TOOL, Interviewer, Script, Turn, quoted_line
 from bot.localengine.vad import InputDecoder, SpeechStarted, SpeechStopped, TurnDetector
 
 log = structlog.get_logger(__name__)
@@ -298,12 +298,17 @@ class EngineSession:
                 code="conversation_already_has_active_response",
             )
         options: Any = event.get("response") or {}
+        turn = None
         if options.get("instructions"):
-            log.info("localengine.response_instructions", chars=len(options["instructions"]))
-        await self._start_response()
+            line = quoted_line(str(options["instructions"]))
+            log.info("localengine.response_instructions", chars=len(options["instructions"]),
+                     says=line)  # fmt: skip
+            if line is not None:  # "say exactly this": the scripted engine can do that much
+                turn = Turn(line, final=True)
+        await self._start_response(turn)
 
-    async def _start_response(self) -> None:
-        turn = self._interviewer.next_turn()
+    async def _start_response(self, turn: Turn | None = None) -> None:
+        turn = turn or self._interviewer.next_turn()
         response = Response(
             send=self.send,
             add_item=self._add_item,

@@ -229,13 +229,13 @@ def truncate(item_id: str, audio_end_ms: int) -> str:
     )
 
 
-def function_output(call_id: str, output: str) -> str:
-    item = {"type": "function_call_output", "call_id": call_id, "output": output}
+def message(role: str, text: str) -> str:
+    """conversation.item.create with a text message (system, user or assistant)."""
+    kind = "text" if role == "assistant" else "input_text"
+    item = {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
     return _dump({"type": "conversation.item.create", "item": item})
 
 
-def system_message(text: str) -> str:
-    """A system message item for the conversation (the model reads it before its next turn)."""
-    content = [{"type": "input_text", "text": text}]
-    item = {"type": "message", "role": "system", "content": content}
+def function_output(call_id: str, output: str) -> str:
+    item = {"type": "function_call_output", "call_id": call_id, "output": output}
     return _dump({"type": "conversation.item.create", "item": item})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import copy
 import json
 import math
@@ -146,7 +147,8 @@ class FakeVoiceLive:
         vad_rms_threshold: float = 0.02,
         vad_min_speech_ms: int = 60,
         transcribe: bool | None = None,
-        session_ttl_s: int = 3600,
+        session_ttl_s: float = 3600,
+        enforce_ttl: bool = False,
     ) -> None:
         self.api_key = api_key
         self.bearer_token_check = bearer_token_check
@@ -164,6 +166,8 @@ class FakeVoiceLive:
         self.vad_min_speech_ms = vad_min_speech_ms
         self.transcribe = transcribe
         self.session_ttl_s = session_ttl_s
+        self.enforce_ttl = enforce_ttl  # sessions expire on their own after session_ttl_s
+        self.accept_delay_s = 0.0
 
         self.sessions: list[FakeSession] = []
         self.handshakes: list[Handshake] = []
@@ -223,7 +227,11 @@ class FakeVoiceLive:
                     return None
         return 401
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if self.accept_delay_s:  # a slow service: the upgrade answer comes this much later
+            await asyncio.sleep(self.accept_delay_s)
         parts = urlsplit(request.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         status = self._check_request(parts.path, query, request.headers)
@@ -284,7 +292,7 @@ class FakeSession:
                 "id": self.id,
                 "object": "realtime.session",
                 "model": self.query.get("model"),
-                "expires_at": int(time.time()) + server.session_ttl_s,
+                "expires_at": int(time.time() + server.session_ttl_s),
             }
         )
 
@@ -300,6 +308,7 @@ class FakeSession:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.appended_ms = 0.0  # ms of audio appended since the session started
+        self.expired_at: float | None = None
 
         self._appended = bytearray()
         self._buffer_bytes = 0  # appended since the last commit/clear
@@ -333,6 +342,11 @@ class FakeSession:
         return self._active
 
     async def run(self) -> None:
+        expiry = None
+        if self.server.enforce_ttl:
+            expiry = self._loop.call_later(
+                self.server.session_ttl_s, lambda: asyncio.ensure_future(self.expire())
+            )
         try:
             await self._emit({"type": "session.created", "session": self._session_view()})
             async for message in self.ws:
@@ -343,6 +357,8 @@ class FakeSession:
             self.close_code = self.ws.close_code
             self.close_reason = self.ws.close_reason
             self.closed.set()
+            if expiry is not None:
+                expiry.cancel()
             for response in self.responses:
                 if response.task is not None:
                     response.task.cancel()
@@ -386,6 +402,20 @@ class FakeSession:
 
     async def close(self, code: int = 1001, reason: str = "") -> None:
         await self.ws.close(code, reason)
+
+    async def expire(self) -> None:
+        """The session hit its time limit, as reported for the service: `error`
+        {code: session_expired}, then close 1001."""
+        if self.closed.is_set():
+            return
+        self.expired_at = self._loop.time()
+        with contextlib.suppress(ConnectionClosed):
+            await self.send_error(
+                "session_expired",
+                "Your session hit the maximum duration of 60 minutes.",
+                error_type="invalid_request_error",
+            )
+        await self.close(1001, "session expired")
 
     def _session_view(self) -> dict[str, Any]:
         return copy.deepcopy(self.config)

@@ -1,0 +1,197 @@
+"""A call's clock and continuity: time checks, wrap-up at the limit, and new model sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bot.interview.history import History
+from bot.interview.timekeeping import Timekeeper, closing_instructions
+from bot.voicelive import events as vl
+from bot.voicelive.client import VoiceLiveConnection
+from bot.voicelive.keeper import Resumed, SessionKeeper
+
+if TYPE_CHECKING:
+    from bot.call import Call
+
+log = structlog.get_logger(__name__)
+
+WRAP_UP_TIMEOUT_S = 45.0  # from wrap_up to hang-up at the latest, closing line played or not
+RESPONSE_GRACE_S = 8.0  # at wrap-up, a response in flight may finish this long before the cut
+CLOSING_GRACE_S = 5.0  # after the closing line's response.done, how long past its playout we wait
+RESUME_NOTE = (
+    "The phone connection was briefly interrupted. Continue the interview naturally from "
+    "where it stopped; if you were cut off, briefly repeat your last point or question."
+)
+
+
+class Continuity:
+    """Mixed into Call: what keeps an interview on time and on one line for its whole length.
+
+    Time checks go to the model as system messages at turn boundaries (after a response
+    completes, never mid-sentence). At the hard limit `wrap_up` has the closing line said,
+    waits for its last mark and ends the call. A new Voice Live session (recycled before
+    expiry, or after a drop) gets the conversation so far and the remaining time.
+    """
+
+    def _init_continuity(self: Call) -> None:
+        """The state this part of the call keeps (called from Call.__init__)."""
+        self.history = History()
+        duration = min(self.profile.duration_min * 60, self.settings.max_call_duration_s)
+        self.clock = Timekeeper(max(duration, 1.0), started=self.record.started_mono)
+        self.at_boundary = False  # the model finished its turn and the caller has not cut in
+        self.unanswered = False  # the caller finished a turn that no response has answered yet
+        self.responses = 0
+        self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
+        self.wrap_deadline: float | None = None
+        self.closing_requested = False
+        self.closing_response: str | None = None
+        self.response_ended = asyncio.Event()
+
+    # ---- the model session ------------------------------------------------------------------
+
+    def _keeper(self: Call, conn: VoiceLiveConnection) -> SessionKeeper:
+        """Wrap the call's first session so that expiries and drops are survived."""
+
+        async def reopen() -> VoiceLiveConnection:
+            return await self.services.sessions.open(self.context)
+
+        return SessionKeeper(
+            conn,
+            reopen,
+            replay=self._fresh_session,
+            can_switch=self._can_switch,
+            bytes_per_ms=self.model_bytes_per_ms,
+            recycle_after_s=self.settings.voice_live_session_max_s,
+            reconnect_budget_s=self.settings.voice_live_reconnect_s,
+        )
+
+    def _can_switch(self: Call) -> bool:
+        """A recycle may switch sessions now: the model's turn is done, the caller listening."""
+        return (
+            self.at_boundary
+            and self.active_response is None
+            and self.ending_reason is None
+            and not self.end_after_playout
+            and not self.respond_when_done
+            and not self.history.awaiting_words()  # the caller's last words belong in the replay
+        )
+
+    def _fresh_session(self: Call, planned: bool) -> list[str]:
+        """Events for a new session before the caller's audio: history, time, what comes next.
+
+        Pure (reads the call's state, changes nothing): a failed attempt calls it again.
+        """
+        items = [vl.message(role, text) for role, text in self.history.replay()]
+        if self.ending_reason is not None:
+            if not self.end_after_playout:  # the closing line has not been said yet
+                items.append(vl.session_update({"turn_detection": None}))
+                items.append(vl.response_create(closing_instructions(self.profile.closing)))
+            return items
+        items.append(vl.message("system", self.clock.status()))
+        if planned:
+            return items  # at a turn boundary: the caller speaks next
+        cut_off = self.active_response is not None or self.respond_when_done
+        if cut_off or self.unanswered or self.responses == 0:
+            if self.responses:
+                items.append(vl.message("system", RESUME_NOTE))
+            items.append(vl.response_create())
+        return items
+
+    def _on_resumed(self: Call, event: Resumed) -> None:
+        """A new session took over: forget the old one's response and items; tell ops."""
+        assert self.model is not None
+        self.active_response = None
+        self.respond_when_done = False
+        self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
+        self.at_boundary = False
+        if self.ending_reason is not None and not self.end_after_playout:
+            self.closing_requested, self.closing_response = True, None  # asked in the replay
+        code = "session_recycled" if event.planned else "reconnected"
+        message = (
+            f"{event.cause}; caller audio held {event.took_ms:.0f} ms, {event.attempts} "
+            f"attempt(s), {event.backlog_ms:.0f} ms of caller audio replayed"
+        )
+        if event.dropped_ms:
+            message += f", {event.dropped_ms:.0f} ms dropped (backlog full)"
+        self.record.error("bot" if event.planned else "voicelive", code, message)
+        log.info("call.session_resumed", planned=event.planned, cause=event.cause,
+                 took_ms=round(event.took_ms, 1), attempts=event.attempts,
+                 history=len(self.history), resumes=self.model.resumes)  # fmt: skip
+
+    # ---- turns --------------------------------------------------------------------------------
+
+    def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
+        self.active_response = event.response_id
+        self.at_boundary = False
+        self.unanswered = False
+        self.responses += 1
+        if self.closing_requested and self.closing_response is None:
+            self.closing_response = event.response_id
+
+    async def _after_response(self: Call, event: vl.ResponseDone) -> None:
+        """A response ended: the closing line's ends the call; otherwise it is a turn boundary."""
+        assert self.model is not None
+        if self.closing_response is not None and event.response_id == self.closing_response:
+            pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
+            self.end_after_playout = True
+            self.end_deadline = time.monotonic() + pending_s + CLOSING_GRACE_S
+            log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
+            self.wake.set()
+            return
+        if event.status != "completed" or self.ending_reason is not None:
+            return
+        self.at_boundary = True
+        if self.end_after_playout:
+            return
+        message = self.clock.at_turn_boundary()
+        if message is not None:
+            await self.model.send(vl.message("system", message))
+            log.info("call.time_check", remaining_s=round(self.clock.remaining()),
+                     wrap_up=self.clock.wrap_up_sent)  # fmt: skip
+        self.model.boundary()
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    async def _keep_time(self: Call) -> str:
+        """At the interview's hard limit, wrap up; end the call if even that does not finish."""
+        await asyncio.sleep(self.clock.remaining())
+        log.info("call.time_limit", duration_s=round(self.clock.duration_s, 1))
+        await self.wrap_up("time_limit")
+        await asyncio.sleep(WRAP_UP_TIMEOUT_S + 1.0)  # normally the goodbye's playout ends it
+        return "time_limit"
+
+    async def wrap_up(self: Call, reason: str) -> None:
+        """End the interview now: the profile's closing line is said, plays out, then hang-up.
+
+        `reason` becomes the call's end reason (e.g. `time_limit`). From here the caller can no
+        longer interrupt: turn detection is switched off, so the closing line plays in full.
+        A response in flight may finish (RESPONSE_GRACE_S); the call ends within
+        WRAP_UP_TIMEOUT_S whatever happens. A second call, or one after the model's own
+        goodbye (end_interview), changes nothing.
+        """
+        if self.ending_reason is not None or self.end_after_playout or self.model is None:
+            return
+        self.ending_reason = reason
+        self.wrap_deadline = time.monotonic() + WRAP_UP_TIMEOUT_S
+        self.wake.set()
+        log.info("call.wrap_up", reason=reason, elapsed_s=round(self.clock.elapsed(), 1))
+        await self.model.send(vl.session_update({"turn_detection": None}))
+        until = time.monotonic() + RESPONSE_GRACE_S
+        while self.active_response is not None and (left := until - time.monotonic()) > 0:
+            self.response_ended.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.response_ended.wait(), left)
+        if self.end_after_playout or self.closing_requested:  # goodbye already on its way
+            return
+        if self.active_response is not None:
+            self.dropped_responses.add(self.active_response)
+            self.cancels += 1
+            await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
+            self.active_response = None
+        self.closing_requested = True
+        await self.model.send(vl.response_create(closing_instructions(self.profile.closing)))

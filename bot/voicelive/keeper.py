@@ -1,0 +1,333 @@
+"""One call's Voice Live session, kept alive: recycled before it expires, reopened after a drop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from websockets.exceptions import ConnectionClosed
+
+from bot.voicelive import events as vl
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # after the first attempt, which is immediate
+BACKLOG_S = 30.0  # caller audio kept while no session takes it; older audio is dropped
+FLUSH_MS = 200  # backlog audio goes out in appends of this length
+EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth of short TTLs)
+SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A new session took over: planned (a recycle) or not (a drop); what caused it, how long."""
+
+    planned: bool
+    cause: str
+    took_ms: float
+    attempts: int
+    backlog_ms: float
+    dropped_ms: float
+
+
+Opener = Callable[[], Awaitable[VoiceLiveConnection]]
+Replay = Callable[[bool], list[str]]
+
+
+class SessionKeeper:
+    """Stands in for the call's VoiceLiveConnection across sessions.
+
+    `send` and `send_audio` go to the current session; while there is none (a reconnect or a
+    switch in progress) caller audio waits in a bounded backlog and is sent, in order, to the
+    next session; other events are dropped (they belong to the old session's items). `events`
+    yields the current session's events and, when a session ends, reconnects on its own and
+    yields a `Resumed`. A new session first gets `replay(planned)` (instructions are already
+    set by the opener): the conversation so far and the remaining time.
+    """
+
+    def __init__(
+        self,
+        conn: VoiceLiveConnection,
+        open_session: Opener,
+        *,
+        replay: Replay,
+        can_switch: Callable[[], bool],
+        bytes_per_ms: float,
+        recycle_after_s: float,
+        reconnect_budget_s: float,
+    ) -> None:
+        self._conn = conn
+        self._open = open_session
+        self._replay = replay
+        self._can_switch = can_switch
+        self._bytes_per_ms = bytes_per_ms
+        self.recycle_after_s = recycle_after_s
+        self.reconnect_budget_s = reconnect_budget_s
+        self._ready = True
+        self._closing = False
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._max_backlog = int(BACKLOG_S * 1000 * bytes_per_ms)
+        self._dropped_bytes = 0
+        self._audio_ms_in = 0.0  # caller audio handed to us, all sessions together
+        self.offset_ms = 0.0  # where the current session's audio starts in the caller's audio
+        self._session_started = time.monotonic()
+        self._recycle_at = self._session_started + recycle_after_s
+        self._recycler: asyncio.Task[None] | None = None
+        self._switched: Resumed | None = None
+        self._cause: str | None = None
+        self.resumes = 0
+        self.gave_up: str | None = None
+
+    # ---- what the call sends ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def send(self, text: str) -> bool:
+        """Send one event to the current session; False if there is none right now."""
+        if not self._ready:
+            log.info("voicelive.send_dropped", reason="reconnecting", event=text[:60])
+            return False
+        try:
+            await self._conn.send(text)
+        except ConnectionClosed:
+            self._ready = False  # events() sees the close and reconnects
+            return False
+        return True
+
+    async def send_audio(self, audio: bytes) -> None:
+        """Caller audio: to the current session, or into the backlog until the next one."""
+        self._audio_ms_in += len(audio) / self._bytes_per_ms
+        if self._ready:
+            try:
+                await self._conn.send(vl.append_audio(audio))
+                return
+            except ConnectionClosed:
+                self._ready = False
+        self._keep(audio)
+
+    def _keep(self, audio: bytes) -> None:
+        self._backlog.append(audio)
+        self._backlog_bytes += len(audio)
+        while self._backlog_bytes > self._max_backlog:
+            old = self._backlog.popleft()
+            self._backlog_bytes -= len(old)
+            if not self._dropped_bytes:
+                log.error("voicelive.backlog_full", kept_s=BACKLOG_S)
+            self._dropped_bytes += len(old)
+
+    @property
+    def backlog_ms(self) -> float:
+        return self._backlog_bytes / self._bytes_per_ms
+
+    # ---- what the call reads ------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed]:
+        """Events of the current session; across a recycle or a drop, a `Resumed` in between.
+
+        Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
+        """
+        while True:
+            conn = self._conn
+            async for event in conn.events():
+                if conn is not self._conn:  # switched away: only the caller's words still count
+                    if isinstance(event, vl.Transcript) and event.role == "user":
+                        yield event
+                    continue
+                expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
+                if expired:
+                    self._ready = False  # it is about to close: keep the audio for the next one
+                    self._cause = "session_expired"
+                elif isinstance(event, vl.SessionReady) and event.type == "session.created":
+                    self._expires(event.expires_at)
+                yield event
+                if expired:  # do not wait for the service to close it (or not)
+                    await _close(conn)
+            if self._closing:
+                return
+            if conn is not self._conn:  # a planned switch; the new session is set up already
+                if self._switched is not None:
+                    yield self._switched
+                    self._switched = None
+                continue
+            cause = self._cause or f"closed {conn.close_code} {conn.close_reason}".strip()
+            self._cause = None
+            try:
+                resumed = await self._reconnect(cause)
+            except VoiceLiveUnavailable as exc:
+                self.gave_up = str(exc)
+                log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
+                return
+            yield resumed
+
+    # ---- recycling before expiry --------------------------------------------------------------
+
+    def _expires(self, expires_at: int | None) -> None:
+        """Recycle well before the service's own deadline, if it gave one."""
+        if expires_at is None:
+            return
+        lifetime = expires_at - time.time()
+        margin = min(EXPIRY_MARGIN_S, max(lifetime, 0.0) / 5)
+        at = time.monotonic() + max(lifetime - margin, 0.0)
+        self._recycle_at = min(self._recycle_at, at)
+        log.info("voicelive.session_expiry", expires_in_s=round(lifetime), recycle_in_s=round(
+            self._recycle_at - time.monotonic()))  # fmt: skip
+
+    def boundary(self) -> None:
+        """A turn boundary: if this session is due for a recycle, start one (in the background)."""
+        if self._closing or self._recycler is not None or not self._ready:
+            return
+        if time.monotonic() < self._recycle_at:
+            return
+        self._recycler = asyncio.create_task(self._recycle(), name="voicelive_recycle")
+        self._recycler.add_done_callback(self._recycled)
+
+    def _recycled(self, task: asyncio.Task[None]) -> None:
+        self._recycler = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("voicelive.recycle_failed", error=repr(task.exception()))
+
+    async def _recycle(self) -> None:
+        """Open the next session now; switch to it at a turn boundary, while the caller listens."""
+        started = time.monotonic()
+        old = self._conn
+        try:
+            new = await asyncio.wait_for(self._open(), self.reconnect_budget_s)
+        except (VoiceLiveUnavailable, TimeoutError) as exc:
+            log.warning("voicelive.recycle_postponed", reason=str(exc) or "timeout")
+            self._recycle_at = time.monotonic() + 30.0
+            return
+        try:
+            deadline = time.monotonic() + SWITCH_WAIT_S
+            while not (self._can_switch() and self._ready and self._conn is old):
+                if time.monotonic() > deadline or self._closing or self._conn is not old:
+                    log.info("voicelive.recycle_postponed", reason="no turn boundary")
+                    self._recycle_at = time.monotonic() + 30.0
+                    await _close(new)
+                    return
+                await asyncio.sleep(0.02)
+            switch = time.monotonic()
+            self._conn, self._ready = new, False  # from here caller audio waits for `new`
+            try:
+                replayed = await self._activate(new, planned=True)
+            except ConnectionClosed:  # the new one failed at once: stay with the old one
+                log.warning("voicelive.recycle_failed", reason="new session closed")
+                self._conn = old
+                await self._flush(old)
+                self._recycle_at = time.monotonic() + 30.0
+                return
+        except asyncio.CancelledError:
+            if self._conn is not new:
+                await _close(new)
+            raise
+        took = (time.monotonic() - switch) * 1000
+        self._switched = Resumed(True, "recycle", took, 1, replayed, 0.0)
+        log.info("voicelive.recycled", switch_ms=round(took, 1),
+                 opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
+        await _close(old)  # ends the old event stream; events() then yields the Resumed
+
+    # ---- reconnecting after a drop ------------------------------------------------------------
+
+    async def _reconnect(self, cause: str) -> Resumed:
+        """A session ended unexpectedly: open another at once, then with backoff, within budget."""
+        self._ready = False
+        if self._recycler is not None:
+            self._recycler.cancel()
+        started = time.monotonic()
+        deadline = started + self.reconnect_budget_s
+        log.warning("voicelive.reconnecting", cause=cause)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                left = deadline - time.monotonic()
+                new = await asyncio.wait_for(self._open(), max(left, 0.1))
+                self._conn = new
+                backlog = await self._activate(new, planned=False)
+                break
+            except (VoiceLiveUnavailable, TimeoutError, ConnectionClosed) as exc:
+                if isinstance(exc, ConnectionClosed):  # it closed while being set up
+                    self._ready = False
+                    await _close(self._conn)
+                reason = str(exc) or type(exc).__name__
+                if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
+                    raise
+                delay = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
+                left = deadline - time.monotonic()
+                delay = min(delay, left - 0.1)  # a last attempt just before the budget runs out
+                if delay < 0.05:
+                    raise VoiceLiveUnavailable(
+                        f"no session after {attempt} attempts in "
+                        f"{time.monotonic() - started:.1f} s: {reason}"
+                    ) from None
+                log.warning("voicelive.reconnect_retry", attempt=attempt, reason=reason,
+                            delay_s=round(delay, 2))  # fmt: skip
+                await asyncio.sleep(delay)
+        took = (time.monotonic() - started) * 1000
+        dropped = self._dropped_bytes / self._bytes_per_ms
+        self._dropped_bytes = 0
+        self.resumes += 1
+        log.info("voicelive.reconnected", cause=cause, took_ms=round(took, 1), attempts=attempt,
+                 backlog_ms=round(backlog, 1), dropped_ms=round(dropped, 1))  # fmt: skip
+        return Resumed(False, cause, took, attempt, backlog, dropped)
+
+    async def _activate(self, new: VoiceLiveConnection, *, planned: bool) -> float:
+        """Give a new session the conversation so far, then the caller's waiting audio."""
+        for event in self._replay(planned):
+            await new.send(event)
+        self._session_started = time.monotonic()
+        self._recycle_at = self._session_started + self.recycle_after_s
+        return await self._flush(new)
+
+    async def _flush(self, conn: VoiceLiveConnection) -> float:
+        """Send the backlog in order (audio arriving meanwhile joins it), then go live."""
+        flushed = self.backlog_ms
+        self.offset_ms = self._audio_ms_in - flushed
+        step = int(FLUSH_MS * self._bytes_per_ms)
+        while self._backlog:
+            chunk = bytearray()
+            while self._backlog and len(chunk) < step:
+                part = self._backlog.popleft()
+                self._backlog_bytes -= len(part)
+                chunk += part
+            try:
+                await conn.send(vl.append_audio(bytes(chunk)))
+            except ConnectionClosed:  # not sent: it waits for the next session
+                self._backlog.appendleft(bytes(chunk))
+                self._backlog_bytes += len(chunk)
+                raise
+        self._ready = True
+        return flushed
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    @property
+    def close_code(self) -> int | None:
+        return self._conn.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.gave_up or self._conn.close_reason
+
+    async def close(self) -> None:
+        """Close the current session and stop any recycle in progress."""
+        self._closing = True
+        if self._recycler is not None:
+            self._recycler.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._recycler
+        await self._conn.close()
+
+
+async def _close(conn: VoiceLiveConnection) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(conn.close(), 2.0)
