@@ -142,6 +142,8 @@ async def code_entered(request: Request) -> Response:
     attempt = gate.attempt_of(request.query_params)
     if attempt is None or not form.get("CallSid", "").startswith("CA"):
         return PlainTextResponse("missing attempt or CallSid\n", status_code=400)
+    if (refused := refuse_call(services, form["CallSid"])) is not None:
+        return refused  # draining or full since the caller was asked for the code
     with structlog.contextvars.bound_contextvars(call_sid=form["CallSid"]):
         twiml = await gate.code_entered(
             services.directory,

@@ -18,9 +18,10 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 DEV_TOKEN_FILE = "dev_auth_token"
-# Container Apps sends SIGKILL 600 s (its maximum grace period) after SIGTERM; 30 s are left
-# for the closing line and the goodbye after the drain timeout.
-DEFAULT_DRAIN_TIMEOUT_S = 570.0
+# Container Apps sends SIGKILL 600 s (its maximum grace period) after SIGTERM. After the drain
+# timeout a wrap-up takes at most 45 s (bot/continuity.py WRAP_UP_TIMEOUT_S), then Twilio's
+# <Connect action> is awaited for 5 s: 60 s are left for that and a margin.
+DEFAULT_DRAIN_TIMEOUT_S = 540.0
 # One process saturates between 50 and 60 calls (docs/benchmarks.md): 40 leaves headroom for
 # webhooks, the database and garbage collection on the same core.
 DEFAULT_MAX_CONCURRENT_CALLS = 40

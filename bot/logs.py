@@ -35,6 +35,10 @@ class Scrubber:
     def add_secrets(self, *values: str | None) -> None:
         self.secrets.extend(v for v in values if v and len(v) >= 6 and v not in self.secrets)
 
+    def remove_secrets(self, *values: str | None) -> None:
+        """Forget values that no longer exist (a replaced token), so the list stays short."""
+        self.secrets = [s for s in self.secrets if s not in values]
+
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
             for secret in self.secrets:

@@ -27,7 +27,7 @@ var postgresAdmin = 'botadmin'
 // Container Apps' longest termination grace period; the bot drains for 30 s less, leaving time
 // for the closing line, the goodbye and Twilio's last request (bot/drain.py).
 var terminationGracePeriodSeconds = 600
-var drainTimeoutSeconds = terminationGracePeriodSeconds - 30
+var drainTimeoutSeconds = terminationGracePeriodSeconds - 60 // wrap-up 45 s + action 5 s + margin
 var roles = {
   acrPull: '7f951dca-d7cb-4b5b-8bde-2e1ab5ab2f4c'
   cognitiveServicesUser: 'a97b65f3-24c7-4388-baec-2e87135dc908'

@@ -118,6 +118,19 @@ async def test_three_wrong_codes_end_the_call_politely(
     assert "111111" not in out.err + out.out, "the digits are never logged"
 
 
+async def test_a_code_entered_while_draining_gets_the_call_back_message(tmp_path: Path) -> None:
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
+        directory = Directory({CODE: ADA})
+        b.app_state.services.directory = directory
+        call_sid = FakeTwilioCall(b.ws_url(), AUTH_TOKEN).call_sid
+        await b.post("/twilio/voice", voice_params(call_sid))  # asked for the code...
+        b.app_state.services.draining = True  # ...then SIGTERM, while the caller keys it in
+        root = await enter(b, call_sid, 1, CODE)
+        assert root.find("./Connect") is None and root.find("./Hangup") is not None
+        assert "call back" in "".join(root.itertext()).lower()
+        assert b.vl.sessions == [] and directory.lookups == []
+
+
 async def test_the_attempt_counter_is_covered_by_the_signature(tmp_path: Path) -> None:
     async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
         b.app_state.services.directory = Directory({CODE: ADA})

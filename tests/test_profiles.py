@@ -101,6 +101,13 @@ def test_an_invalid_profile_is_refused_naming_the_file_and_field(
     assert message in str(caught.value)
 
 
+def test_a_profile_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "backend.toml"
+    path.write_bytes(VALID.encode() + b"\n# caf\xe9\n")  # Latin-1, as some editors save
+    with pytest.raises(ProfileError, match=r"backend\.toml: not UTF-8 text"):
+        load_profile(path)
+
+
 def test_the_default_profile_must_exist(tmp_path: Path) -> None:
     (tmp_path / "backend.toml").write_text(VALID)
     with pytest.raises(ProfileError, match=r"DEFAULT_PROFILE: no practice.toml in .*backend"):

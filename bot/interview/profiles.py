@@ -160,6 +160,8 @@ def load_profile(path: Path) -> Profile:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
     try:

@@ -71,6 +71,8 @@ class TokenProvider:
                     raise TokenError(f"no Entra ID token for {self.scope}: "
                                      f"{type(exc).__name__}: {exc}") from None  # fmt: skip
                 SCRUBBER.add_secrets(token.token)
+                if self._token is not None and self._token.token != token.token:
+                    SCRUBBER.remove_secrets(self._token.token)  # one live token, one entry
                 self._token = token
                 log.info(
                     "voicelive.token_renewed",
