@@ -23,7 +23,10 @@ from bot.call import handle_media_stream
 from bot.config import Settings
 from bot.interview.context import InterviewContext
 from bot.interview.instructions import PRACTICE, compose, tools
+from bot.interviews_api import interview_routes
 from bot.logs import SCRUBBER, mask_phone
+from bot.scheduling.setup import start_scheduling, stop_scheduling
+from bot.scheduling.webhooks import on_status, outbound_answer
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
@@ -88,6 +91,11 @@ async def voice(request: Request) -> Response:
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
     settings = services.settings
     context = InterviewContext()  # inbound calls get the default profile
+    if request.query_params.get("interview"):  # a call the dialer placed (the query is signed)
+        answer = await outbound_answer(services, request.query_params, form)
+        if isinstance(answer, str):  # wait for machine detection, voicemail, or hang up
+            return Response(answer, media_type=XML)
+        context = answer
     services.sessions.prepare(call_sid, context)
     log.info(
         "call.incoming",
@@ -124,7 +132,7 @@ async def stream_ended(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    """Twilio's call and stream status callbacks (logged; stored by later work)."""
+    """Twilio's call, stream and AMD status callbacks (logged; dialer attempts updated)."""
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
@@ -140,6 +148,7 @@ async def status(request: Request) -> Response:
     log.info(
         "twilio.status", call_sid=form.get("CallSid"), **{k: form[k] for k in fields if k in form}
     )
+    await on_status(request.app.state.services, request.query_params, form)
     return Response(status_code=204)
 
 
@@ -211,6 +220,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.services = services
         app.state.store = store
+        start_scheduling(settings, store.engine, services)
         sweeper = asyncio.create_task(_sweep_interrupted(store, settings), name="sweeper")
         log.info(
             "service.started",
@@ -223,6 +233,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+            await stop_scheduling(services)
             await services.sessions.close()
             await store.close()
             if engine is not None:
@@ -232,10 +243,12 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/twilio/voice", voice, methods=["POST"]),
         Route("/twilio/status", status, methods=["POST"]),
+        Route("/twilio/amd", status, methods=["POST"]),  # async AMD results (same handling)
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
+        *interview_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -24,6 +24,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class DialerSettings:
+    """The outbound dialer's settings (DIALER_*, TWILIO_REST_TIMEOUT_S)."""
+
+    calls_per_second: float = 1.0
+    max_attempts: int = 3
+    retry_backoff_s: float = 600.0
+    retry_backoff_max_s: float = 7200.0
+    poll_s: float = 1.0
+    amd_wait_s: float = 4.0
+    recovery_s: float = 300.0
+    rest_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the service reads. Nothing else in the code reads os.environ."""
 
@@ -54,6 +68,7 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     call_heartbeat_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
+    dialer: DialerSettings = field(default_factory=DialerSettings)
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -128,6 +143,22 @@ def _dev_auth_token(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     return token
+
+
+def _dialer(env: Mapping[str, str]) -> DialerSettings:
+    backoff = _number(env, "DIALER_RETRY_BACKOFF_S", 600, 1, 86400)
+    return DialerSettings(
+        calls_per_second=_number(env, "DIALER_CALLS_PER_SECOND", 1, 0.01, 100),
+        max_attempts=int(_number(env, "DIALER_MAX_ATTEMPTS", 3, 1, 20)),
+        retry_backoff_s=backoff,
+        retry_backoff_max_s=max(
+            backoff, _number(env, "DIALER_RETRY_BACKOFF_MAX_S", 7200, 1, 604800)
+        ),
+        poll_s=_number(env, "DIALER_POLL_S", 1, 0.01, 60),
+        amd_wait_s=_number(env, "DIALER_AMD_WAIT_S", 4, 0, 10),
+        recovery_s=_number(env, "DIALER_RECOVERY_S", 300, 1, 86400),
+        rest_timeout_s=_number(env, "TWILIO_REST_TIMEOUT_S", 10, 1, 60),
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -219,4 +250,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
         call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
         prices=prices,
+        dialer=_dialer(env),
     )

@@ -139,6 +139,9 @@ class Services:
     outcomes: Outcomes = field(default_factory=Outcomes)
     active: set[Any] = field(default_factory=set)
     profiles: dict[str, Profile] = field(default_factory=lambda: {PRACTICE.name: PRACTICE})
+    interviews: Any = None  # bot.store.interviews.InterviewStore (scheduling) once opened
+    dialer: Any = None  # bot.scheduling.dialer.Dialer, only with Twilio REST settings
+    draining: bool = False  # while true the dialer claims no new interviews
 
     def profile_for(self, context: InterviewContext) -> Profile:
         """The profile this interview uses (the practice one if the name is unknown)."""

@@ -280,6 +280,12 @@ class Store:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count
 
+    async def copy_answered_at(self, call_sid: str) -> None:
+        """An outbound call's answer time, from Twilio's `answered` callback for its attempt."""
+        from bot.store.interviews import copy_answered_at
+
+        await copy_answered_at(self.engine, call_sid)
+
     # --- reads ------------------------------------------------------------------------------
 
     async def list_calls(
