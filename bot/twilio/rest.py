@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -26,6 +27,11 @@ class RestError(Exception):
 
     def __str__(self) -> str:
         return f"HTTP {self.http_status} code {self.code}: {self.message}"
+
+
+def _message(exc: TwilioRestException) -> str:
+    """Twilio's own message (twilio-python prefixes "Unable to create record: ")."""
+    return re.sub(r"^Unable to \w+ record: ", "", exc.msg or "") or str(exc)
 
 
 def _maybe_sent(exc: OSError) -> bool:
@@ -74,7 +80,7 @@ class TwilioRest:
                 time_limit=time_limit_s,
             )
         except TwilioRestException as exc:
-            raise RestError(exc.status, exc.code, exc.msg or str(exc)) from None
+            raise RestError(exc.status, exc.code, _message(exc)) from None
         except TwilioException as exc:
             raise RestError(None, None, str(exc) or type(exc).__name__) from None
         except OSError as exc:  # requests' errors: refused, reset, timed out
@@ -93,6 +99,6 @@ class TwilioRest:
         try:
             self._client.calls(call_sid).update(**kwargs)
         except TwilioRestException as exc:
-            raise RestError(exc.status, exc.code, exc.msg or str(exc)) from None
+            raise RestError(exc.status, exc.code, _message(exc)) from None
         except (TwilioException, OSError) as exc:
             raise RestError(None, None, f"{type(exc).__name__}: {exc}") from None
