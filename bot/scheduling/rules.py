@@ -19,8 +19,8 @@ FIELDS = (
     "phone",
     "profile",
     "role",
-    "scheduled_at",
     "timezone",
+    "scheduled_at",
     "window_start",
     "window_end",
 )
@@ -116,12 +116,13 @@ def validate(
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise InvalidField(unknown[0], f"unknown field (allowed: {', '.join(FIELDS)})")
-    required = () if partial else ("candidate_name", "phone", "profile", "scheduled_at", "timezone")
+    required = () if partial else ("candidate_name", "phone", "profile", "timezone", "scheduled_at")
     for name in required:
         if body.get(name) in (None, ""):
             raise InvalidField(name, "required")
     out: dict[str, Any] = {}
-    for name, value in body.items():
+    for name in (f for f in FIELDS if f in body):  # a bad zone is named before the time
+        value = body[name]
         if value is None and name == "role":
             out["role"] = None
             continue
