@@ -98,7 +98,8 @@ class FakeTwilioRest:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.failures: dict[str, deque[Failure]] = {}
         self.fail_always: Failure | None = None
-        self.create_delay_s = 0.0
+        self.create_delay_s = 0.0  # before the call exists (a slow API)
+        self.respond_delay_s = 0.0  # after it exists, before the app hears its CallSid
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: uvicorn.Server | None = None
         self._serve: asyncio.Task[None] | None = None
@@ -180,6 +181,8 @@ class FakeTwilioRest:
         self.calls.append(call)
         if self.on_create is not None:
             self._spawn(self.on_create(call))
+        if self.respond_delay_s:
+            await asyncio.sleep(self.respond_delay_s)
         return JSONResponse(self._resource(call), status_code=201)
 
     async def _update(self, request: Request) -> Response:
