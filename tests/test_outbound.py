@@ -229,3 +229,35 @@ async def test_rest_errors_are_stored_with_code_and_message(tmp_path: Path) -> N
             "message": "Invalid 'To' Phone Number",
         }
         assert fake.calls == []
+
+
+async def test_draining_replica_claims_nothing(tmp_path: Path) -> None:
+    async with outbound(tmp_path) as (b, fake):
+        services = b.app_state.services
+        services.draining = True
+        iv = await schedule(b)
+        await asyncio.sleep(0.5)  # ten polls
+        assert fake.calls == [] and (await interview(b, iv["id"]))["status"] == "scheduled"
+        services.draining = False
+        await placed(fake)
+
+
+async def test_dev_mode_has_no_dialer_and_says_so(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from tests.support import make_settings, running_app
+
+    settings = make_settings(
+        tmp=tmp_path,
+        TWILIO_AUTH_TOKEN="",
+        TWILIO_ACCOUNT_SID="",
+        TWILIO_PHONE_NUMBER="",
+        VOICE_LIVE_ENDPOINT="http://127.0.0.1:9",
+    )
+    assert settings.dev_mode
+    with capture_logs() as logs:
+        async with running_app(settings) as (_base, app):
+            assert app.state.services.dialer is None
+            assert app.state.services.interviews is not None  # scheduling still works
+    [line] = [e for e in logs if e["event"] == "dialer.disabled"]
+    assert "TWILIO_ACCOUNT_SID" in line["reason"]

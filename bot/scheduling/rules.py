@@ -83,7 +83,7 @@ class Window:
         )
 
     def contains(self, at: datetime) -> bool:
-        local = at.astimezone(self.tz).time()
+        local = at.astimezone(UTC).astimezone(self.tz).time()  # via UTC: DST gaps normalised
         return self.start <= local < self.end
 
     def next_open(self, at: datetime) -> datetime:
@@ -93,9 +93,9 @@ class Window:
         local = at.astimezone(self.tz)
         day = local.date() if local.time() < self.start else local.date() + timedelta(days=1)
         for _ in range(3):  # a DST change can make one local opening fall inside a gap
-            opening = datetime.combine(day, self.start, tzinfo=self.tz)
-            if self.contains(opening) and opening > at:
-                return opening.astimezone(UTC)
+            opening = datetime.combine(day, self.start, tzinfo=self.tz).astimezone(UTC)
+            if self.contains(opening) and opening > at:  # not so if it fell in a DST gap
+                return opening
             day += timedelta(days=1)
         raise AssertionError("no window opening within three days")  # start < end makes this moot
 
