@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.interview.context import InterviewContext
 from bot.scheduling import rules
 from bot.scheduling.rules import RetryPolicy, Window
+from bot.store.interview_rows import context_of, integer, interview_json, timestamp
 from bot.store.interview_tables import interview_attempts as attempts
 from bot.store.interview_tables import interviews
 from bot.store.rows import iso
@@ -55,81 +55,6 @@ class CallbackResult:
     call_sid: str | None
     outcome: str
     leave_voicemail: bool = False
-
-
-def _timestamp(raw: str | None) -> datetime | None:
-    """Twilio's RFC 2822 Timestamp field as an aware datetime, or None."""
-    if not raw:
-        return None
-    try:
-        value = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _int(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def interview_json(row: Mapping[str, Any], rows: list[Mapping[str, Any]] | None = None) -> dict:
-    """An interviews row (and its attempts) as the API's JSON shape."""
-    out = {
-        "id": row["id"],
-        "code": row["code"],
-        "candidate_name": row["candidate_name"],
-        "phone": row["phone"],
-        "profile": row["profile"],
-        "role": row["role"],
-        "scheduled_at": iso(row["scheduled_at"]),
-        "timezone": row["timezone"],
-        "window_start": row["window_start"],
-        "window_end": row["window_end"],
-        "status": row["status"],
-        "next_attempt_at": iso(row["next_attempt_at"]),
-        "attempts_used": row["tries"],
-        "attempt_count": row["attempts_total"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-    }
-    if rows is not None:
-        out["attempts"] = [attempt_json(a) for a in rows]
-    return out
-
-
-def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An interview_attempts row as JSON: time, call_sid, outcome, error and call facts."""
-    error = None
-    if row["error_code"] or row["error_message"]:
-        error = {
-            "code": row["error_code"],
-            "message": row["error_message"],
-            "http_status": row["http_status"],
-        }
-    return {
-        "seq": row["seq"],
-        "at": iso(row["created_at"]),
-        "call_sid": row["call_sid"],
-        "outcome": row["outcome"],
-        "call_status": row["call_status"],
-        "answered_by": row["answered_by"],
-        "answered_at": iso(row["answered_at"]),
-        "ended_at": iso(row["ended_at"]),
-        "duration_s": row["duration_s"],
-        "error": error,
-    }
-
-
-def context_of(row: Mapping[str, Any]) -> InterviewContext:
-    return InterviewContext(
-        profile=row["profile"],
-        interview_id=row["id"],
-        candidate_name=row["candidate_name"],
-        role=row["role"],
-    )
 
 
 async def copy_answered_at(engine: AsyncEngine, call_sid: str) -> None:
@@ -447,7 +372,7 @@ class InterviewStore:
                 return None
             values: dict[str, Any] = {}
             sid, status = form.get("CallSid") or None, form.get("CallStatus") or None
-            number, when = _int(form.get("SequenceNumber")), _timestamp(form.get("Timestamp"))
+            number, when = integer(form.get("SequenceNumber")), timestamp(form.get("Timestamp"))
             if sid and not att["call_sid"]:
                 values["call_sid"] = sid
             if status == "in-progress" and att["answered_at"] is None:
@@ -459,7 +384,7 @@ class InterviewStore:
                     values["last_sequence"] = number
             if status in TERMINAL_CALL and att["ended_at"] is None:
                 values["ended_at"] = when or now
-                values["duration_s"] = _int(form.get("CallDuration"))
+                values["duration_s"] = integer(form.get("CallDuration"))
             if form.get("AnsweredBy") and not att["answered_by"]:
                 values["answered_by"] = form["AnsweredBy"][:32]
             merged = {**dict(att), **values}
