@@ -166,3 +166,37 @@ async def test_calls_per_second_and_draining(db: Opener, fake: FakeTwilioRest) -
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(created)]
     assert (created[-1] - created[0]).total_seconds() >= 0.95  # 6 calls at 5/s: 1 s at least
     assert min(gaps) >= 0.15, gaps
+
+
+async def test_an_account_error_pauses_the_dialer_instead_of_failing_every_interview(
+    db: Opener, fake: FakeTwilioRest
+) -> None:
+    ivs = interviews_on(await db(), FakeClock(T0 - timedelta(days=1)))
+    anytime = {"window_start": "00:00", "window_end": "23:59"}
+    first = await ivs.create(fields(phone="+14155550001", **anytime))
+    second = await ivs.create(fields(phone="+14155550002", **anytime))
+    ivs.now = SystemClock().now  # both long due by the real clock
+    fake.verified_from = {"+15005550001"}  # our caller ID is not verified: 21210 for any call
+    d = dialer(ivs, fake, "a", SystemClock(), calls_per_second=2, account_error_pause_s=1.5)
+    d.start()
+    try:
+
+        async def one_failed() -> bool:
+            return await outcomes(ivs) == ["rejected"]
+
+        await until(one_failed, 10)
+        failed_at = time.monotonic()
+        await asyncio.sleep(0.8)
+        assert await outcomes(ivs) == ["rejected"]  # paused: the other one is not burnt
+        statuses = {(await ivs.get(i["id"]))["status"] for i in (first, second)}  # type: ignore[index]
+        assert statuses == {"failed", "scheduled"}
+
+        async def both() -> bool:
+            return await outcomes(ivs) == ["rejected", "rejected"]
+
+        await until(both, 10)
+        assert time.monotonic() - failed_at >= 1.4
+    finally:
+        await d.stop()
+    got = await ivs.get(first["id"])
+    assert got is not None and got["attempts"][0]["error"]["code"] == "21210"

@@ -78,6 +78,7 @@ class DialerConfig:
     max_in_flight: int = 10
     ring_timeout_s: int = 30
     time_limit_s: int = 3600
+    account_error_pause_s: float = 300.0  # after an error about our account, not the number
 
     def url(self, path: str, claim: Claim) -> str:
         query = urlencode({"interview": claim.interview_id, "attempt": claim.seq})
@@ -102,6 +103,8 @@ class RateLimiter:
 
 
 Hook = Callable[[Claim], Awaitable[None]]
+# Errors about our account or caller ID, not the candidate: every call would fail alike.
+ACCOUNT_ERRORS = frozenset({20003, 21210})
 
 
 class Dialer:
@@ -131,6 +134,7 @@ class Dialer:
         self._slots = asyncio.Semaphore(config.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self.paused_until: datetime | None = None  # set by an account error
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self.run(), name=f"dialer:{self.instance}")
@@ -151,7 +155,7 @@ class Dialer:
         recover_at = self.clock.now()
         while True:
             try:
-                if self.paused():  # draining: claim nothing new
+                if self._held():  # draining, or our Twilio account is refused
                     await self.clock.sleep(self.config.poll_s)
                     continue
                 if self.clock.now() >= recover_at:
@@ -165,18 +169,24 @@ class Dialer:
                 log.error("dialer.loop_failed", error=f"{type(exc).__name__}: {exc}")
                 await self.clock.sleep(self.config.poll_s)
 
+    def _held(self) -> bool:
+        """Draining, or paused after Twilio refused our account or caller ID."""
+        held = self.paused_until is not None and self.clock.now() < self.paused_until
+        return held or self.paused()
+
     async def step(self) -> bool:
-        """Claim one due interview and start dialing it; False when none is due."""
+        """Wait for a rate-limit slot, claim one due interview and start dialing it; False when
+        none is due (or the dialer is held)."""
         await asyncio.wait_for(self._slots.acquire(), self.config.rest_timeout_s * 3)
         try:
-            claims = await self.store.claim_due(self.instance, 1)
+            await self.limiter.acquire()  # before the claim: a claim is dialed at once
+            claims = [] if self._held() else await self.store.claim_due(self.instance, 1)
         except BaseException:
             self._slots.release()
             raise
         if not claims:
             self._slots.release()
             return False
-        await self.limiter.acquire()
         task = asyncio.create_task(self._dial(claims[0]), name=f"dial:{claims[0].interview_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -226,6 +236,16 @@ class Dialer:
                 message=error.message,
                 sent=error.sent,
             )
+            if error.code in ACCOUNT_ERRORS or error.http_status in (401, 403):
+                pause = timedelta(seconds=cfg.account_error_pause_s)
+                self.paused_until = self.clock.now() + pause
+                log.error(
+                    "dialer.paused",
+                    reason="Twilio refused our account or caller ID",
+                    code=error.code,
+                    message=error.message,
+                    seconds=pause.total_seconds(),
+                )
             log.warning(
                 "dialer.dial_failed",
                 to=mask_phone(claim.phone),
