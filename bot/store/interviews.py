@@ -285,8 +285,10 @@ class InterviewStore:
     ) -> str:
         """Twilio refused the call (or did not answer): store the error; retry or stop.
 
-        sent=False with no HTTP status means the request may or may not have reached Twilio
-        (a timeout): the attempt stays `dialing` and recovery decides later. Returns the outcome.
+        No HTTP status with sent=True (a timeout, a reset) means Twilio may have placed the
+        call: the attempt stays `dialing` and its callbacks, or recovery, decide. sent=False
+        means the request never left (connection refused): a transient error. Returns the
+        attempt's outcome.
         """
         values: dict[str, Any] = {
             "error_code": None if code is None else str(code),
