@@ -1,4 +1,4 @@
-"""The `bot` command line: serve, local-engine, softphone."""
+"""The `bot` command line: serve, local-engine, softphone, calls, schedule, interviews."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot import calls_cli, telemetry
+from bot import calls_cli, interviews_cli, telemetry
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
 from bot.interview.profiles import ProfileError, load_profiles
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calls", help="recent calls; `calls show CALLSID` for one call")
     calls_cli.add_arguments(p)
     p.set_defaults(func=calls_cli.main)
+    p = sub.add_parser("schedule", help="schedule an outbound interview")
+    interviews_cli.add_schedule_arguments(p)
+    p.set_defaults(func=interviews_cli.main)
+    p = sub.add_parser("interviews", help="scheduled interviews; `interviews cancel ID` cancels")
+    interviews_cli.add_interviews_arguments(p)
+    p.set_defaults(func=interviews_cli.main)
     return parser
 
 

@@ -28,7 +28,11 @@ from bot.interview import gate
 from bot.interview.context import InterviewContext
 from bot.interview.instructions import compose, tools
 from bot.interview.profiles import Profile, ProfileError, load_profiles
+from bot.interviews_api import interview_routes
 from bot.logs import SCRUBBER, mask_phone
+from bot.scheduling.inbound import CallInDirectory
+from bot.scheduling.setup import start_scheduling, stop_scheduling
+from bot.scheduling.webhooks import on_status, outbound_answer
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
@@ -96,6 +100,12 @@ async def voice(request: Request) -> Response:
     if (refused := refuse_call(services, call_sid)) is not None:
         return refused
     settings = services.settings
+    context = InterviewContext(profile=settings.default_profile)  # inbound: the default
+    if request.query_params.get("interview"):  # a call the dialer placed (the query is signed)
+        answer = await outbound_answer(services, request.query_params, form)
+        if isinstance(answer, str):  # wait for machine detection, voicemail, or hang up
+            return Response(answer, media_type=XML)
+        context = answer
     log.info(
         "call.incoming",
         call_sid=call_sid,
@@ -106,9 +116,7 @@ async def voice(request: Request) -> Response:
     inbound = not form.get("Direction", "").startswith("outbound")
     if inbound and settings.inbound_require_code:  # the caller keys in their interview code
         return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
-    # Inbound calls without the gate get the default profile.
-    twiml = _stream_twiml(services, form, InterviewContext(profile=settings.default_profile))
-    return Response(twiml, media_type=XML)
+    return Response(_stream_twiml(services, form, context), media_type=XML)
 
 
 def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:
@@ -145,8 +153,11 @@ async def code_entered(request: Request) -> Response:
     if (refused := refuse_call(services, form["CallSid"])) is not None:
         return refused  # draining or full since the caller was asked for the code
     with structlog.contextvars.bound_contextvars(call_sid=form["CallSid"]):
+        directory = services.directory
+        if directory is services.interviews and directory is not None:  # the real store
+            directory = CallInDirectory(directory, form["CallSid"], services.instance)
         twiml = await gate.code_entered(
-            services.directory,
+            directory,
             form.get("Digits", ""),
             attempt,
             services.settings.url_for("/twilio/code"),
@@ -167,7 +178,7 @@ async def stream_ended(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    """Twilio's call and stream status callbacks (logged; stored by later work)."""
+    """Twilio's call, stream and AMD status callbacks (logged; dialer attempts updated)."""
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
@@ -183,6 +194,7 @@ async def status(request: Request) -> Response:
     log.info(
         "twilio.status", call_sid=form.get("CallSid"), **{k: form[k] for k in fields if k in form}
     )
+    await on_status(request.app.state.services, request.query_params, form)
     return Response(status_code=204)
 
 
@@ -269,6 +281,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         )
         app.state.services = services
         app.state.store = store
+        start_scheduling(settings, store.engine, services)
+        services.directory = services.interviews  # the code gate looks interviews up here
         sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
         log.info(
             "service.started",
@@ -281,6 +295,7 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         finally:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+            await stop_scheduling(services)
             await services.sessions.close()
             await store.close()
             if engine is not None:
@@ -293,11 +308,13 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         Route("/twilio/voice", voice, methods=["POST"]),
         Route("/twilio/code", code_entered, methods=["POST"]),
         Route("/twilio/status", status, methods=["POST"]),
+        Route("/twilio/amd", status, methods=["POST"]),  # async AMD results (same handling)
         Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         WebSocketRoute("/twilio/media", media_stream),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
+        *interview_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

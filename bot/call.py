@@ -20,6 +20,7 @@ from bot.framing import FrameQueue
 from bot.interview import keys, tools
 from bot.interview.context import InterviewContext
 from bot.playback import PlaybackTracker
+from bot.scheduling import inbound
 from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
 from bot.voicelive import events as vl
@@ -216,6 +217,10 @@ class Call(Continuity):
                 await asyncio.wait_for(self.model.close(), 2.0)
         await _close(self.ws, 1000, "call ended")
         await self.record.finish(reason)
+        direction = self.start.custom_parameters.get("direction", "inbound")
+        await inbound.call_ended(
+            self.services.interviews, self.context, self.start.call_sid, direction, reason
+        )
         log.info(
             "call.ended",
             reason=reason,

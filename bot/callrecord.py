@@ -86,8 +86,12 @@ class CallRecorder:
         self._enqueue(
             lambda: store.call_started(call_sid=self.call_sid, started_at=self.started_at, **fields)
         )
-        # The stream starts once the call is answered (inbound: by us; outbound: by the callee).
-        self._enqueue(lambda: store.call_updated(self.call_sid, answered_at=self.started_at))
+        if fields.get("direction") == "outbound":  # answered when Twilio's callback says so
+            copy = getattr(store, "copy_answered_at", None)
+            if copy is not None:
+                self._enqueue(lambda: copy(self.call_sid))
+        else:  # inbound: we answer as the stream starts
+            self._enqueue(lambda: store.call_updated(self.call_sid, answered_at=self.started_at))
         self._writer = asyncio.create_task(self._write(), name="call_record")
 
     def at(self, mono: float) -> datetime:

@@ -35,6 +35,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class DialerSettings:
+    """The outbound dialer's settings (DIALER_*, TWILIO_REST_TIMEOUT_S)."""
+
+    calls_per_second: float = 1.0
+    max_attempts: int = 3
+    retry_backoff_s: float = 600.0
+    retry_backoff_max_s: float = 7200.0
+    poll_s: float = 1.0
+    amd_wait_s: float = 4.0
+    recovery_s: float = 300.0
+    rest_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the service reads. Nothing else in the code reads os.environ."""
 
@@ -78,6 +92,7 @@ class Settings:
     profiles_dir: Path = PROJECT_PROFILES
     default_profile: str = "practice"
     inbound_require_code: bool = False
+    dialer: DialerSettings = field(default_factory=DialerSettings)
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -181,6 +196,22 @@ def _dev_auth_token(data_dir: Path) -> str:
     return token
 
 
+def _dialer(env: Mapping[str, str]) -> DialerSettings:
+    backoff = _number(env, "DIALER_RETRY_BACKOFF_S", 600, 1, 86400)
+    return DialerSettings(
+        calls_per_second=_number(env, "DIALER_CALLS_PER_SECOND", 1, 0.01, 100),
+        max_attempts=int(_number(env, "DIALER_MAX_ATTEMPTS", 3, 1, 20)),
+        retry_backoff_s=backoff,
+        retry_backoff_max_s=max(
+            backoff, _number(env, "DIALER_RETRY_BACKOFF_MAX_S", 7200, 1, 604800)
+        ),
+        poll_s=_number(env, "DIALER_POLL_S", 1, 0.01, 60),
+        amd_wait_s=_number(env, "DIALER_AMD_WAIT_S", 4, 0, 10),
+        recovery_s=_number(env, "DIALER_RECOVERY_S", 300, 1, 86400),
+        rest_timeout_s=_number(env, "TWILIO_REST_TIMEOUT_S", 10, 1, 60),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
     """Build and validate Settings from the environment (plus .env values it does not set)."""
     if env is None:
@@ -277,6 +308,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         profiles_dir=profiles_dir,
         default_profile=default_profile,
         inbound_require_code=_flag(env, "INBOUND_REQUIRE_CODE", False),
+        dialer=_dialer(env),
     )
 
 

@@ -143,6 +143,8 @@ class Services:
     profiles: dict[str, Profile] = field(default_factory=dict)  # empty: loaded from PROFILES_DIR
     directory: InterviewDirectory | None = None  # scheduled interviews, for the code gate
     draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
+    interviews: Any = None  # bot.store.interviews.InterviewStore (scheduling) once opened
+    dialer: Any = None  # bot.scheduling.dialer.Dialer, only with Twilio REST settings
     twiml: Any = None  # bot.twimldocs.TwimlDocs: what a refused caller hears
 
     @property

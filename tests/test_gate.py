@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 
 from bot.interview import gate
@@ -149,7 +152,8 @@ async def test_without_a_directory_or_when_it_fails_the_caller_hears_an_apology(
     tmp_path: Path,
 ) -> None:
     async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true") as b:
-        root = await enter(b, "CA" + "9" * 32, 1, CODE)  # no directory configured
+        b.app_state.services.directory = None  # no directory configured
+        root = await enter(b, "CA" + "9" * 32, 1, CODE)
         assert "cannot check interview codes" in root.findtext("Say", "")
         assert root.find("./Hangup") is not None
         b.app_state.services.directory = Directory({CODE: ADA}, fail=True)
@@ -179,3 +183,51 @@ def test_gate_twiml_and_attempts() -> None:
         and not gate.well_formed("01234")
         and not gate.well_formed("01234x")
     )
+
+
+async def test_a_scheduled_interview_taken_by_code_is_not_dialed_and_completes(
+    tmp_path: Path,
+) -> None:
+    # The real interview store: schedule over the API, call in with the code, hang up.
+    token = "api-token-for-gate-tests-0123456789"
+    async with bridge(tmp_path, fake(), INBOUND_REQUIRE_CODE="true", API_TOKEN=token) as b:
+        soon = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+        body = {"candidate_name": "Ada Lovelace", "phone": "+14155550142",
+                "profile": "practice", "scheduled_at": soon, "timezone": "UTC",
+                "window_start": "00:00", "window_end": "23:59"}  # fmt: skip
+        async with httpx.AsyncClient(base_url=b.base, timeout=5) as client:
+            auth = {"Authorization": f"Bearer {token}"}
+            made = await client.post("/api/interviews", json=body, headers=auth)
+            assert made.status_code == 201, made.text
+            interview = made.json()
+            call = FakeTwilioCall(b.ws_url(), AUTH_TOKEN, continuous=False)
+            await b.post("/twilio/voice", voice_params(call.call_sid))
+            root = await enter(b, call.call_sid, 1, interview["code"])
+            stream = root.find("./Connect/Stream")
+            assert stream is not None, ElementTree.tostring(root)
+            params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+            assert params["interview_id"] == interview["id"]
+            assert params["candidate_name"] == "Ada Lovelace"
+            shown = (await client.get(f"/api/interviews/{interview['id']}", headers=auth)).json()
+            assert shown["status"] == "in_progress"  # the dialer will not call her as well
+            assert [a["call_sid"] for a in shown["attempts"]] == [call.call_sid]
+            # Nobody else gets in with the same code while the interview is hers.
+            other = "CA" + "7" * 32
+            await b.post("/twilio/voice", voice_params(other))
+            assert (await enter(b, other, 1, interview["code"])).find("./Connect") is None
+            call.custom_parameters.update(params)
+            call.signature_url = stream.get("url", "")
+            async with call:
+                await call.connect()
+                await call.start()
+                session = await b.vl.wait_for_session(1)
+                await session.wait_event("response.create")
+                await call.hangup()
+            await wait_ended(b.app_state.store, call.call_sid)
+            for _ in range(100):
+                shown = await client.get(f"/api/interviews/{interview['id']}", headers=auth)
+                if shown.json()["status"] != "in_progress":
+                    break
+                await asyncio.sleep(0.02)
+        assert shown.json()["status"] == "completed"
+        assert shown.json()["attempts"][0]["outcome"] == "completed"

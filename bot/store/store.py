@@ -331,6 +331,12 @@ class Store:
                 sa.update(calls).where(calls.c.call_sid == call_sid).values(report=report)
             )
 
+    async def copy_answered_at(self, call_sid: str) -> None:
+        """An outbound call's answer time, from Twilio's `answered` callback for its attempt."""
+        from bot.store.interviews import copy_answered_at
+
+        await copy_answered_at(self.engine, call_sid)
+
     # --- reads ------------------------------------------------------------------------------
 
     async def interrupted_without_report(self, limit: int = 20) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Scheduled outbound interviews: input rules, calling windows, retries, the dialer."""

@@ -1,0 +1,49 @@
+"""Candidates who call in with their interview code: the interview becomes that call's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from bot.callrecord import FAILED_REASONS
+from bot.interview.context import InterviewContext
+
+log = structlog.get_logger(__name__)
+
+
+class CallInDirectory:
+    """The code gate's directory for one call: a matching code also takes the interview."""
+
+    def __init__(self, interviews: Any, call_sid: str, instance: str) -> None:
+        self.interviews = interviews  # bot.store.interviews.InterviewStore
+        self.call_sid = call_sid
+        self.instance = instance
+
+    async def interview_by_code(self, code: str) -> InterviewContext | None:
+        context = await self.interviews.interview_by_code(code)
+        if context is None or context.interview_id is None:
+            return None
+        if not await self.interviews.call_in(context.interview_id, self.call_sid, self.instance):
+            log.warning("interview.call_in_refused", interview_id=context.interview_id,
+                        reason="taken meanwhile (dialed, or another caller)")  # fmt: skip
+            return None
+        return context
+
+    async def interview_by_id(self, interview_id: str) -> InterviewContext | None:
+        return await self.interviews.interview_by_id(interview_id)
+
+
+async def call_ended(
+    interviews: Any, context: InterviewContext, call_sid: str, direction: str, reason: str
+) -> None:
+    """An inbound interview call ended: tell its interview (outbound ones hear from Twilio)."""
+    if interviews is None or context.interview_id is None or direction != "inbound":
+        return
+    try:
+        await interviews.call_in_ended(
+            context.interview_id, call_sid, failed=reason in FAILED_REASONS
+        )
+    except Exception as exc:  # the call log is written; the interview waits for ops
+        log.error("interview.call_in_end_failed", interview_id=context.interview_id,
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip

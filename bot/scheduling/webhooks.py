@@ -1,0 +1,87 @@
+"""Twilio's requests about dialer calls: the outbound voice webhook and status/AMD callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from twilio.twiml.voice_response import VoiceResponse
+
+from bot.interview.context import InterviewContext
+from bot.scheduling.dialer import voicemail_twiml
+from bot.twilio.webhooks import hangup_twiml
+
+log = structlog.get_logger(__name__)
+
+
+def _attempt(query: Mapping[str, str]) -> tuple[str, int] | None:
+    interview_id, raw = query.get("interview", ""), query.get("attempt", "")
+    if not interview_id or not raw.isdigit():
+        return None
+    return interview_id, int(raw)
+
+
+def _wait_twiml(url: str) -> str:
+    """Hold one second (silence), then ask the voice webhook again."""
+    response = VoiceResponse()
+    response.pause(length=1)
+    response.redirect(url, method="POST")
+    return str(response)
+
+
+async def outbound_answer(
+    services: Any, query: Mapping[str, str], form: Mapping[str, str]
+) -> InterviewContext | str:
+    """For a call the dialer placed: the interview's context (connect the stream), or TwiML to
+    answer instead (wait for answering-machine detection, voicemail, or hang up)."""
+    key = _attempt(query)
+    store = getattr(services, "interviews", None)
+    if key is None or store is None:
+        return hangup_twiml()
+    interview_id, seq = key
+    waited = int(query.get("wait", "0")) if query.get("wait", "0").isdigit() else 0
+    pending = waited < services.settings.dialer.amd_wait_s
+    action, context = await store.voice_answer(interview_id, seq, form.get("AnsweredBy"), pending)
+    log.info(
+        "dialer.answered",
+        interview_id=interview_id,
+        attempt=seq,
+        call_sid=form.get("CallSid"),
+        action=action,
+        waited_s=waited,
+    )
+    if action == "connect" and context is not None:
+        return context
+    if action == "wait":
+        params = urlencode({"interview": interview_id, "attempt": seq, "wait": waited + 1})
+        return _wait_twiml(services.settings.url_for(f"/twilio/voice?{params}"))
+    if action == "voicemail":
+        dialer = getattr(services, "dialer", None)
+        return dialer.voicemail if dialer is not None else voicemail_twiml()
+    return hangup_twiml()
+
+
+async def on_status(services: Any, query: Mapping[str, str], form: Mapping[str, str]) -> None:
+    """A call status or AMD callback for a dialer attempt: update it, leave voicemail if due."""
+    key = _attempt(query)
+    store = getattr(services, "interviews", None)
+    if key is None or store is None:
+        return
+    try:
+        result = await store.apply_callback(key[0], key[1], form)
+    except Exception as exc:  # logged; Twilio does not retry, the next callback catches up
+        log.error(
+            "dialer.callback_failed",
+            interview_id=key[0],
+            attempt=key[1],
+            call_sid=form.get("CallSid"),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return
+    if result is None:
+        log.warning("dialer.callback_unknown_attempt", interview_id=key[0], attempt=key[1])
+        return
+    if result.leave_voicemail and getattr(services, "dialer", None) is not None and result.call_sid:
+        services.dialer.leave_voicemail(result.call_sid)

@@ -1,0 +1,104 @@
+"""Placing and updating calls with twilio-python (synchronous: run it off the event loop)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# twilio-python logs every request with its form (phone numbers) at INFO: keep it quiet.
+_QUIET = logging.getLogger("bot.twilio.rest.http")
+_QUIET.setLevel(logging.WARNING)
+
+
+@dataclass
+class RestError(Exception):
+    """Twilio refused a request (http_status and code set), or never answered (both None)."""
+
+    http_status: int | None
+    code: int | None
+    message: str
+    sent: bool = True  # False when the request surely never reached Twilio
+
+    def __str__(self) -> str:
+        return f"HTTP {self.http_status} code {self.code}: {self.message}"
+
+
+def _message(exc: TwilioRestException) -> str:
+    """Twilio's own message (twilio-python prefixes "Unable to create record: ")."""
+    return re.sub(r"^Unable to \w+ record: ", "", exc.msg or "") or str(exc)
+
+
+def _maybe_sent(exc: OSError) -> bool:
+    """False only when the connection was never made (refused, connect timeout)."""
+    import requests
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    return not (isinstance(exc, requests.ConnectionError) and "NewConnectionError" in str(exc))
+
+
+class TwilioRest:
+    """The two REST calls the dialer makes, against TWILIO_API_URL, with a timeout."""
+
+    def __init__(self, account_sid: str, auth_token: str, base_url: str, timeout_s: float) -> None:
+        http = TwilioHttpClient(timeout=timeout_s, logger=_QUIET)  # no retries: a POST could dial
+        self._client = Client(account_sid, auth_token, http_client=http)
+        self._client.api.base_url = base_url.rstrip("/")
+
+    def create_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str,
+        amd_callback: str,
+        ring_timeout_s: int = 30,
+        time_limit_s: int = 3600,
+    ) -> str:
+        """Place a call (async AMD, signed status callbacks); its CallSid. Raises RestError."""
+        try:
+            call = self._client.calls.create(
+                to=to,
+                from_=from_,
+                url=url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=STATUS_EVENTS,
+                machine_detection="DetectMessageEnd",
+                async_amd="true",
+                async_amd_status_callback=amd_callback,
+                async_amd_status_callback_method="POST",
+                timeout=ring_timeout_s,
+                time_limit=time_limit_s,
+            )
+        except TwilioRestException as exc:
+            raise RestError(exc.status, exc.code, _message(exc)) from None
+        except TwilioException as exc:
+            raise RestError(None, None, str(exc) or type(exc).__name__) from None
+        except OSError as exc:  # requests' errors: refused, reset, timed out
+            raise RestError(
+                None, None, f"{type(exc).__name__}: {exc}", sent=_maybe_sent(exc)
+            ) from None
+        if not call.sid:
+            raise RestError(None, None, "Twilio answered without a CallSid")
+        return call.sid
+
+    def update_call(
+        self, call_sid: str, *, twiml: str | None = None, status: str | None = None
+    ) -> None:
+        """Redirect a live call to new TwiML, or end it (status='completed')."""
+        kwargs = {"twiml": twiml} if twiml is not None else {"status": status}
+        try:
+            self._client.calls(call_sid).update(**kwargs)
+        except TwilioRestException as exc:
+            raise RestError(exc.status, exc.code, _message(exc)) from None
+        except (TwilioException, OSError) as exc:
+            raise RestError(None, None, f"{type(exc).__name__}: {exc}") from None
