@@ -60,7 +60,8 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[Opener]:
         schema = f"test_{uuid.uuid4().hex[:12]}"
         admin = await asyncpg.connect(plain)
         await admin.execute(f'CREATE SCHEMA "{schema}"')
-        connect_args = {"server_settings": {"search_path": schema}}
+        # application_name lets teardown end this test's own sessions, and only those
+        connect_args = {"server_settings": {"search_path": schema, "application_name": schema}}
 
     async def open_store() -> Store:
         store = await Store.open(url, connect_args=connect_args)
@@ -72,7 +73,13 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[Opener]:
     finally:
         for store in opened:
             await store.close()
-        if kind != "sqlite":
+        if kind != "sqlite":  # a session left in a transaction would block DROP forever
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                schema,
+            )
+            await admin.execute("SET lock_timeout = '30s'")
             await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
             await admin.close()
 

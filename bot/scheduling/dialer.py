@@ -135,14 +135,20 @@ class Dialer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
         self.paused_until: datetime | None = None  # set by an account error
+        self._stopping = False
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self.run(), name=f"dialer:{self.instance}")
 
     async def stop(self, timeout_s: float = 15.0) -> None:
-        """Stop claiming; let dials in flight finish (at most timeout_s), then cancel them."""
+        """Stop claiming (between claims, never inside one's transaction, else cancelled after
+        a few seconds); let dials in flight finish (at most timeout_s), then cancel them."""
+        self._stopping = True
         if self._loop is not None:
-            self._loop.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop), self.config.poll_s + 5)
+            except TimeoutError:
+                self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
@@ -151,9 +157,9 @@ class Dialer:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def run(self) -> None:
-        """Claim and dial forever: one claim per rate-limit slot, at most max_in_flight."""
+        """Claim and dial until stopped: one claim per rate-limit slot, at most max_in_flight."""
         recover_at = self.clock.now()
-        while True:
+        while not self._stopping:
             try:
                 if self._held():  # draining, or our Twilio account is refused
                     await self.clock.sleep(self.config.poll_s)
@@ -180,7 +186,8 @@ class Dialer:
         await asyncio.wait_for(self._slots.acquire(), self.config.rest_timeout_s * 3)
         try:
             await self.limiter.acquire()  # before the claim: a claim is dialed at once
-            claims = [] if self._held() else await self.store.claim_due(self.instance, 1)
+            held = self._held() or self._stopping
+            claims = [] if held else await self.store.claim_due(self.instance, 1)
         except BaseException:
             self._slots.release()
             raise
