@@ -172,7 +172,7 @@ class Call(Continuity):
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
-            await self.model.send(vl.response_create())
+            await self.request_response()
             log.info("call.greeting_requested")
             reason = await self._relay()
         except Exception as exc:
@@ -298,14 +298,10 @@ class Call(Continuity):
                     self.frames.end_item(event.item_id)
                     self.wake.set()
             elif isinstance(event, vl.ResponseCreated):
-                self._on_response_created(event)
+                await self._on_response_created(event)
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
-                if self.respond_when_done:
-                    self.respond_when_done = False
-                    await self.model.send(vl.response_create())
-                else:
-                    await self._after_response(event)
+                await self._after_response(event)
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
             elif isinstance(event, vl.Transcript):
@@ -378,6 +374,9 @@ class Call(Continuity):
         )
 
     def _on_model_error(self, event: vl.ServerError) -> None:
+        if event.code == "conversation_already_has_active_response":
+            self.requested = False  # refused: nothing more is coming for that request
+            self.response_ended.set()
         if event.event_id and event.event_id.startswith("cancel-"):
             # The service had already ended the response (its VAD interrupts it too).
             log.info("voicelive.cancel_ignored", message=event.message)
@@ -483,13 +482,14 @@ class Call(Continuity):
             return
         log.info("call.key", action=action.name)
         self.record.key(action.name, now)
-        responding = self.active_response is not None
+        responding = self.active_response is not None or self.requested
         await self._stop_bot(now, "key")
         await self.model.send(vl.message("system", action.message))
         if responding:  # the cancelled response must be done before the next one starts
             self.respond_when_done = True
+            self.drop_requested = self.requested  # one asked for but not begun: cancel it too
         else:
-            await self.model.send(vl.response_create())
+            await self.request_response()
 
     async def _to_twilio(self) -> str:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""

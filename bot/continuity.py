@@ -46,6 +46,8 @@ class Continuity:
         self.at_boundary = False  # the model finished its turn and the caller has not cut in
         self.unanswered = False  # the caller finished a turn that no response has answered yet
         self.responses = 0
+        self.requested = False  # a response.create went out and its response.created has not
+        self.drop_requested = False  # ... and when it comes it is cancelled (a key overtook it)
         self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
         self.wrap_deadline: float | None = None
         self.closing_requested = False
@@ -78,6 +80,7 @@ class Continuity:
             and self.ending_reason is None
             and not self.end_after_playout
             and not self.respond_when_done
+            and not self.requested
             and not self.history.awaiting_words()  # the caller's last words belong in the replay
         )
 
@@ -95,7 +98,7 @@ class Continuity:
         items.append(vl.message("system", self.clock.status()))
         if planned:
             return items  # at a turn boundary: the caller speaks next
-        cut_off = self.active_response is not None or self.respond_when_done
+        cut_off = self.active_response is not None or self.respond_when_done or self.requested
         if cut_off or self.unanswered or self.responses == 0:
             if self.responses:
                 items.append(vl.message("system", RESUME_NOTE))
@@ -106,7 +109,7 @@ class Continuity:
         """A new session took over: forget the old one's response and items; tell ops."""
         assert self.model is not None
         self.active_response = None
-        self.respond_when_done = False
+        self.respond_when_done = self.requested = self.drop_requested = False
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
         if self.ending_reason is not None and not self.end_after_playout:
@@ -125,16 +128,32 @@ class Continuity:
 
     # ---- turns --------------------------------------------------------------------------------
 
-    def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
+    async def request_response(self: Call) -> None:
+        """Ask for a plain response; until it is created, no other response.create may go."""
+        assert self.model is not None
+        if await self.model.send(vl.response_create()):
+            self.requested = True
+
+    async def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
+        assert self.model is not None
         self.active_response = event.response_id
+        self.requested = False
         self.at_boundary = False
         self.unanswered = False
         self.responses += 1
         if self.closing_requested and self.closing_response is None:
             self.closing_response = event.response_id
+        elif self.drop_requested:  # asked for before a key press that wants another answer
+            self.drop_requested = False
+            self.dropped_responses.add(event.response_id)
+            self.active_response = None
+            self.cancels += 1
+            await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
 
     async def _after_response(self: Call, event: vl.ResponseDone) -> None:
-        """A response ended: the closing line's ends the call; otherwise it is a turn boundary."""
+        """A response ended: the closing line's ends the call; a tool's result gets its answer
+        (unless the interview is ending: then the closing line comes next); otherwise it is a
+        turn boundary."""
         assert self.model is not None
         if self.closing_response is not None and event.response_id == self.closing_response:
             pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
@@ -143,7 +162,15 @@ class Continuity:
             log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
-        if event.status != "completed" or self.ending_reason is not None:
+        if self.respond_when_done:
+            self.respond_when_done = False
+            if self.ending_reason is None:
+                await self.request_response()
+                return
+        if self.ending_reason is not None:
+            await self._say_closing()
+            return
+        if event.status != "completed":
             return
         self.at_boundary = True
         if self.end_after_playout:
@@ -182,7 +209,11 @@ class Continuity:
         log.info("call.wrap_up", reason=reason, elapsed_s=round(self.clock.elapsed(), 1))
         await self.model.send(vl.session_update({"turn_detection": None}))
         until = time.monotonic() + RESPONSE_GRACE_S
-        while self.active_response is not None and (left := until - time.monotonic()) > 0:
+        while (
+            not self.closing_requested
+            and (self.active_response is not None or self.requested)
+            and (left := until - time.monotonic()) > 0
+        ):
             self.response_ended.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.response_ended.wait(), left)
@@ -193,5 +224,24 @@ class Continuity:
             self.cancels += 1
             await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
             self.active_response = None
+        self.requested = False  # not created within the grace: it is not coming
+        await self._say_closing()
+
+    async def _say_closing(self: Call) -> None:
+        """Ask for the closing line once the interview is ending and no other response is
+        active or asked for (that one's response.done asks again). If there is no session
+        right now, the next one is asked (see `_on_resumed`)."""
+        assert self.model is not None
+        if self.ending_reason is None or self.closing_requested or self.end_after_playout:
+            return
+        if self.active_response is not None or self.requested:
+            return
         self.closing_requested = True
-        await self.model.send(vl.response_create(closing_instructions(self.profile.closing)))
+        closing = vl.response_create(closing_instructions(self.profile.closing))
+        if await self.model.send(vl.session_update({"turn_detection": None})) and (
+            await self.model.send(closing)
+        ):
+            self.requested = True
+            log.info("call.closing_requested")
+        else:
+            self.closing_requested = False
