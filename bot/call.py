@@ -24,7 +24,7 @@ from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveUnavailable
-from bot.voicelive.keeper import Resumed, SessionKeeper
+from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -323,6 +323,8 @@ class Call(Continuity):
                 )
             elif isinstance(event, Resumed):
                 self._on_resumed(event)
+            elif isinstance(event, Handover):
+                await self._on_handover(event)
         return self._model_closed_reason()
 
     def _model_closed_reason(self) -> str:

@@ -13,7 +13,7 @@ from bot.interview.history import History
 from bot.interview.timekeeping import Timekeeper, closing_instructions
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection
-from bot.voicelive.keeper import Resumed, SessionKeeper
+from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.call import Call
@@ -73,9 +73,11 @@ class Continuity:
         )
 
     def _can_switch(self: Call) -> bool:
-        """A recycle may switch sessions now: the model's turn is done, the caller listening."""
+        """A recycle may switch sessions now: the model's turn is done and the caller is still
+        listening to it (its audio is queued or playing), so they are not about to speak."""
         return (
             self.at_boundary
+            and (len(self.frames) > 0 or not self.playback.idle)
             and self.active_response is None
             and self.ending_reason is None
             and not self.end_after_playout
@@ -105,11 +107,27 @@ class Continuity:
             items.append(vl.response_create())
         return items
 
+    async def _on_handover(self: Call, event: Handover) -> None:
+        """The old session heard the caller's words after the switch: the new one gets them as
+        a user item, and answers them unless it is answering already."""
+        assert self.model is not None
+        began = self.speech_began.pop(event.item_id, time.monotonic())
+        self.record.turn("caller", event.text, began)
+        self.history.user(event.item_id, event.text)
+        if not event.text.strip():
+            return
+        log.info("call.words_handed_over", item_id=event.item_id)
+        await self.model.send(vl.message("user", event.text.strip()))
+        if self.active_response is None and not self.requested and self.ending_reason is None:
+            await self.request_response()
+
     def _on_resumed(self: Call, event: Resumed) -> None:
         """A new session took over: forget the old one's response and items; tell ops."""
         assert self.model is not None
         self.active_response = None
-        self.respond_when_done = self.requested = self.drop_requested = False
+        self.respond_when_done = self.drop_requested = False
+        if not event.planned:  # a recycle switched with none asked for; later asks went to `new`
+            self.requested = False
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
         if self.ending_reason is not None and not self.end_after_playout:

@@ -274,3 +274,36 @@ async def test_session_expired_without_a_close_is_not_waited_for(tmp_path: Path)
             appended = len(s2.appended_audio)
             await s2.wait_for(lambda: len(s2.appended_audio) > appended + 960 * 10)
             assert not call.closed
+
+
+async def test_a_recycle_switches_while_the_caller_hears_the_bot_not_in_the_silence_after(
+    tmp_path: Path,
+) -> None:
+    # Sessions expire 4 s after they open: a recycle is due from 3.2 s. The next session is
+    # slow to open, so by then the bot's short answer has played out and the caller may speak
+    # any moment: the switch waits for the next answer the caller is listening to.
+    fake = FakeVoiceLive(
+        transcribe=True, speed=math.inf, session_ttl_s=4,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 3400 if i == 0 else 300, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )  # fmt: skip
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 3400, timeout=6)
+            fake.accept_delay_s = 0.6
+            await answer(call)
+            await s1.wait_for(lambda: len(s1.responses) == 2 and s1.responses[1].done_at)
+            s2 = await b.vl.wait_for_session(2, timeout=5)
+            await asyncio.sleep(1.0)  # opened, its answer played out: the caller's turn
+            assert texts(s2) == [], "no switch while the caller may be about to speak"
+            await answer(call)
+            replayed = await s2.wait_event("conversation.item.create", timeout=5)
+            switched = next(at for at, e in s2.received_log if e is replayed)
+            assert len(s1.responses) == 3 and s1.responses[2].done_at is not None
+            assert s1.responses[2].done_at <= switched
+            assert any(c.start <= switched <= c.end for c in call.playback_timeline), (
+                "switched while the caller was hearing the bot"
+            )
+            await call.hangup()

@@ -37,6 +37,14 @@ class Resumed:
     dropped_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The caller's words, transcribed by a session after the call had switched away from it."""
+
+    item_id: str
+    text: str
+
+
 Opener = Callable[[], Awaitable[VoiceLiveConnection]]
 Replay = Callable[[bool], list[str]]
 
@@ -131,7 +139,7 @@ class SessionKeeper:
 
     # ---- what the call reads ------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed]:
+    async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed | Handover]:
         """Events of the current session; across a recycle or a drop, a `Resumed` in between.
 
         Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
@@ -141,7 +149,7 @@ class SessionKeeper:
             async for event in conn.events():
                 if conn is not self._conn:  # switched away: only the caller's words still count
                     if isinstance(event, vl.Transcript) and event.role == "user":
-                        yield event
+                        yield Handover(event.item_id, event.text)
                     continue
                 expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
                 if expired:
