@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bot.voicelive.keeper import Resumed, SessionKeeper
 from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
@@ -307,3 +309,116 @@ async def test_a_recycle_switches_while_the_caller_hears_the_bot_not_in_the_sile
                 "switched while the caller was hearing the bot"
             )
             await call.hangup()
+
+
+async def test_words_the_old_session_transcribes_after_a_switch_go_to_the_new_one(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(
+        transcribe=True, speed=math.inf, session_ttl_s=1.5,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 2500, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )  # fmt: skip
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 1500, timeout=5)
+            await answer(call)  # a turn boundary past the recycle point, while the bot talks
+            s2 = await b.vl.wait_for_session(2, timeout=5)
+            await s2.wait_event("conversation.item.create")
+            # The caller's short "yes" reached s1 just before the switch; its words come now.
+            await s1.send({"type": "conversation.item.input_audio_transcription.completed",
+                           "item_id": "item_late", "content_index": 0,
+                           "transcript": "yes, go on"})  # fmt: skip
+            create = await s2.wait_event("response.create", timeout=3)
+            handed = [e for e in s2.events_of("conversation.item.create")
+                      if e["item"]["content"][0]["text"] == "yes, go on"]  # fmt: skip
+            assert [e["item"]["role"] for e in handed] == ["user"]
+            assert s2.received.index(handed[0]) < s2.received.index(create)
+            await s2.wait_for(lambda: len(s2.responses) == 1)
+            await s1.closed.wait()
+            assert s1.close_code == 1000, "closed by the bot once it had no more to say"
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        said = [t["text"] for t in record["transcript"] if t["speaker"] == "caller"]
+        assert "yes, go on" in said
+
+
+class StubSession:
+    """A stand-in VoiceLiveConnection: sends can be slowed or hang, the service can close it."""
+
+    def __init__(self, name: str, send_delay_s: float = 0.0) -> None:
+        self.name = name
+        self.send_delay_s = send_delay_s
+        self.sent: list[str] = []
+        self.closed = False
+        self.ended = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def send(self, text: str) -> None:
+        await asyncio.sleep(self.send_delay_s)
+        self.sent.append(text)
+
+    async def events(self) -> AsyncIterator[Any]:
+        await self.ended.wait()
+        return
+        yield
+
+    async def close(self) -> None:
+        self.closed = True
+        self.close_code = self.close_code or 1000
+        self.ended.set()
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def stub_keeper(old: StubSession, new: StubSession) -> SessionKeeper:
+    async def reopen() -> Any:
+        return new
+
+    return SessionKeeper(
+        old,  # type: ignore[arg-type]
+        reopen,
+        replay=lambda planned: ["history item"],
+        can_switch=lambda: True,
+        bytes_per_ms=8,
+        recycle_after_s=0.0,
+        reconnect_budget_s=5,
+    )
+
+
+async def test_the_call_ending_during_a_recycles_switch_closes_both_sessions() -> None:
+    old, new = StubSession("old"), StubSession("new", send_delay_s=0.5)
+    keeper = stub_keeper(old, new)
+    keeper.boundary()
+    await asyncio.sleep(0.1)  # switched, the replay is going to the new session
+    assert keeper.ready is False and not new.sent
+    await keeper.close()  # the call ends now
+    assert old.closed and new.closed
+
+
+async def test_a_recycle_reports_its_switch_even_if_the_old_session_closes_meanwhile() -> None:
+    old, new = StubSession("old"), StubSession("new", send_delay_s=0.3)
+    keeper = stub_keeper(old, new)
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for event in keeper.events():
+            seen.append(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.sleep(0.01)
+        keeper.boundary()
+        await asyncio.sleep(0.1)  # switched, the replay is going to the new session
+        old.close_code = 1001
+        old.ended.set()  # the service closes the old session meanwhile
+        await asyncio.sleep(0.6)
+        assert [type(e) for e in seen] == [Resumed] and seen[0].planned
+        assert keeper.ready and new.sent == ["history item"] and not new.closed
+    finally:
+        reader.cancel()
+        await keeper.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # after the first attempt, which is imme
 BACKLOG_S = 30.0  # caller audio kept while no session takes it; older audio is dropped
 FLUSH_MS = 200  # backlog audio goes out in appends of this length
 EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth of short TTLs)
+HANDOVER_S = 2.0  # after a switch the old session is kept this long for the caller's last words
 SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
 
 
@@ -45,6 +47,7 @@ class Handover:
     text: str
 
 
+Event = vl.ServerEvent | Resumed
 Opener = Callable[[], Awaitable[VoiceLiveConnection]]
 Replay = Callable[[bool], list[str]]
 
@@ -89,7 +92,11 @@ class SessionKeeper:
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + recycle_after_s
         self._recycler: asyncio.Task[None] | None = None
-        self._switched: Resumed | None = None
+        self._queue: asyncio.Queue[tuple[VoiceLiveConnection | None, Event | None]] = (
+            asyncio.Queue()
+        )
+        self._readers: set[asyncio.Task[None]] = set()
+        self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
         self._cause: str | None = None
         self.resumes = 0
         self.gave_up: str | None = None
@@ -142,40 +149,62 @@ class SessionKeeper:
     async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed | Handover]:
         """Events of the current session; across a recycle or a drop, a `Resumed` in between.
 
+        Each session is read by its own task into one queue, so a session switched away from
+        can still hand over the caller's words while the new one is already being read.
         Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
         """
-        while True:
-            conn = self._conn
-            async for event in conn.events():
-                if conn is not self._conn:  # switched away: only the caller's words still count
+        self._read(self._conn)
+        try:
+            while True:
+                conn, event = await self._queue.get()
+                if isinstance(event, Resumed):  # a recycle switched sessions
+                    yield event
+                elif event is None:  # that session's events ended
+                    if conn is not self._conn:  # an old one, closed after a switch
+                        continue
+                    if self._closing:
+                        return
+                    cause = self._cause or f"closed {conn.close_code} {conn.close_reason}"
+                    self._cause = None
+                    try:
+                        resumed = await self._reconnect(cause.strip())
+                    except VoiceLiveUnavailable as exc:
+                        self.gave_up = str(exc)
+                        log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
+                        return
+                    self._read(self._conn)
+                    yield resumed
+                elif conn is not self._conn:  # switched away: only the caller's words count
                     if isinstance(event, vl.Transcript) and event.role == "user":
                         yield Handover(event.item_id, event.text)
-                    continue
-                expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
-                if expired:
-                    self._ready = False  # it is about to close: keep the audio for the next one
-                    self._cause = "session_expired"
-                elif isinstance(event, vl.SessionReady) and event.type == "session.created":
-                    self._expires(event.expires_at)
-                yield event
-                if expired:  # do not wait for the service to close it (or not)
-                    await _close(conn)
-            if self._closing:
-                return
-            if conn is not self._conn:  # a planned switch; the new session is set up already
-                if self._switched is not None:
-                    yield self._switched
-                    self._switched = None
-                continue
-            cause = self._cause or f"closed {conn.close_code} {conn.close_reason}".strip()
-            self._cause = None
+                else:
+                    expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
+                    if expired:
+                        self._ready = False  # about to close: keep the audio for the next one
+                        self._cause = "session_expired"
+                    elif isinstance(event, vl.SessionReady) and event.type == "session.created":
+                        self._expires(event.expires_at)
+                    yield event
+                    if expired:  # do not wait for the service to close it (or not)
+                        await _close(conn)
+        finally:
+            for task in list(self._readers):
+                task.cancel()
+
+    def _read(self, conn: VoiceLiveConnection) -> None:
+        """Start reading a session's events into the queue; None marks their end."""
+
+        async def read() -> None:
             try:
-                resumed = await self._reconnect(cause)
-            except VoiceLiveUnavailable as exc:
-                self.gave_up = str(exc)
-                log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
-                return
-            yield resumed
+                async for event in conn.events():
+                    self._queue.put_nowait((conn, event))
+            finally:
+                self._ended.add(conn)
+                self._queue.put_nowait((conn, None))
+
+        task = asyncio.create_task(read(), name="voicelive_reader")
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
 
     # ---- recycling before expiry --------------------------------------------------------------
 
@@ -230,18 +259,26 @@ class SessionKeeper:
             except ConnectionClosed:  # the new one failed at once: stay with the old one
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
-                await self._flush(old)
+                if old in self._ended:  # it ended meanwhile: its end now means a reconnect
+                    self._queue.put_nowait((old, None))
+                else:
+                    await self._flush(old)
                 self._recycle_at = time.monotonic() + 30.0
-                return
-        except asyncio.CancelledError:
-            if self._conn is not new:
                 await _close(new)
+                return
+            took = (time.monotonic() - switch) * 1000
+            self._queue.put_nowait((None, Resumed(True, "recycle", took, 1, replayed, 0.0)))
+            self._read(new)
+            log.info("voicelive.recycled", switch_ms=round(took, 1),
+                     opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
+            # The old session may still transcribe what the caller said just before the switch.
+            await asyncio.sleep(HANDOVER_S)
+            await _close(old)
+        except asyncio.CancelledError:  # the call ends, or the new session dropped
+            for conn in (old, new):
+                if conn is not self._conn:
+                    await asyncio.shield(_close(conn))
             raise
-        took = (time.monotonic() - switch) * 1000
-        self._switched = Resumed(True, "recycle", took, 1, replayed, 0.0)
-        log.info("voicelive.recycled", switch_ms=round(took, 1),
-                 opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
-        await _close(old)  # ends the old event stream; events() then yields the Resumed
 
     # ---- reconnecting after a drop ------------------------------------------------------------
 
@@ -333,6 +370,8 @@ class SessionKeeper:
             self._recycler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recycler
+        for task in list(self._readers):
+            task.cancel()
         await self._conn.close()
 
 
