@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
+import json
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -419,6 +421,41 @@ async def test_a_recycle_reports_its_switch_even_if_the_old_session_closes_meanw
         await asyncio.sleep(0.6)
         assert [type(e) for e in seen] == [Resumed] and seen[0].planned
         assert keeper.ready and new.sent == ["history item"] and not new.closed
+    finally:
+        reader.cancel()
+        await keeper.close()
+
+
+async def test_a_session_that_stops_taking_audio_is_dropped_and_the_audio_kept() -> None:
+    # The service stops reading (a dead TCP path): the send never finishes.
+    old, new = StubSession("old", send_delay_s=3600), StubSession("new")
+    keeper = stub_keeper(old, new)
+    keeper.recycle_after_s = 3600.0
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for event in keeper.events():
+            seen.append(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.wait_for(keeper.send_audio(b"\x01" * 160), 5)  # 20 ms of caller audio
+        assert loop.time() - began < 2.5, "the caller's audio is not held up for long"
+        await keeper.send_audio(b"\x02" * 160)  # meanwhile: kept for the next session
+        await asyncio.wait_for(old.ended.wait(), 3)  # given up on, closed
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        [resumed] = seen
+        assert isinstance(resumed, Resumed) and not resumed.planned
+        assert "stalled" in resumed.cause
+        assert new.sent[0] == "history item"
+        sent = [json.loads(e)["audio"] for e in new.sent[1:]]
+        assert [base64.b64decode(a) for a in sent] == [b"\x01" * 160 + b"\x02" * 160]
+        assert keeper.ready
     finally:
         reader.cancel()
         await keeper.close()

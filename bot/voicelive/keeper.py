@@ -23,6 +23,7 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # after the first attempt, which is imme
 BACKLOG_S = 30.0  # caller audio kept while no session takes it; older audio is dropped
 FLUSH_MS = 200  # backlog audio goes out in appends of this length
 EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth of short TTLs)
+SEND_TIMEOUT_S = 2.0  # a send that takes longer means a dead path: the session counts as dropped
 HANDOVER_S = 2.0  # after a switch the old session is kept this long for the caller's last words
 SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
 
@@ -95,7 +96,8 @@ class SessionKeeper:
         self._queue: asyncio.Queue[tuple[VoiceLiveConnection | None, Event | None]] = (
             asyncio.Queue()
         )
-        self._readers: set[asyncio.Task[None]] = set()
+        self._readers: dict[VoiceLiveConnection, asyncio.Task[None]] = {}
+        self._closers: set[asyncio.Task[None]] = set()
         self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
         self._cause: str | None = None
         self.resumes = 0
@@ -112,10 +114,14 @@ class SessionKeeper:
         if not self._ready:
             log.info("voicelive.send_dropped", reason="reconnecting", event=text[:60])
             return False
+        conn = self._conn
         try:
-            await self._conn.send(text)
+            await _send(conn, text)
         except ConnectionClosed:
             self._ready = False  # events() sees the close and reconnects
+            return False
+        except TimeoutError:
+            self._stalled(conn)
             return False
         return True
 
@@ -123,12 +129,34 @@ class SessionKeeper:
         """Caller audio: to the current session, or into the backlog until the next one."""
         self._audio_ms_in += len(audio) / self._bytes_per_ms
         if self._ready:
+            conn = self._conn
             try:
-                await self._conn.send(vl.append_audio(audio))
+                await _send(conn, vl.append_audio(audio))
                 return
             except ConnectionClosed:
                 self._ready = False
+            except TimeoutError:  # it may not have gone out: the next session gets it
+                self._stalled(conn)
         self._keep(audio)
+
+    def _stalled(self, conn: VoiceLiveConnection) -> None:
+        """A send to the current session did not finish in time: treat it as a drop."""
+        if conn is not self._conn or not self._ready:
+            return
+        self._ready = False
+        self._cause = f"send stalled for {SEND_TIMEOUT_S:g} s"
+        log.warning("voicelive.send_stalled", timeout_s=SEND_TIMEOUT_S)
+        self._abandon(conn)
+        self._queue.put_nowait((conn, None))  # its end, as far as the call is concerned
+
+    def _abandon(self, conn: VoiceLiveConnection) -> None:
+        """Stop reading a session and close it in the background (it may not answer)."""
+        reader = self._readers.pop(conn, None)
+        if reader is not None:
+            reader.cancel()
+        task = asyncio.create_task(_close(conn), name="voicelive_close")
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     def _keep(self, audio: bytes) -> None:
         self._backlog.append(audio)
@@ -188,7 +216,7 @@ class SessionKeeper:
                     if expired:  # do not wait for the service to close it (or not)
                         await _close(conn)
         finally:
-            for task in list(self._readers):
+            for task in list(self._readers.values()):
                 task.cancel()
 
     def _read(self, conn: VoiceLiveConnection) -> None:
@@ -203,8 +231,8 @@ class SessionKeeper:
                 self._queue.put_nowait((conn, None))
 
         task = asyncio.create_task(read(), name="voicelive_reader")
-        self._readers.add(task)
-        task.add_done_callback(self._readers.discard)
+        self._readers[conn] = task
+        task.add_done_callback(lambda _: self._readers.pop(conn, None))
 
     # ---- recycling before expiry --------------------------------------------------------------
 
@@ -256,7 +284,7 @@ class SessionKeeper:
             self._conn, self._ready = new, False  # from here caller audio waits for `new`
             try:
                 replayed = await self._activate(new, planned=True)
-            except ConnectionClosed:  # the new one failed at once: stay with the old one
+            except (ConnectionClosed, TimeoutError):  # the new one failed: stay with the old one
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
                 if old in self._ended:  # it ended meanwhile: its end now means a reconnect
@@ -264,7 +292,7 @@ class SessionKeeper:
                 else:
                     await self._flush(old)
                 self._recycle_at = time.monotonic() + 30.0
-                await _close(new)
+                self._abandon(new)
                 return
             took = (time.monotonic() - switch) * 1000
             self._queue.put_nowait((None, Resumed(True, "recycle", took, 1, replayed, 0.0)))
@@ -293,6 +321,7 @@ class SessionKeeper:
         attempt = 0
         while True:
             attempt += 1
+            new = None
             try:
                 left = deadline - time.monotonic()
                 new = await asyncio.wait_for(self._open(), max(left, 0.1))
@@ -300,9 +329,9 @@ class SessionKeeper:
                 backlog = await self._activate(new, planned=False)
                 break
             except (VoiceLiveUnavailable, TimeoutError, ConnectionClosed) as exc:
-                if isinstance(exc, ConnectionClosed):  # it closed while being set up
+                if new is not None:  # it closed or stalled while being set up
                     self._ready = False
-                    await _close(self._conn)
+                    self._abandon(new)
                 reason = str(exc) or type(exc).__name__
                 if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
                     raise
@@ -328,7 +357,7 @@ class SessionKeeper:
     async def _activate(self, new: VoiceLiveConnection, *, planned: bool) -> float:
         """Give a new session the conversation so far, then the caller's waiting audio."""
         for event in self._replay(planned):
-            await new.send(event)
+            await _send(new, event)
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + self.recycle_after_s
         return await self._flush(new)
@@ -345,8 +374,8 @@ class SessionKeeper:
                 self._backlog_bytes -= len(part)
                 chunk += part
             try:
-                await conn.send(vl.append_audio(bytes(chunk)))
-            except ConnectionClosed:  # not sent: it waits for the next session
+                await _send(conn, vl.append_audio(bytes(chunk)))
+            except (ConnectionClosed, TimeoutError):  # not sent: it waits for the next session
                 self._backlog.appendleft(bytes(chunk))
                 self._backlog_bytes += len(chunk)
                 raise
@@ -370,9 +399,16 @@ class SessionKeeper:
             self._recycler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recycler
-        for task in list(self._readers):
+        for task in list(self._readers.values()):
             task.cancel()
+        if self._closers:  # sessions given up on, closing in the background
+            await asyncio.wait(self._closers, timeout=1.0)
         await self._conn.close()
+
+
+async def _send(conn: VoiceLiveConnection, text: str) -> None:
+    """Send one event; TimeoutError if the connection takes longer than SEND_TIMEOUT_S."""
+    await asyncio.wait_for(conn.send(text), SEND_TIMEOUT_S)
 
 
 async def _close(conn: VoiceLiveConnection) -> None:
