@@ -322,7 +322,7 @@ class Call(Continuity):
                     expires_at=event.expires_at,
                 )
             elif isinstance(event, Resumed):
-                self._on_resumed(event)
+                await self._on_resumed(event)
             elif isinstance(event, Handover):
                 await self._on_handover(event)
         return self._model_closed_reason()
@@ -484,14 +484,15 @@ class Call(Continuity):
             return
         log.info("call.key", action=action.name)
         self.record.key(action.name, now)
-        responding = self.active_response is not None or self.requested
-        await self._stop_bot(now, "key")
-        await self.model.send(vl.message("system", action.message))
-        if responding:  # the cancelled response must be done before the next one starts
-            self.respond_when_done = True
-            self.drop_requested = self.requested  # one asked for but not begun: cancel it too
-        else:
-            await self.request_response()
+        async with self.key_lock:  # its response.done, read meanwhile, waits for this
+            responding = self.active_response is not None or self.requested
+            self.drop_requested = self.requested  # asked for, not begun: cancel it when it is
+            await self._stop_bot(now, "key")
+            await self.model.send(vl.message("system", action.message))
+            if responding:  # the cancelled response must be done before the next one starts
+                self.respond_when_done = True
+            else:
+                await self.request_response()
 
     async def _to_twilio(self) -> str:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ class Continuity:
         self.closing_requested = False
         self.closing_response: str | None = None
         self.response_ended = asyncio.Event()
+        self.key_lock = asyncio.Lock()  # held while a key press stops the bot and asks anew
 
     # ---- the model session ------------------------------------------------------------------
 
@@ -121,17 +123,22 @@ class Continuity:
         if self.active_response is None and not self.requested and self.ending_reason is None:
             await self.request_response()
 
-    def _on_resumed(self: Call, event: Resumed) -> None:
-        """A new session took over: forget the old one's response and items; tell ops."""
+    async def _on_resumed(self: Call, event: Resumed) -> None:
+        """A new session took over: forget the old one's response and items; tell ops. If the
+        interview is ending and the replay did not ask for the closing line, ask now."""
         assert self.model is not None
         self.active_response = None
         self.respond_when_done = self.drop_requested = False
+        asked = [json.loads(e) for e in event.replayed if '"response.create"' in e]
         if not event.planned:  # a recycle switched with none asked for; later asks went to `new`
-            self.requested = False
+            self.requested = bool(asked)
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
-        if self.ending_reason is not None and not self.end_after_playout:
-            self.closing_requested, self.closing_response = True, None  # asked in the replay
+        closing = closing_instructions(self.profile.closing)
+        self.closing_requested = any(a.get("response", {}).get("instructions") == closing
+                                     for a in asked)  # fmt: skip
+        self.closing_response = None
+        self.response_ended.set()  # a wrap-up waiting for the old session's response goes on
         code = "session_recycled" if event.planned else "reconnected"
         message = (
             f"{event.cause}; caller audio held {event.took_ms:.0f} ms, {event.attempts} "
@@ -143,6 +150,7 @@ class Continuity:
         log.info("call.session_resumed", planned=event.planned, cause=event.cause,
                  took_ms=round(event.took_ms, 1), attempts=event.attempts,
                  history=len(self.history), resumes=self.model.resumes)  # fmt: skip
+        await self._say_closing()  # if it is due and was not in the replay
 
     # ---- turns --------------------------------------------------------------------------------
 
@@ -180,11 +188,11 @@ class Continuity:
             log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
-        if self.respond_when_done:
-            self.respond_when_done = False
-            if self.ending_reason is None:
-                await self.request_response()
-                return
+        async with self.key_lock:  # a key press being handled says first whether to ask again
+            again, self.respond_when_done = self.respond_when_done, False
+        if again and self.ending_reason is None:
+            await self.request_response()
+            return
         if self.ending_reason is not None:
             await self._say_closing()
             return

@@ -459,3 +459,44 @@ async def test_a_session_that_stops_taking_audio_is_dropped_and_the_audio_kept()
     finally:
         reader.cancel()
         await keeper.close()
+
+
+def closing_asked(session: FakeSession, closing: str) -> list[dict[str, Any]]:
+    return [
+        e for e in session.events_of("response.create")
+        if closing in e.get("response", {}).get("instructions", "")
+    ]  # fmt: skip
+
+
+async def test_a_wrap_up_while_a_new_session_is_being_set_up_still_gets_its_closing_line(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(transcribe=True, speed=math.inf)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await s1.wait_for(lambda: len(s1.responses) == 1 and s1.responses[0].done_at)
+            bot_call = next(iter(b.app_state.services.active))
+            keeper = bot_call.model
+            fresh_session = keeper._replay
+            wraps: list[asyncio.Task[None]] = []
+
+            def replay_then_time_is_up(planned: bool) -> list[str]:
+                """The time limit strikes just after the new session's replay was made."""
+                events = fresh_session(planned)
+                wraps.append(asyncio.ensure_future(bot_call.wrap_up("time_limit")))
+                return events
+
+            keeper._replay = replay_then_time_is_up
+            await s1.close(1011, "gone")
+            s2 = await b.vl.wait_for_session(2)
+            closing = bot_call.profile.closing
+            await s2.wait_for(lambda: closing_asked(s2, closing), timeout=3, what="the closing")
+            updates = [e["session"] for e in s2.events_of("session.update")]
+            assert {"turn_detection": None} in updates
+            await asyncio.wait_for(wraps[0], 5)
+            assert await call.wait_closed(timeout=8) == 1000
+        assert len(closing_asked(s2, closing)) == 1
+        assert s2.responses[-1].request == closing_asked(s2, closing)[0]
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        assert record["end_reason"] == "time_limit"

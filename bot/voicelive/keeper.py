@@ -38,6 +38,7 @@ class Resumed:
     attempts: int
     backlog_ms: float
     dropped_ms: float
+    replayed: tuple[str, ...] = ()  # the events the new session got before the caller's audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class SessionKeeper:
         self._closers: set[asyncio.Task[None]] = set()
         self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
         self._cause: str | None = None
+        self._replayed: tuple[str, ...] = ()
         self.resumes = 0
         self.gave_up: str | None = None
 
@@ -112,7 +114,7 @@ class SessionKeeper:
     async def send(self, text: str) -> bool:
         """Send one event to the current session; False if there is none right now."""
         if not self._ready:
-            log.info("voicelive.send_dropped", reason="reconnecting", event=text[:60])
+            log.info("voicelive.send_dropped", reason="reconnecting", what=text[:60])
             return False
         conn = self._conn
         try:
@@ -295,7 +297,8 @@ class SessionKeeper:
                 self._abandon(new)
                 return
             took = (time.monotonic() - switch) * 1000
-            self._queue.put_nowait((None, Resumed(True, "recycle", took, 1, replayed, 0.0)))
+            resumed = Resumed(True, "recycle", took, 1, replayed, 0.0, self._replayed)
+            self._queue.put_nowait((None, resumed))
             self._read(new)
             log.info("voicelive.recycled", switch_ms=round(took, 1),
                      opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
@@ -352,11 +355,12 @@ class SessionKeeper:
         self.resumes += 1
         log.info("voicelive.reconnected", cause=cause, took_ms=round(took, 1), attempts=attempt,
                  backlog_ms=round(backlog, 1), dropped_ms=round(dropped, 1))  # fmt: skip
-        return Resumed(False, cause, took, attempt, backlog, dropped)
+        return Resumed(False, cause, took, attempt, backlog, dropped, self._replayed)
 
     async def _activate(self, new: VoiceLiveConnection, *, planned: bool) -> float:
         """Give a new session the conversation so far, then the caller's waiting audio."""
-        for event in self._replay(planned):
+        self._replayed = tuple(self._replay(planned))
+        for event in self._replayed:
             await _send(new, event)
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + self.recycle_after_s
