@@ -94,9 +94,9 @@ class Continuity:
         Pure (reads the call's state, changes nothing): a failed attempt calls it again.
         """
         items = [vl.message(role, text) for role, text in self.history.replay()]
-        if self.ending_reason is not None:
+        if self.ending_reason is not None:  # the caller's "bye" must not get an answer
+            items.append(vl.session_update({"turn_detection": None}))
             if not self.end_after_playout:  # the closing line has not been said yet
-                items.append(vl.session_update({"turn_detection": None}))
                 items.append(vl.response_create(closing_instructions(self.profile.closing)))
             return items
         items.append(vl.message("system", self.clock.status()))

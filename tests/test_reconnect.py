@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import itertools
 import json
 import math
@@ -498,5 +499,32 @@ async def test_a_wrap_up_while_a_new_session_is_being_set_up_still_gets_its_clos
             assert await call.wait_closed(timeout=8) == 1000
         assert len(closing_asked(s2, closing)) == 1
         assert s2.responses[-1].request == closing_asked(s2, closing)[0]
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        assert record["end_reason"] == "time_limit"
+
+
+async def test_a_drop_while_the_closing_line_plays_leaves_the_new_session_without_turns(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(
+        speed=math.inf,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 600 if i == 0 else 3000, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )
+    async with bridge(tmp_path, fake) as b:
+        profiles = b.app_state.services.profiles
+        profiles["practice"] = dataclasses.replace(profiles["practice"], duration_min=0.03)
+        async with await b.call(continuous=False) as call:
+            s1 = await b.vl.wait_for_session(1)
+            await s1.wait_for(lambda: len(s1.responses) == 2 and s1.responses[1].done_at, timeout=5)
+            await s1.close(1011, "gone")  # the closing line is queued at Twilio, playing
+            s2 = await b.vl.wait_for_session(2)
+            await s2.wait_event("conversation.item.create")  # the replay
+            await answer(call)  # "thanks, bye" over the goodbye
+            assert await call.wait_closed(timeout=8) == 1000
+        assert {"turn_detection": None} in [e["session"] for e in s2.events_of("session.update")]
+        assert s2.responses == [] and s2.events_of("response.create") == []
+        assert call.clears == [] and call.played_ms() >= 600 + 3000 - 200
         record = await wait_ended(b.app_state.store, call.call_sid)
         assert record["end_reason"] == "time_limit"
