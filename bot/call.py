@@ -464,14 +464,6 @@ class Call(Continuity):
         await self.model.send(vl.function_output(event.call_id, output))
         self.respond_when_done = True  # a new response may start only after this one is done
 
-    def assessment(self, assessment: tools.Assessment) -> None:
-        """A record_assessment: stored with the call, and kept for a reconnect's replay."""
-        self.record.assessment(assessment)
-        self.history.note(
-            f"Assessment recorded: question {assessment.number}, score {assessment.score}, "
-            f"evidence: {assessment.evidence}"
-        )
-
     async def _on_key(self, digit: str) -> None:
         """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
         once (as on a barge-in), then the model gets a system message and a new response."""

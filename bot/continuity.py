@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.interview import tools
 from bot.interview.history import History
 from bot.interview.timekeeping import Timekeeper, closing_instructions
 from bot.voicelive import events as vl
@@ -151,6 +152,14 @@ class Continuity:
                  took_ms=round(event.took_ms, 1), attempts=event.attempts,
                  history=len(self.history), resumes=self.model.resumes)  # fmt: skip
         await self._say_closing()  # if it is due and was not in the replay
+
+    def assessment(self: Call, assessment: tools.Assessment) -> None:
+        """A record_assessment: stored with the call, and kept for a reconnect's replay. The
+        replay is a system message, so it holds no evidence: those are the candidate's words."""
+        self.record.assessment(assessment)
+        self.history.note(
+            f"Assessment recorded: question {assessment.number}, score {assessment.score}."
+        )
 
     # ---- turns --------------------------------------------------------------------------------
 
