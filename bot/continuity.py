@@ -13,6 +13,7 @@ import structlog
 from bot.interview import tools
 from bot.interview.history import History
 from bot.interview.timekeeping import Timekeeper, closing_instructions
+from bot.twilio import media
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
@@ -110,6 +111,23 @@ class Continuity:
             items.append(vl.response_create())
         return items
 
+    async def _cut_unfinished_answer(self: Call) -> None:
+        """A drop cut the bot's answer short: its words never came, so the new session cannot
+        know what the caller heard and answers afresh. Stop the old audio now rather than let
+        the caller hear all of it and then the same again (a cut and a short pause sound like
+        a line glitch; a repeat sounds like a broken bot)."""
+        item = self.audio_item
+        if not len(self.frames) and self.playback.idle:
+            return
+        async with self.send_lock:
+            await self._send_locked(media.clear(self.sid))
+            self.playback.cleared()
+            self.frames.clear()
+            self.transcoder.reset_outbound()
+        if item:
+            self.interrupted_items.add(item)
+        log.info("call.unfinished_answer_cut", item_id=item)
+
     async def _on_handover(self: Call, event: Handover) -> None:
         """The old session heard the caller's words after the switch: the new one gets them as
         a user item, and answers them unless it is answering already."""
@@ -128,6 +146,8 @@ class Continuity:
         """A new session took over: forget the old one's response and items; tell ops. If the
         interview is ending and the replay did not ask for the closing line, ask now."""
         assert self.model is not None
+        if not event.planned and self.active_response is not None:
+            await self._cut_unfinished_answer()
         self.active_response = None
         self.respond_when_done = self.drop_requested = False
         asked = [json.loads(e) for e in event.replayed if '"response.create"' in e]

@@ -528,3 +528,22 @@ async def test_a_drop_while_the_closing_line_plays_leaves_the_new_session_withou
         assert call.clears == [] and call.played_ms() >= 600 + 3000 - 200
         record = await wait_ended(b.app_state.store, call.call_sid)
         assert record["end_reason"] == "time_limit"
+
+
+async def test_a_drop_mid_answer_stops_its_old_audio_when_the_new_session_takes_over(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(transcribe=True, speed=4.0)  # the answer arrives 4x faster than played
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 300, timeout=5)
+            assert s1.responses[0].done_at is None
+            await s1.close(1011, "gone")
+            s2 = await b.vl.wait_for_session(2)
+            await s2.wait_for(lambda: len(s2.responses) == 1, timeout=5)
+            await call.wait_for(lambda: call.clears, timeout=3, what="the old answer stopped")
+            [clear] = call.clears
+            assert clear.played_ms < 1000, "the caller did not hear all of the cut-off answer"
+            await call.wait_for(lambda: call.played_ms() >= clear.played_ms + 1000, timeout=5)
+            await call.hangup()
