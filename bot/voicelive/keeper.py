@@ -407,6 +407,8 @@ class SessionKeeper:
             task.cancel()
         if self._closers:  # sessions given up on, closing in the background
             await asyncio.wait(self._closers, timeout=1.0)
+            for task in list(self._closers):
+                task.cancel()
         await self._conn.close()
 
 
