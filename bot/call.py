@@ -25,7 +25,7 @@ from bot.twilio import media
 from bot.twilio.webhooks import TokenError, signature_ok
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveUnavailable
-from bot.voicelive.keeper import Resumed, SessionKeeper
+from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -173,7 +173,7 @@ class Call(Continuity):
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
-            await self.model.send(vl.response_create())
+            await self.request_response()
             log.info("call.greeting_requested")
             reason = await self._relay()
         except Exception as exc:
@@ -303,14 +303,10 @@ class Call(Continuity):
                     self.frames.end_item(event.item_id)
                     self.wake.set()
             elif isinstance(event, vl.ResponseCreated):
-                self._on_response_created(event)
+                await self._on_response_created(event)
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
-                if self.respond_when_done:
-                    self.respond_when_done = False
-                    await self.model.send(vl.response_create())
-                else:
-                    await self._after_response(event)
+                await self._after_response(event)
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
             elif isinstance(event, vl.Transcript):
@@ -331,7 +327,9 @@ class Call(Continuity):
                     expires_at=event.expires_at,
                 )
             elif isinstance(event, Resumed):
-                self._on_resumed(event)
+                await self._on_resumed(event)
+            elif isinstance(event, Handover):
+                await self._on_handover(event)
         return self._model_closed_reason()
 
     def _model_closed_reason(self) -> str:
@@ -383,6 +381,9 @@ class Call(Continuity):
         )
 
     def _on_model_error(self, event: vl.ServerError) -> None:
+        if event.code == "conversation_already_has_active_response":
+            self.requested = False  # refused: nothing more is coming for that request
+            self.response_ended.set()
         if event.event_id and event.event_id.startswith("cancel-"):
             # The service had already ended the response (its VAD interrupts it too).
             log.info("voicelive.cancel_ignored", message=event.message)
@@ -468,14 +469,6 @@ class Call(Continuity):
         await self.model.send(vl.function_output(event.call_id, output))
         self.respond_when_done = True  # a new response may start only after this one is done
 
-    def assessment(self, assessment: tools.Assessment) -> None:
-        """A record_assessment: stored with the call, and kept for a reconnect's replay."""
-        self.record.assessment(assessment)
-        self.history.note(
-            f"Assessment recorded: question {assessment.number}, score {assessment.score}, "
-            f"evidence: {assessment.evidence}"
-        )
-
     async def _on_key(self, digit: str) -> None:
         """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
         once (as on a barge-in), then the model gets a system message and a new response."""
@@ -488,13 +481,15 @@ class Call(Continuity):
             return
         log.info("call.key", action=action.name)
         self.record.key(action.name, now)
-        responding = self.active_response is not None
-        await self._stop_bot(now, "key")
-        await self.model.send(vl.message("system", action.message))
-        if responding:  # the cancelled response must be done before the next one starts
-            self.respond_when_done = True
-        else:
-            await self.model.send(vl.response_create())
+        async with self.key_lock:  # its response.done, read meanwhile, waits for this
+            responding = self.active_response is not None or self.requested
+            self.drop_requested = self.requested  # asked for, not begun: cancel it when it is
+            await self._stop_bot(now, "key")
+            await self.model.send(vl.message("system", action.message))
+            if responding:  # the cancelled response must be done before the next one starts
+                self.respond_when_done = True
+            else:
+                await self.request_response()
 
     async def _to_twilio(self) -> str:
         """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""

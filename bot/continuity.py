@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.interview import tools
 from bot.interview.history import History
 from bot.interview.timekeeping import Timekeeper, closing_instructions
+from bot.twilio import media
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection
-from bot.voicelive.keeper import Resumed, SessionKeeper
+from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
     from bot.call import Call
@@ -46,11 +49,14 @@ class Continuity:
         self.at_boundary = False  # the model finished its turn and the caller has not cut in
         self.unanswered = False  # the caller finished a turn that no response has answered yet
         self.responses = 0
+        self.requested = False  # a response.create went out and its response.created has not
+        self.drop_requested = False  # ... and when it comes it is cancelled (a key overtook it)
         self.ending_reason: str | None = None  # set by wrap_up: the end reason once it played
         self.wrap_deadline: float | None = None
         self.closing_requested = False
         self.closing_response: str | None = None
         self.response_ended = asyncio.Event()
+        self.key_lock = asyncio.Lock()  # held while a key press stops the bot and asks anew
 
     # ---- the model session ------------------------------------------------------------------
 
@@ -71,13 +77,16 @@ class Continuity:
         )
 
     def _can_switch(self: Call) -> bool:
-        """A recycle may switch sessions now: the model's turn is done, the caller listening."""
+        """A recycle may switch sessions now: the model's turn is done and the caller is still
+        listening to it (its audio is queued or playing), so they are not about to speak."""
         return (
             self.at_boundary
+            and (len(self.frames) > 0 or not self.playback.idle)
             and self.active_response is None
             and self.ending_reason is None
             and not self.end_after_playout
             and not self.respond_when_done
+            and not self.requested
             and not self.history.awaiting_words()  # the caller's last words belong in the replay
         )
 
@@ -87,30 +96,70 @@ class Continuity:
         Pure (reads the call's state, changes nothing): a failed attempt calls it again.
         """
         items = [vl.message(role, text) for role, text in self.history.replay()]
-        if self.ending_reason is not None:
+        if self.ending_reason is not None:  # the caller's "bye" must not get an answer
+            items.append(vl.session_update({"turn_detection": None}))
             if not self.end_after_playout:  # the closing line has not been said yet
-                items.append(vl.session_update({"turn_detection": None}))
                 items.append(vl.response_create(closing_instructions(self.profile.closing)))
             return items
         items.append(vl.message("system", self.clock.status()))
         if planned:
             return items  # at a turn boundary: the caller speaks next
-        cut_off = self.active_response is not None or self.respond_when_done
+        cut_off = self.active_response is not None or self.respond_when_done or self.requested
         if cut_off or self.unanswered or self.responses == 0:
             if self.responses:
                 items.append(vl.message("system", RESUME_NOTE))
             items.append(vl.response_create())
         return items
 
-    def _on_resumed(self: Call, event: Resumed) -> None:
-        """A new session took over: forget the old one's response and items; tell ops."""
+    async def _cut_unfinished_answer(self: Call) -> None:
+        """A drop cut the bot's answer short: its words never came, so the new session cannot
+        know what the caller heard and answers afresh. Stop the old audio now rather than let
+        the caller hear all of it and then the same again (a cut and a short pause sound like
+        a line glitch; a repeat sounds like a broken bot)."""
+        item = self.audio_item
+        if not len(self.frames) and self.playback.idle:
+            return
+        async with self.send_lock:
+            await self._send_locked(media.clear(self.sid))
+            self.playback.cleared()
+            self.frames.clear()
+            self.transcoder.reset_outbound()
+        if item:
+            self.interrupted_items.add(item)
+        log.info("call.unfinished_answer_cut", item_id=item)
+
+    async def _on_handover(self: Call, event: Handover) -> None:
+        """The old session heard the caller's words after the switch: the new one gets them as
+        a user item, and answers them unless it is answering already."""
         assert self.model is not None
+        began = self.speech_began.pop(event.item_id, time.monotonic())
+        self.record.turn("caller", event.text, began)
+        self.history.user(event.item_id, event.text)
+        if not event.text.strip():
+            return
+        log.info("call.words_handed_over", item_id=event.item_id)
+        await self.model.send(vl.message("user", event.text.strip()))
+        if self.active_response is None and not self.requested and self.ending_reason is None:
+            await self.request_response()
+
+    async def _on_resumed(self: Call, event: Resumed) -> None:
+        """A new session took over: forget the old one's response and items; tell ops. If the
+        interview is ending and the replay did not ask for the closing line, ask now."""
+        assert self.model is not None
+        if not event.planned and self.active_response is not None:
+            await self._cut_unfinished_answer()
         self.active_response = None
-        self.respond_when_done = False
+        self.respond_when_done = self.drop_requested = False
+        asked = [json.loads(e) for e in event.replayed if '"response.create"' in e]
+        if not event.planned:  # a recycle switched with none asked for; later asks went to `new`
+            self.requested = bool(asked)
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
-        if self.ending_reason is not None and not self.end_after_playout:
-            self.closing_requested, self.closing_response = True, None  # asked in the replay
+        closing = closing_instructions(self.profile.closing)
+        self.closing_requested = any(a.get("response", {}).get("instructions") == closing
+                                     for a in asked)  # fmt: skip
+        self.closing_response = None
+        self.response_ended.set()  # a wrap-up waiting for the old session's response goes on
         code = "session_recycled" if event.planned else "reconnected"
         message = (
             f"{event.cause}; caller audio held {event.took_ms:.0f} ms, {event.attempts} "
@@ -122,19 +171,44 @@ class Continuity:
         log.info("call.session_resumed", planned=event.planned, cause=event.cause,
                  took_ms=round(event.took_ms, 1), attempts=event.attempts,
                  history=len(self.history), resumes=self.model.resumes)  # fmt: skip
+        await self._say_closing()  # if it is due and was not in the replay
+
+    def assessment(self: Call, assessment: tools.Assessment) -> None:
+        """A record_assessment: stored with the call, and kept for a reconnect's replay. The
+        replay is a system message, so it holds no evidence: those are the candidate's words."""
+        self.record.assessment(assessment)
+        self.history.note(
+            f"Assessment recorded: question {assessment.number}, score {assessment.score}."
+        )
 
     # ---- turns --------------------------------------------------------------------------------
 
-    def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
+    async def request_response(self: Call) -> None:
+        """Ask for a plain response; until it is created, no other response.create may go."""
+        assert self.model is not None
+        if await self.model.send(vl.response_create()):
+            self.requested = True
+
+    async def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
+        assert self.model is not None
         self.active_response = event.response_id
+        self.requested = False
         self.at_boundary = False
         self.unanswered = False
         self.responses += 1
         if self.closing_requested and self.closing_response is None:
             self.closing_response = event.response_id
+        elif self.drop_requested:  # asked for before a key press that wants another answer
+            self.drop_requested = False
+            self.dropped_responses.add(event.response_id)
+            self.active_response = None
+            self.cancels += 1
+            await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
 
     async def _after_response(self: Call, event: vl.ResponseDone) -> None:
-        """A response ended: the closing line's ends the call; otherwise it is a turn boundary."""
+        """A response ended: the closing line's ends the call; a tool's result gets its answer
+        (unless the interview is ending: then the closing line comes next); otherwise it is a
+        turn boundary."""
         assert self.model is not None
         if self.closing_response is not None and event.response_id == self.closing_response:
             pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
@@ -143,7 +217,15 @@ class Continuity:
             log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
             self.wake.set()
             return
-        if event.status != "completed" or self.ending_reason is not None:
+        async with self.key_lock:  # a key press being handled says first whether to ask again
+            again, self.respond_when_done = self.respond_when_done, False
+        if again and self.ending_reason is None:
+            await self.request_response()
+            return
+        if self.ending_reason is not None:
+            await self._say_closing()
+            return
+        if event.status != "completed":
             return
         self.at_boundary = True
         if self.end_after_playout:
@@ -182,7 +264,11 @@ class Continuity:
         log.info("call.wrap_up", reason=reason, elapsed_s=round(self.clock.elapsed(), 1))
         await self.model.send(vl.session_update({"turn_detection": None}))
         until = time.monotonic() + RESPONSE_GRACE_S
-        while self.active_response is not None and (left := until - time.monotonic()) > 0:
+        while (
+            not self.closing_requested
+            and (self.active_response is not None or self.requested)
+            and (left := until - time.monotonic()) > 0
+        ):
             self.response_ended.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.response_ended.wait(), left)
@@ -193,5 +279,24 @@ class Continuity:
             self.cancels += 1
             await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
             self.active_response = None
+        self.requested = False  # not created within the grace: it is not coming
+        await self._say_closing()
+
+    async def _say_closing(self: Call) -> None:
+        """Ask for the closing line once the interview is ending and no other response is
+        active or asked for (that one's response.done asks again). If there is no session
+        right now, the next one is asked (see `_on_resumed`)."""
+        assert self.model is not None
+        if self.ending_reason is None or self.closing_requested or self.end_after_playout:
+            return
+        if self.active_response is not None or self.requested:
+            return
         self.closing_requested = True
-        await self.model.send(vl.response_create(closing_instructions(self.profile.closing)))
+        closing = vl.response_create(closing_instructions(self.profile.closing))
+        if await self.model.send(vl.session_update({"turn_detection": None})) and (
+            await self.model.send(closing)
+        ):
+            self.requested = True
+            log.info("call.closing_requested")
+        else:
+            self.closing_requested = False

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import itertools
+import json
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bot.voicelive.keeper import Resumed, SessionKeeper
 from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
@@ -274,3 +279,271 @@ async def test_session_expired_without_a_close_is_not_waited_for(tmp_path: Path)
             appended = len(s2.appended_audio)
             await s2.wait_for(lambda: len(s2.appended_audio) > appended + 960 * 10)
             assert not call.closed
+
+
+async def test_a_recycle_switches_while_the_caller_hears_the_bot_not_in_the_silence_after(
+    tmp_path: Path,
+) -> None:
+    # Sessions expire 4 s after they open: a recycle is due from 3.2 s. The next session is
+    # slow to open, so by then the bot's short answer has played out and the caller may speak
+    # any moment: the switch waits for the next answer the caller is listening to.
+    fake = FakeVoiceLive(
+        transcribe=True, speed=math.inf, session_ttl_s=4,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 3400 if i == 0 else 300, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )  # fmt: skip
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 3400, timeout=6)
+            fake.accept_delay_s = 0.6
+            await answer(call)
+            await s1.wait_for(lambda: len(s1.responses) == 2 and s1.responses[1].done_at)
+            s2 = await b.vl.wait_for_session(2, timeout=5)
+            await asyncio.sleep(1.0)  # opened, its answer played out: the caller's turn
+            assert texts(s2) == [], "no switch while the caller may be about to speak"
+            await answer(call)
+            replayed = await s2.wait_event("conversation.item.create", timeout=5)
+            switched = next(at for at, e in s2.received_log if e is replayed)
+            assert len(s1.responses) == 3 and s1.responses[2].done_at is not None
+            assert s1.responses[2].done_at <= switched
+            assert any(c.start <= switched <= c.end for c in call.playback_timeline), (
+                "switched while the caller was hearing the bot"
+            )
+            await call.hangup()
+
+
+async def test_words_the_old_session_transcribes_after_a_switch_go_to_the_new_one(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(
+        transcribe=True, speed=math.inf, session_ttl_s=1.5,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 2500, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )  # fmt: skip
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 1500, timeout=5)
+            await answer(call)  # a turn boundary past the recycle point, while the bot talks
+            s2 = await b.vl.wait_for_session(2, timeout=5)
+            await s2.wait_event("conversation.item.create")
+            # The caller's short "yes" reached s1 just before the switch; its words come now.
+            await s1.send({"type": "conversation.item.input_audio_transcription.completed",
+                           "item_id": "item_late", "content_index": 0,
+                           "transcript": "yes, go on"})  # fmt: skip
+            create = await s2.wait_event("response.create", timeout=3)
+            handed = [e for e in s2.events_of("conversation.item.create")
+                      if e["item"]["content"][0]["text"] == "yes, go on"]  # fmt: skip
+            assert [e["item"]["role"] for e in handed] == ["user"]
+            assert s2.received.index(handed[0]) < s2.received.index(create)
+            await s2.wait_for(lambda: len(s2.responses) == 1)
+            await s1.closed.wait()
+            assert s1.close_code == 1000, "closed by the bot once it had no more to say"
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        said = [t["text"] for t in record["transcript"] if t["speaker"] == "caller"]
+        assert "yes, go on" in said
+
+
+class StubSession:
+    """A stand-in VoiceLiveConnection: sends can be slowed or hang, the service can close it."""
+
+    def __init__(self, name: str, send_delay_s: float = 0.0) -> None:
+        self.name = name
+        self.send_delay_s = send_delay_s
+        self.sent: list[str] = []
+        self.closed = False
+        self.ended = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def send(self, text: str) -> None:
+        await asyncio.sleep(self.send_delay_s)
+        self.sent.append(text)
+
+    async def events(self) -> AsyncIterator[Any]:
+        await self.ended.wait()
+        return
+        yield
+
+    async def close(self) -> None:
+        self.closed = True
+        self.close_code = self.close_code or 1000
+        self.ended.set()
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def stub_keeper(old: StubSession, new: StubSession) -> SessionKeeper:
+    async def reopen() -> Any:
+        return new
+
+    return SessionKeeper(
+        old,  # type: ignore[arg-type]
+        reopen,
+        replay=lambda planned: ["history item"],
+        can_switch=lambda: True,
+        bytes_per_ms=8,
+        recycle_after_s=0.0,
+        reconnect_budget_s=5,
+    )
+
+
+async def test_the_call_ending_during_a_recycles_switch_closes_both_sessions() -> None:
+    old, new = StubSession("old"), StubSession("new", send_delay_s=0.5)
+    keeper = stub_keeper(old, new)
+    keeper.boundary()
+    await asyncio.sleep(0.1)  # switched, the replay is going to the new session
+    assert keeper.ready is False and not new.sent
+    await keeper.close()  # the call ends now
+    assert old.closed and new.closed
+
+
+async def test_a_recycle_reports_its_switch_even_if_the_old_session_closes_meanwhile() -> None:
+    old, new = StubSession("old"), StubSession("new", send_delay_s=0.3)
+    keeper = stub_keeper(old, new)
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for event in keeper.events():
+            seen.append(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.sleep(0.01)
+        keeper.boundary()
+        await asyncio.sleep(0.1)  # switched, the replay is going to the new session
+        old.close_code = 1001
+        old.ended.set()  # the service closes the old session meanwhile
+        await asyncio.sleep(0.6)
+        assert [type(e) for e in seen] == [Resumed] and seen[0].planned
+        assert keeper.ready and new.sent == ["history item"] and not new.closed
+    finally:
+        reader.cancel()
+        await keeper.close()
+
+
+async def test_a_session_that_stops_taking_audio_is_dropped_and_the_audio_kept() -> None:
+    # The service stops reading (a dead TCP path): the send never finishes.
+    old, new = StubSession("old", send_delay_s=3600), StubSession("new")
+    keeper = stub_keeper(old, new)
+    keeper.recycle_after_s = 3600.0
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for event in keeper.events():
+            seen.append(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.wait_for(keeper.send_audio(b"\x01" * 160), 5)  # 20 ms of caller audio
+        assert loop.time() - began < 2.5, "the caller's audio is not held up for long"
+        await keeper.send_audio(b"\x02" * 160)  # meanwhile: kept for the next session
+        await asyncio.wait_for(old.ended.wait(), 3)  # given up on, closed
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        [resumed] = seen
+        assert isinstance(resumed, Resumed) and not resumed.planned
+        assert "stalled" in resumed.cause
+        assert new.sent[0] == "history item"
+        sent = [json.loads(e)["audio"] for e in new.sent[1:]]
+        assert [base64.b64decode(a) for a in sent] == [b"\x01" * 160 + b"\x02" * 160]
+        assert keeper.ready
+    finally:
+        reader.cancel()
+        await keeper.close()
+
+
+def closing_asked(session: FakeSession, closing: str) -> list[dict[str, Any]]:
+    return [
+        e for e in session.events_of("response.create")
+        if closing in e.get("response", {}).get("instructions", "")
+    ]  # fmt: skip
+
+
+async def test_a_wrap_up_while_a_new_session_is_being_set_up_still_gets_its_closing_line(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(transcribe=True, speed=math.inf)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await s1.wait_for(lambda: len(s1.responses) == 1 and s1.responses[0].done_at)
+            bot_call = next(iter(b.app_state.services.active))
+            keeper = bot_call.model
+            fresh_session = keeper._replay
+            wraps: list[asyncio.Task[None]] = []
+
+            def replay_then_time_is_up(planned: bool) -> list[str]:
+                """The time limit strikes just after the new session's replay was made."""
+                events = fresh_session(planned)
+                wraps.append(asyncio.ensure_future(bot_call.wrap_up("time_limit")))
+                return events
+
+            keeper._replay = replay_then_time_is_up
+            await s1.close(1011, "gone")
+            s2 = await b.vl.wait_for_session(2)
+            closing = bot_call.profile.closing
+            await s2.wait_for(lambda: closing_asked(s2, closing), timeout=3, what="the closing")
+            updates = [e["session"] for e in s2.events_of("session.update")]
+            assert {"turn_detection": None} in updates
+            await asyncio.wait_for(wraps[0], 5)
+            assert await call.wait_closed(timeout=8) == 1000
+        assert len(closing_asked(s2, closing)) == 1
+        assert s2.responses[-1].request == closing_asked(s2, closing)[0]
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        assert record["end_reason"] == "time_limit"
+
+
+async def test_a_drop_while_the_closing_line_plays_leaves_the_new_session_without_turns(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(
+        speed=math.inf,
+        response_audio=lambda i, fmt: audio.encode(
+            audio.tone(400 + 150 * i, 600 if i == 0 else 3000, audio.FORMAT_RATES[fmt], 0.3), fmt
+        ),
+    )
+    async with bridge(tmp_path, fake) as b:
+        profiles = b.app_state.services.profiles
+        profiles["practice"] = dataclasses.replace(profiles["practice"], duration_min=0.03)
+        async with await b.call(continuous=False) as call:
+            s1 = await b.vl.wait_for_session(1)
+            await s1.wait_for(lambda: len(s1.responses) == 2 and s1.responses[1].done_at, timeout=5)
+            await s1.close(1011, "gone")  # the closing line is queued at Twilio, playing
+            s2 = await b.vl.wait_for_session(2)
+            await s2.wait_event("conversation.item.create")  # the replay
+            await answer(call)  # "thanks, bye" over the goodbye
+            assert await call.wait_closed(timeout=8) == 1000
+        assert {"turn_detection": None} in [e["session"] for e in s2.events_of("session.update")]
+        assert s2.responses == [] and s2.events_of("response.create") == []
+        assert call.clears == [] and call.played_ms() >= 600 + 3000 - 200
+        record = await wait_ended(b.app_state.store, call.call_sid)
+        assert record["end_reason"] == "time_limit"
+
+
+async def test_a_drop_mid_answer_stops_its_old_audio_when_the_new_session_takes_over(
+    tmp_path: Path,
+) -> None:
+    fake = FakeVoiceLive(transcribe=True, speed=4.0)  # the answer arrives 4x faster than played
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 300, timeout=5)
+            assert s1.responses[0].done_at is None
+            await s1.close(1011, "gone")
+            s2 = await b.vl.wait_for_session(2)
+            await s2.wait_for(lambda: len(s2.responses) == 1, timeout=5)
+            await call.wait_for(lambda: call.clears, timeout=3, what="the old answer stopped")
+            [clear] = call.clears
+            assert clear.played_ms < 1000, "the caller did not hear all of the cut-off answer"
+            await call.wait_for(lambda: call.played_ms() >= clear.played_ms + 1000, timeout=5)
+            await call.hangup()

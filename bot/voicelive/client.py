@@ -136,8 +136,8 @@ async def open_session(
                 max_size=MAX_SERVER_FRAME,
                 open_timeout=None,
                 compression=None,
-                ping_interval=20,
-                ping_timeout=20,
+                ping_interval=5,
+                ping_timeout=5,
             ),
             timeout=settings.voice_live_connect_timeout_s,
         )

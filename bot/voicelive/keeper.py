@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # after the first attempt, which is imme
 BACKLOG_S = 30.0  # caller audio kept while no session takes it; older audio is dropped
 FLUSH_MS = 200  # backlog audio goes out in appends of this length
 EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth of short TTLs)
+SEND_TIMEOUT_S = 2.0  # a send that takes longer means a dead path: the session counts as dropped
+HANDOVER_S = 2.0  # after a switch the old session is kept this long for the caller's last words
 SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
 
 
@@ -35,8 +38,18 @@ class Resumed:
     attempts: int
     backlog_ms: float
     dropped_ms: float
+    replayed: tuple[str, ...] = ()  # the events the new session got before the caller's audio
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The caller's words, transcribed by a session after the call had switched away from it."""
+
+    item_id: str
+    text: str
+
+
+Event = vl.ServerEvent | Resumed
 Opener = Callable[[], Awaitable[VoiceLiveConnection]]
 Replay = Callable[[bool], list[str]]
 
@@ -81,8 +94,14 @@ class SessionKeeper:
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + recycle_after_s
         self._recycler: asyncio.Task[None] | None = None
-        self._switched: Resumed | None = None
+        self._queue: asyncio.Queue[tuple[VoiceLiveConnection | None, Event | None]] = (
+            asyncio.Queue()
+        )
+        self._readers: dict[VoiceLiveConnection, asyncio.Task[None]] = {}
+        self._closers: set[asyncio.Task[None]] = set()
+        self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
         self._cause: str | None = None
+        self._replayed: tuple[str, ...] = ()
         self.resumes = 0
         self.gave_up: str | None = None
 
@@ -95,12 +114,16 @@ class SessionKeeper:
     async def send(self, text: str) -> bool:
         """Send one event to the current session; False if there is none right now."""
         if not self._ready:
-            log.info("voicelive.send_dropped", reason="reconnecting", event=text[:60])
+            log.info("voicelive.send_dropped", reason="reconnecting", what=text[:60])
             return False
+        conn = self._conn
         try:
-            await self._conn.send(text)
+            await _send(conn, text)
         except ConnectionClosed:
             self._ready = False  # events() sees the close and reconnects
+            return False
+        except TimeoutError:
+            self._stalled(conn)
             return False
         return True
 
@@ -108,12 +131,34 @@ class SessionKeeper:
         """Caller audio: to the current session, or into the backlog until the next one."""
         self._audio_ms_in += len(audio) / self._bytes_per_ms
         if self._ready:
+            conn = self._conn
             try:
-                await self._conn.send(vl.append_audio(audio))
+                await _send(conn, vl.append_audio(audio))
                 return
             except ConnectionClosed:
                 self._ready = False
+            except TimeoutError:  # it may not have gone out: the next session gets it
+                self._stalled(conn)
         self._keep(audio)
+
+    def _stalled(self, conn: VoiceLiveConnection) -> None:
+        """A send to the current session did not finish in time: treat it as a drop."""
+        if conn is not self._conn or not self._ready:
+            return
+        self._ready = False
+        self._cause = f"send stalled for {SEND_TIMEOUT_S:g} s"
+        log.warning("voicelive.send_stalled", timeout_s=SEND_TIMEOUT_S)
+        self._abandon(conn)
+        self._queue.put_nowait((conn, None))  # its end, as far as the call is concerned
+
+    def _abandon(self, conn: VoiceLiveConnection) -> None:
+        """Stop reading a session and close it in the background (it may not answer)."""
+        reader = self._readers.pop(conn, None)
+        if reader is not None:
+            reader.cancel()
+        task = asyncio.create_task(_close(conn), name="voicelive_close")
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     def _keep(self, audio: bytes) -> None:
         self._backlog.append(audio)
@@ -131,43 +176,65 @@ class SessionKeeper:
 
     # ---- what the call reads ------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed]:
+    async def events(self) -> AsyncIterator[vl.ServerEvent | Resumed | Handover]:
         """Events of the current session; across a recycle or a drop, a `Resumed` in between.
 
+        Each session is read by its own task into one queue, so a session switched away from
+        can still hand over the caller's words while the new one is already being read.
         Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
         """
-        while True:
-            conn = self._conn
-            async for event in conn.events():
-                if conn is not self._conn:  # switched away: only the caller's words still count
+        self._read(self._conn)
+        try:
+            while True:
+                conn, event = await self._queue.get()
+                if isinstance(event, Resumed):  # a recycle switched sessions
+                    yield event
+                elif event is None:  # that session's events ended
+                    if conn is not self._conn:  # an old one, closed after a switch
+                        continue
+                    if self._closing:
+                        return
+                    cause = self._cause or f"closed {conn.close_code} {conn.close_reason}"
+                    self._cause = None
+                    try:
+                        resumed = await self._reconnect(cause.strip())
+                    except VoiceLiveUnavailable as exc:
+                        self.gave_up = str(exc)
+                        log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
+                        return
+                    self._read(self._conn)
+                    yield resumed
+                elif conn is not self._conn:  # switched away: only the caller's words count
                     if isinstance(event, vl.Transcript) and event.role == "user":
-                        yield event
-                    continue
-                expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
-                if expired:
-                    self._ready = False  # it is about to close: keep the audio for the next one
-                    self._cause = "session_expired"
-                elif isinstance(event, vl.SessionReady) and event.type == "session.created":
-                    self._expires(event.expires_at)
-                yield event
-                if expired:  # do not wait for the service to close it (or not)
-                    await _close(conn)
-            if self._closing:
-                return
-            if conn is not self._conn:  # a planned switch; the new session is set up already
-                if self._switched is not None:
-                    yield self._switched
-                    self._switched = None
-                continue
-            cause = self._cause or f"closed {conn.close_code} {conn.close_reason}".strip()
-            self._cause = None
+                        yield Handover(event.item_id, event.text)
+                else:
+                    expired = isinstance(event, vl.ServerError) and event.code == "session_expired"
+                    if expired:
+                        self._ready = False  # about to close: keep the audio for the next one
+                        self._cause = "session_expired"
+                    elif isinstance(event, vl.SessionReady) and event.type == "session.created":
+                        self._expires(event.expires_at)
+                    yield event
+                    if expired:  # do not wait for the service to close it (or not)
+                        await _close(conn)
+        finally:
+            for task in list(self._readers.values()):
+                task.cancel()
+
+    def _read(self, conn: VoiceLiveConnection) -> None:
+        """Start reading a session's events into the queue; None marks their end."""
+
+        async def read() -> None:
             try:
-                resumed = await self._reconnect(cause)
-            except VoiceLiveUnavailable as exc:
-                self.gave_up = str(exc)
-                log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
-                return
-            yield resumed
+                async for event in conn.events():
+                    self._queue.put_nowait((conn, event))
+            finally:
+                self._ended.add(conn)
+                self._queue.put_nowait((conn, None))
+
+        task = asyncio.create_task(read(), name="voicelive_reader")
+        self._readers[conn] = task
+        task.add_done_callback(lambda _: self._readers.pop(conn, None))
 
     # ---- recycling before expiry --------------------------------------------------------------
 
@@ -219,21 +286,30 @@ class SessionKeeper:
             self._conn, self._ready = new, False  # from here caller audio waits for `new`
             try:
                 replayed = await self._activate(new, planned=True)
-            except ConnectionClosed:  # the new one failed at once: stay with the old one
+            except (ConnectionClosed, TimeoutError):  # the new one failed: stay with the old one
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
-                await self._flush(old)
+                if old in self._ended:  # it ended meanwhile: its end now means a reconnect
+                    self._queue.put_nowait((old, None))
+                else:
+                    await self._flush(old)
                 self._recycle_at = time.monotonic() + 30.0
+                self._abandon(new)
                 return
-        except asyncio.CancelledError:
-            if self._conn is not new:
-                await _close(new)
+            took = (time.monotonic() - switch) * 1000
+            resumed = Resumed(True, "recycle", took, 1, replayed, 0.0, self._replayed)
+            self._queue.put_nowait((None, resumed))
+            self._read(new)
+            log.info("voicelive.recycled", switch_ms=round(took, 1),
+                     opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
+            # The old session may still transcribe what the caller said just before the switch.
+            await asyncio.sleep(HANDOVER_S)
+            await _close(old)
+        except asyncio.CancelledError:  # the call ends, or the new session dropped
+            for conn in (old, new):
+                if conn is not self._conn:
+                    await asyncio.shield(_close(conn))
             raise
-        took = (time.monotonic() - switch) * 1000
-        self._switched = Resumed(True, "recycle", took, 1, replayed, 0.0)
-        log.info("voicelive.recycled", switch_ms=round(took, 1),
-                 opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
-        await _close(old)  # ends the old event stream; events() then yields the Resumed
 
     # ---- reconnecting after a drop ------------------------------------------------------------
 
@@ -248,6 +324,7 @@ class SessionKeeper:
         attempt = 0
         while True:
             attempt += 1
+            new = None
             try:
                 left = deadline - time.monotonic()
                 new = await asyncio.wait_for(self._open(), max(left, 0.1))
@@ -255,9 +332,9 @@ class SessionKeeper:
                 backlog = await self._activate(new, planned=False)
                 break
             except (VoiceLiveUnavailable, TimeoutError, ConnectionClosed) as exc:
-                if isinstance(exc, ConnectionClosed):  # it closed while being set up
+                if new is not None:  # it closed or stalled while being set up
                     self._ready = False
-                    await _close(self._conn)
+                    self._abandon(new)
                 reason = str(exc) or type(exc).__name__
                 if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
                     raise
@@ -278,12 +355,13 @@ class SessionKeeper:
         self.resumes += 1
         log.info("voicelive.reconnected", cause=cause, took_ms=round(took, 1), attempts=attempt,
                  backlog_ms=round(backlog, 1), dropped_ms=round(dropped, 1))  # fmt: skip
-        return Resumed(False, cause, took, attempt, backlog, dropped)
+        return Resumed(False, cause, took, attempt, backlog, dropped, self._replayed)
 
     async def _activate(self, new: VoiceLiveConnection, *, planned: bool) -> float:
         """Give a new session the conversation so far, then the caller's waiting audio."""
-        for event in self._replay(planned):
-            await new.send(event)
+        self._replayed = tuple(self._replay(planned))
+        for event in self._replayed:
+            await _send(new, event)
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + self.recycle_after_s
         return await self._flush(new)
@@ -300,8 +378,8 @@ class SessionKeeper:
                 self._backlog_bytes -= len(part)
                 chunk += part
             try:
-                await conn.send(vl.append_audio(bytes(chunk)))
-            except ConnectionClosed:  # not sent: it waits for the next session
+                await _send(conn, vl.append_audio(bytes(chunk)))
+            except (ConnectionClosed, TimeoutError):  # not sent: it waits for the next session
                 self._backlog.appendleft(bytes(chunk))
                 self._backlog_bytes += len(chunk)
                 raise
@@ -325,7 +403,18 @@ class SessionKeeper:
             self._recycler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recycler
+        for task in list(self._readers.values()):
+            task.cancel()
+        if self._closers:  # sessions given up on, closing in the background
+            await asyncio.wait(self._closers, timeout=1.0)
+            for task in list(self._closers):
+                task.cancel()
         await self._conn.close()
+
+
+async def _send(conn: VoiceLiveConnection, text: str) -> None:
+    """Send one event; TimeoutError if the connection takes longer than SEND_TIMEOUT_S."""
+    await asyncio.wait_for(conn.send(text), SEND_TIMEOUT_S)
 
 
 async def _close(conn: VoiceLiveConnection) -> None:

@@ -141,6 +141,7 @@ class FakeVoiceLive:
         delta_ms: int = 100,
         speed: float = 4.0,
         first_delta_delay_ms: float = 50.0,
+        created_delay_ms: float = 0.0,
         late_deltas_after_interrupt: int = 2,
         late_deltas_after_cancel: int = 0,
         energy_vad: bool = True,
@@ -159,6 +160,9 @@ class FakeVoiceLive:
         self.delta_ms = delta_ms
         self.speed = speed
         self.first_delta_delay_ms = first_delta_delay_ms
+        # The service's latency from response.create to response.created; meanwhile the
+        # response counts as active (another response.create is refused).
+        self.created_delay_ms = created_delay_ms
         self.late_deltas_after_interrupt = late_deltas_after_interrupt
         self.late_deltas_after_cancel = late_deltas_after_cancel
         self.energy_vad = energy_vad
@@ -895,6 +899,10 @@ class FakeSession:
             "status": "in_progress",
             "content": [],
         }
+        if self.server.created_delay_ms:
+            await self._sleep_until(
+                response.triggered_at + self.server.created_delay_ms / 1000, response.wake
+            )
         response.created_at = self._loop.time()
         await self._emit(
             {
