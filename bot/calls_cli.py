@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -244,6 +245,13 @@ async def _run(args: argparse.Namespace, url: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Run `bot calls` (or `bot calls show`) against DATABASE_URL."""
+    return run_on_store(_run, args)
+
+
+def run_on_store(
+    run: Callable[[argparse.Namespace, str], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    """Run a store command with the database DATABASE_URL names (exit 2 on a bad setting)."""
     try:
         settings = load_settings()
         url = database_url(settings.database_url, settings.data_dir)
@@ -251,4 +259,4 @@ def main(args: argparse.Namespace) -> int:
         print(f"bot: configuration error: {exc}", file=sys.stderr)
         return 2
     configure("console", "warning", settings.secrets)
-    return asyncio.run(_run(args, url))
+    return asyncio.run(run(args, url))

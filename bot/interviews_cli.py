@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -11,10 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, load_settings
-from bot.logs import configure, mask_phone
+from bot.calls_cli import run_on_store
+from bot.logs import mask_phone
 from bot.scheduling.rules import DEFAULT_WINDOW, STATUSES, InvalidField, validate, zone
-from bot.store import Store, database_url
+from bot.store import Store
 from bot.store.interviews import Conflict, InterviewStore, NotFound
 
 COLUMNS = (
@@ -207,11 +206,4 @@ async def _run(args: argparse.Namespace, url: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Run `bot schedule` or `bot interviews …` against DATABASE_URL."""
-    try:
-        settings = load_settings()
-        url = database_url(settings.database_url, settings.data_dir)
-    except (ConfigError, ValueError) as exc:
-        print(f"bot: configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure("console", "warning", settings.secrets)
-    return asyncio.run(_run(args, url))
+    return run_on_store(_run, args)

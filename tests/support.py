@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 
@@ -81,3 +85,30 @@ async def running_bot(settings: Settings) -> AsyncIterator[str]:
     """Serve the bot with uvicorn on settings.port; yields its base URL (http://127.0.0.1:PORT)."""
     async with running_app(settings) as (base, _app):
         yield base
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    env: dict[str, str], port: int, log_file: Path | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot serve` on 127.0.0.1:port, once /healthz answers; killed if still running."""
+    with contextlib.ExitStack() as stack:
+        out: Any = stack.enter_context(log_file.open("wb")) if log_file else subprocess.DEVNULL
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--port", str(port), env=env,
+            stdout=out, stderr=out,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                for _ in range(300):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise TimeoutError(f"bot did not start (log: {log_file or 'not kept'})")
+            yield proc
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGKILL)
+            await proc.wait()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +13,9 @@ import httpx
 from tests.bridge import Bridge
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, free_port, make_settings
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port, make_settings
 
 API_TOKEN = "api-token-for-tests-0123456789"
-
-
-@contextlib.asynccontextmanager
-async def bot_process(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--port", str(port), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise TimeoutError("bot did not start")
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
-        await proc.wait()
 
 
 async def get_call(base: str, call_sid: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import httpx
 
 from tests.fakes.twilio_rest import FakeCall, FakeTwilioRest
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, free_port
-from tests.test_call_crash import API_TOKEN, bot_process
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port
+from tests.test_call_crash import API_TOKEN
 
 HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 

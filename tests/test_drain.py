@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -19,7 +16,7 @@ from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.interview import practice_profile
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, free_port, make_settings
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port, make_settings
 
 
 def bot_env(tmp: Path, port: int, fake: FakeVoiceLive, **extra: str) -> dict[str, str]:
@@ -36,32 +33,6 @@ def bot_env(tmp: Path, port: int, fake: FakeVoiceLive, **extra: str) -> dict[str
         "LOG_FORMAT": "json",
         **extra,
     }
-
-
-@contextlib.asynccontextmanager
-async def bot_process(
-    env: dict[str, str], port: int, log_file: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m bot serve` on 127.0.0.1:port, once /healthz answers; killed if still running."""
-    with log_file.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--port", str(port), env=env,
-            stdout=log, stderr=log,
-        )  # fmt: skip
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                for _ in range(300):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.05)
-                else:
-                    raise TimeoutError(f"bot did not start: see {log_file}")
-            yield proc
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGKILL)
-            await proc.wait()
 
 
 async def get(base: str, path: str) -> httpx.Response:
