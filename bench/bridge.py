@@ -117,6 +117,8 @@ def measure(run: Run) -> dict[str, Any]:
                     "LOG_LEVEL": "warning",
                     "LOG_FORMAT": "json",
                     "DATA_DIR": tmp,
+                    # The benchmark measures where one process saturates: no capacity limit.
+                    "MAX_CONCURRENT_CALLS": "10000",
                 }
                 cmd = [PY, "-m", "bot", "serve", "--port", str(port)]
                 cwd = tmp  # no stray .env
