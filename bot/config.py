@@ -22,7 +22,8 @@ DEV_TOKEN_FILE = "dev_auth_token"
 # timeout a wrap-up takes at most 45 s (bot/continuity.py WRAP_UP_TIMEOUT_S), then Twilio's
 # <Connect action> is awaited for 5 s: 60 s are left for that and a margin.
 DEFAULT_DRAIN_TIMEOUT_S = 540.0
-# One process saturates between 50 and 60 calls (docs/benchmarks.md): 40 leaves headroom for
+# One process saturated between 50 and 60 calls on the slowest benchmark run
+# (docs/benchmarks.md): 40 leaves headroom for
 # webhooks, the database and garbage collection on the same core.
 DEFAULT_MAX_CONCURRENT_CALLS = 40
 # Interview profiles: the checkout's profiles/ (next to the bot package), else ./profiles.
