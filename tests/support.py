@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -112,3 +113,19 @@ async def bot_process(
             if proc.returncode is None:
                 proc.send_signal(signal.SIGKILL)
             await proc.wait()
+
+
+def bot_env(tmp: Path, port: int, voice_live_endpoint: str, **extra: str) -> dict[str, str]:
+    """The environment of a `bot serve` subprocess on 127.0.0.1:port (extra overrides)."""
+    return {
+        **os.environ,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "VOICE_LIVE_ENDPOINT": voice_live_endpoint,
+        "VOICE_LIVE_API_KEY": "test-key",
+        "DATA_DIR": str(tmp),
+        "DATABASE_URL": f"sqlite:///{tmp}/calls.db",
+        **extra,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 from tests.bridge import Bridge
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port, make_settings
+from tests.support import bot_env, bot_process, free_port, make_settings
 
 API_TOKEN = "api-token-for-tests-0123456789"
 
@@ -28,20 +27,8 @@ async def get_call(base: str, call_sid: str) -> dict[str, Any]:
 async def test_killed_mid_call_the_record_is_marked_interrupted(tmp_path: Path) -> None:
     async with FakeVoiceLive(speed=4.0) as fake:
         port = free_port()
-        env = {
-            **os.environ,
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "VOICE_LIVE_ENDPOINT": fake.endpoint,
-            "VOICE_LIVE_API_KEY": "test-key",
-            "API_TOKEN": API_TOKEN,
-            "DATA_DIR": str(tmp_path),
-            "DATABASE_URL": f"sqlite:///{tmp_path}/calls.db",
-            "CALL_HEARTBEAT_S": "0.3",
-            "LOG_LEVEL": "warning",
-        }
+        env = bot_env(tmp_path, port, fake.endpoint, API_TOKEN=API_TOKEN,
+                      CALL_HEARTBEAT_S="0.3", LOG_LEVEL="warning")  # fmt: skip
         settings = make_settings(port, tmp_path)
         base = f"http://127.0.0.1:{port}"
         async with bot_process(env, port) as proc:

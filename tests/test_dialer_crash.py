@@ -4,7 +4,6 @@ after a restart the interview is not dialed again (Twilio's callback named the c
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 
 from tests.fakes.twilio_rest import FakeCall, FakeTwilioRest
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_env, bot_process, free_port
 from tests.test_call_crash import API_TOKEN
 
 HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -31,22 +30,11 @@ async def test_killed_between_dial_and_storing_the_call_sid(tmp_path: Path) -> N
     ):
         fake.respond_delay_s = 4  # the bot never hears the CallSid: it is killed first
         port = free_port()
-        env = {
-            **os.environ,
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "TWILIO_API_URL": fake.url,
-            "VOICE_LIVE_ENDPOINT": vl.endpoint,
-            "VOICE_LIVE_API_KEY": "test-key",
-            "API_TOKEN": API_TOKEN,
-            "DATA_DIR": str(tmp_path),
-            "LOG_LEVEL": "warning",
-            "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
-            "DIALER_POLL_S": "0.05",
-            "DIALER_RECOVERY_S": "1",
-        }
+        env = bot_env(
+            tmp_path, port, vl.endpoint, TWILIO_API_URL=fake.url, API_TOKEN=API_TOKEN,
+            LOG_LEVEL="warning", DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+            DIALER_POLL_S="0.05", DIALER_RECOVERY_S="1",
+        )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         body = {
             "candidate_name": "Ada",

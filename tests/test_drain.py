@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 from xml.etree import ElementTree
@@ -16,23 +15,7 @@ from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.interview import practice_profile
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, bot_process, free_port, make_settings
-
-
-def bot_env(tmp: Path, port: int, fake: FakeVoiceLive, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_PHONE_NUMBER": "+15005550006",
-        "VOICE_LIVE_ENDPOINT": fake.endpoint,
-        "VOICE_LIVE_API_KEY": "test-key",
-        "DATA_DIR": str(tmp),
-        "DATABASE_URL": f"sqlite:///{tmp}/calls.db",
-        "LOG_FORMAT": "json",
-        **extra,
-    }
+from tests.support import AUTH_TOKEN, bot_env, bot_process, free_port, make_settings
 
 
 async def get(base: str, path: str) -> httpx.Response:
@@ -54,7 +37,7 @@ async def test_sigterm_mid_call_drains_and_exits_0(tmp_path: Path) -> None:
     async with FakeVoiceLive(speed=4.0) as fake:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = bot_env(tmp_path, port, fake, DRAIN_TIMEOUT_S="60")
+        env = bot_env(tmp_path, port, fake.endpoint, LOG_FORMAT="json", DRAIN_TIMEOUT_S="60")
         async with bot_process(env, port, tmp_path / "bot.log") as proc:
             bridge = Bridge(base, make_settings(port, tmp_path), fake)
             call = await bridge.call()
@@ -95,7 +78,7 @@ async def test_drain_timeout_wraps_up_with_a_closing_line(tmp_path: Path) -> Non
     async with FakeVoiceLive(speed=4.0) as fake:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = bot_env(tmp_path, port, fake, DRAIN_TIMEOUT_S="0.5")
+        env = bot_env(tmp_path, port, fake.endpoint, LOG_FORMAT="json", DRAIN_TIMEOUT_S="0.5")
         async with bot_process(env, port, tmp_path / "bot.log") as proc:
             bridge = Bridge(base, make_settings(port, tmp_path), fake)
             call = await bridge.call()
@@ -122,7 +105,7 @@ async def test_drain_timeout_wraps_up_with_a_closing_line(tmp_path: Path) -> Non
 async def test_second_signal_stops_at_once_with_status_1(tmp_path: Path) -> None:
     async with FakeVoiceLive(speed=4.0) as fake:
         port = free_port()
-        env = bot_env(tmp_path, port, fake, DRAIN_TIMEOUT_S="60")
+        env = bot_env(tmp_path, port, fake.endpoint, LOG_FORMAT="json", DRAIN_TIMEOUT_S="60")
         async with bot_process(env, port, tmp_path / "bot.log") as proc:
             bridge = Bridge(f"http://127.0.0.1:{port}", make_settings(port, tmp_path), fake)
             call = await bridge.call()
@@ -138,7 +121,7 @@ async def test_second_signal_stops_at_once_with_status_1(tmp_path: Path) -> None
 async def test_idle_process_exits_0_at_once_on_sigterm(tmp_path: Path) -> None:
     async with FakeVoiceLive() as fake:
         port = free_port()
-        env = bot_env(tmp_path, port, fake)
+        env = bot_env(tmp_path, port, fake.endpoint, LOG_FORMAT="json")
         async with bot_process(env, port, tmp_path / "bot.log") as proc:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0

@@ -301,3 +301,32 @@ async def test_reschedule_and_cancel(env: tuple) -> None:
     for change in (ivs.cancel(busy["id"]), ivs.reschedule(busy["id"], fields())):
         with pytest.raises(Conflict, match="dialing"):
             await change
+
+
+async def test_a_candidate_calling_in_takes_the_interview_once(env: tuple) -> None:
+    _, ivs, clock = env
+    made = await ivs.create(fields())
+    clock.advance(minutes=-5)  # they call a little early: the code already works
+    assert await ivs.call_in(made["id"], SID, "test")
+    assert not await ivs.call_in(made["id"], "CA" + "2" * 32, "test")  # a second caller loses
+    assert await status(ivs, made["id"]) == ("in_progress", None)
+    clock.advance(minutes=10)
+    assert await ivs.claim_due("test", 5) == []  # the dialer does not call her as well
+    await ivs.call_in_ended(made["id"], SID, failed=False)
+    got = await ivs.get(made["id"])
+    assert got is not None and got["status"] == "completed"
+    [attempt] = got["attempts"]
+    assert attempt["call_sid"] == SID and attempt["outcome"] == "completed"
+
+
+async def test_a_call_in_that_fails_on_our_side_is_retried_by_the_dialer(env: tuple) -> None:
+    _, ivs, _ = env
+    made = await ivs.create(fields())
+    assert await ivs.call_in(made["id"], SID, "test")
+    await ivs.call_in_ended(made["id"], SID, failed=True)
+    state, next_at = await status(ivs, made["id"])
+    assert state == "retrying" and next_at is not None
+    got = await ivs.get(made["id"])
+    assert got is not None and got["attempts"][0]["outcome"] == "transient_error"
+    await ivs.call_in_ended(made["id"], SID, failed=False)  # a repeat changes nothing
+    assert (await status(ivs, made["id"]))[0] == "retrying"

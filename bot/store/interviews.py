@@ -228,11 +228,31 @@ class InterviewStore:
                 .values(next_attempt_at=window.next_open(now), updated_at=now)
             )
             return None
+        current = await self._take(conn, this, row["id"], "dialing", instance, now,
+                                   {"outcome": "dialing"})  # fmt: skip
+        if current is None:
+            return None  # another dialer won it
+        return Claim(
+            row["id"], current["attempts_total"], current["phone"], current["candidate_name"]
+        )
+
+    async def _take(
+        self,
+        conn: AsyncConnection,
+        where: Any,
+        interview_id: str,
+        status: str,
+        instance: str,
+        now: datetime,
+        attempt: dict[str, Any],
+    ) -> Any:
+        """Move the interview to `status` if `where` still holds (one taker wins) and record its
+        next attempt with the `attempt` values; the updated row, or None if someone else won."""
         won = await conn.execute(
             sa.update(interviews)
-            .where(this)
+            .where(where)
             .values(
-                status="dialing",
+                status=status,
                 tries=interviews.c.tries + 1,
                 attempts_total=interviews.c.attempts_total + 1,
                 claimed_by=instance,
@@ -241,22 +261,20 @@ class InterviewStore:
             )
         )
         if won.rowcount != 1:
-            return None  # another dialer won it
-        current = await self._row(conn, row["id"])
+            return None
+        current = await self._row(conn, interview_id)
         assert current is not None
         await conn.execute(
             sa.insert(attempts).values(
-                interview_id=row["id"],
+                interview_id=interview_id,
                 seq=current["attempts_total"],
                 created_at=now,
                 instance=instance,
-                outcome="dialing",
                 last_sequence=-1,
+                **attempt,
             )
         )
-        return Claim(
-            row["id"], current["attempts_total"], current["phone"], current["candidate_name"]
-        )
+        return current
 
     async def dialed(self, claim: Claim, call_sid: str) -> None:
         """Twilio accepted the call: remember its CallSid (a callback may have come first)."""
@@ -451,37 +469,14 @@ class InterviewStore:
         (so the dialer will not call them as well). False if it is no longer open (the dialer
         or another caller took it first)."""
         now = self.now()
+        open_ = sa.and_(interviews.c.id == interview_id, interviews.c.status.in_(CODE_STATUSES))
+        attempt = {"call_sid": call_sid, "outcome": "in-progress", "call_status": "in-progress",
+                   "answered_at": now, "stream": "connected"}  # fmt: skip
         async with self.engine.begin() as conn:
-            won = await conn.execute(
-                sa.update(interviews)
-                .where(interviews.c.id == interview_id, interviews.c.status.in_(CODE_STATUSES))
-                .values(
-                    status="in_progress",
-                    tries=interviews.c.tries + 1,
-                    attempts_total=interviews.c.attempts_total + 1,
-                    claimed_by=instance,
-                    next_attempt_at=None,
-                    updated_at=now,
-                )
-            )
-            if won.rowcount != 1:
-                return False
-            current = await self._row(conn, interview_id)
-            assert current is not None
-            await conn.execute(
-                sa.insert(attempts).values(
-                    interview_id=interview_id,
-                    seq=current["attempts_total"],
-                    created_at=now,
-                    instance=instance,
-                    call_sid=call_sid,
-                    outcome="in-progress",
-                    call_status="in-progress",
-                    answered_at=now,
-                    stream="connected",
-                    last_sequence=-1,
-                )
-            )
+            taken = await self._take(conn, open_, interview_id, "in_progress", instance, now,
+                                     attempt)  # fmt: skip
+        if taken is None:
+            return False
         log.info("interview.called_in", interview_id=interview_id, call_sid=call_sid)
         return True
 
