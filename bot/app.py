@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
-from bot.callrecord import report_interrupted
+from bot.callrecord import FAILED_REASONS, report_interrupted
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
@@ -44,7 +44,6 @@ log = structlog.get_logger(__name__)
 
 XML = "application/xml"
 MAX_FORM_BYTES = 64 * 1024  # Twilio's forms are a few hundred bytes
-APOLOGY_REASONS = {"engine_unavailable", "voicelive_closed", "error"}
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
@@ -174,7 +173,7 @@ async def stream_ended(request: Request) -> Response:
     services: Services = request.app.state.services
     outcome = services.outcomes.pop(form.get("CallSid", ""))
     log.info("call.stream_ended", call_sid=form.get("CallSid"), outcome=outcome)
-    return Response(hangup_twiml(APOLOGY if outcome in APOLOGY_REASONS else None), media_type=XML)
+    return Response(hangup_twiml(APOLOGY if outcome in FAILED_REASONS else None), media_type=XML)
 
 
 async def status(request: Request) -> Response:

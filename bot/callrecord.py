@@ -21,6 +21,8 @@ from bot.store.rows import percentile
 
 log = structlog.get_logger(__name__)
 
+# Ends that failed on our side: the record says `failed`, the caller hears the apology, and an
+# interview taken by code is retried.
 FAILED_REASONS = {"error", "engine_unavailable", "voicelive_closed"}
 FLUSH_TIMEOUT_S = 5.0
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
