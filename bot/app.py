@@ -26,8 +26,8 @@ from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
 from bot.interview.context import InterviewContext
-from bot.interview.instructions import compose, tools
 from bot.interview.profiles import Profile, ProfileError, load_profiles
+from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
 from bot.logs import SCRUBBER, mask_phone
 from bot.scheduling.inbound import CallInDirectory
@@ -38,7 +38,7 @@ from bot.store import Store, database_url
 from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
 from bot.twimldocs import load_twiml
 from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
-from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
+from bot.voicelive.client import VoiceLiveConnection, open_session
 
 log = structlog.get_logger(__name__)
 
@@ -256,9 +256,7 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
         def configure(context: InterviewContext) -> dict[str, Any]:
             profile = profiles.get(context.profile) or profiles[settings.default_profile]
-            instructions = compose(profile, context)
-            return session_config(settings, instructions, tools(profile), settings.audio_format,
-                                  voice=profile.voice, language=profile.language)  # fmt: skip
+            return call_session(settings, profile, context)
 
         async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
