@@ -268,11 +268,13 @@ async def test_the_profile_sets_voice_language_and_instructions(
 
 
 def refusals(session: FakeSession) -> list[dict[str, Any]]:
-    """Errors the fake sent because a response.create came while a response was active."""
-    return [
+    """response.create events that came while a response was active: cancelling it (the
+    service's default, cancel_previous true) or refused (cancel_previous false)."""
+    refused = [
         e for e in session.sent_of("error")
         if e["error"]["code"] == "conversation_already_has_active_response"
     ]  # fmt: skip
+    return session.creates_while_active + refused
 
 
 @pytest.mark.parametrize("when", ["tool response in flight", "its answer asked for, not begun"])
