@@ -710,7 +710,9 @@ def _no_name_on_done(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_voicelive_function_calls_as_the_reference_shows_them() -> None:
-    async with FakeVoiceLive(speed=float("inf"), first_delta_delay_ms=0) as fake:
+    async with FakeVoiceLive(
+        speed=float("inf"), first_delta_delay_ms=0, pre_generated_ms_per_char=60
+    ) as fake:
         client, session = await _vl_connect(fake)
         calls = [("record_assessment", '{"question":1,"score":3}'), ("end_interview", "{}")]
         response = await session.function_calls(calls)
@@ -845,7 +847,9 @@ async def test_voicelive_failed_responses_on_demand() -> None:
 
 
 async def test_voicelive_pre_generated_message_is_spoken_exactly() -> None:
-    async with FakeVoiceLive(speed=float("inf"), first_delta_delay_ms=0) as fake:
+    async with FakeVoiceLive(
+        speed=float("inf"), first_delta_delay_ms=0, pre_generated_ms_per_char=60
+    ) as fake:
         client, session = await _vl_connect(fake)
         await client.send({"type": "session.update", "session": {"instructions": "Be rude."}})
         await client.until("session.updated")

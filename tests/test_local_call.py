@@ -37,7 +37,7 @@ async def test_two_question_interview_ends_by_itself(tmp_path: Path) -> None:
         options = Options(
             url=base,
             token=settings.twilio_auth_token,
-            say=["I built a billing system.", "We talked it through calmly."],
+            say=["Yes, I am ready.", "I built a billing system.", "We talked it through calmly."],
             record=record,
             timeout=60,
             out=io.StringIO(),
@@ -45,9 +45,10 @@ async def test_two_question_interview_ends_by_itself(tmp_path: Path) -> None:
         report = await asyncio.to_thread(call_in_own_loop, options)
     timeline = options.out.getvalue()  # type: ignore[union-attr]
     assert report.status == "completed" and report.exit_code == 0, report.reason + timeline
-    assert len(report.caller_segments) == 2
-    assert len(report.bot_segments) == 3, timeline  # greeting+question, question, goodbye
-    assert len(report.response_times_ms) == 2
+    assert len(report.caller_segments) == 3
+    # the greeting (word for word, it ends "Are you ready?"), two questions, the goodbye
+    assert len(report.bot_segments) == 4, timeline
+    assert len(report.response_times_ms) == 3
     assert all(300 <= took <= 1500 for took in report.response_times_ms), timeline
     assert report.unplayed_ms == 0  # the goodbye played out before the bot hung up
     assert report.action_twiml is not None and "Hangup" in report.action_twiml
@@ -69,7 +70,7 @@ async def test_barge_in_silences_the_bot_within_300_ms(tmp_path: Path) -> None:
         options = Options(
             url=base,
             token=settings.twilio_auth_token,
-            say=["Sorry, I built a billing system.", "We talked it through."],
+            say=["Sorry, yes.", "I built a billing system.", "We talked it through."],
             barge_in_after=1.5,
             timeout=60,
             out=io.StringIO(),
@@ -80,8 +81,8 @@ async def test_barge_in_silences_the_bot_within_300_ms(tmp_path: Path) -> None:
     assert len(report.barge_ins) == 1, timeline
     barge = report.barge_ins[0]
     assert barge.silence_after_ms is not None and barge.silence_after_ms <= 300, timeline
-    # the bot then carried on: the next question, then the goodbye
-    assert len(report.bot_segments) == 3 and len(report.response_times_ms) == 2, timeline
+    # the bot then carried on: both questions, then the goodbye
+    assert len(report.bot_segments) == 4 and len(report.response_times_ms) == 3, timeline
 
 
 async def test_timed_interview_ends_itself_at_its_limit(tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ async def test_interview_goes_on_across_recycled_sessions(tmp_path: Path) -> Non
         options = Options(
             url=base,
             token=settings.twilio_auth_token,
-            say=["I built a billing system.", "We talked it through calmly."],
+            say=["Yes.", "I built a billing system.", "We talked it through calmly."],
             timeout=60,
             out=io.StringIO(),
         )
@@ -139,5 +140,6 @@ async def test_interview_goes_on_across_recycled_sessions(tmp_path: Path) -> Non
     assert "session_recycled" in [e["code"] for e in record["errors"]], record["errors"]
     said = [t["text"] for t in record["transcript"] if t["speaker"] == "bot"]
     questions = [q.text for q in PRACTICE_PROFILE.questions]
-    assert len(said) == 3 and questions[0] in said[0] and questions[1] in said[1], said
-    assert said[2].endswith(PRACTICE_PROFILE.closing), said
+    assert len(said) == 4 and said[0].startswith("Hello, thanks for calling."), said
+    assert questions[0] in said[1] and questions[1] in said[2], said
+    assert said[3].endswith(PRACTICE_PROFILE.closing), said

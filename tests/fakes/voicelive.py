@@ -205,7 +205,7 @@ class FakeVoiceLive:
         refuse_session_params: set[str] | None = None,
         cached_tokens: int = 0,
         cached_details: bool = True,
-        pre_generated_ms_per_char: float = 60.0,
+        pre_generated_ms_per_char: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.bearer_token_check = bearer_token_check
@@ -1040,7 +1040,11 @@ class FakeSession:
             sound, transcript = b"", ""
         elif spoken is not None:
             ms_per_char = self.server.pre_generated_ms_per_char
-            sound, transcript = spoken_audio(spoken, index, fmt, ms_per_char), spoken
+            if ms_per_char is None:  # the test's own audio for this response, exact words
+                sound = self.server.response_audio(index, fmt)
+            else:  # audio as long as the text would take to say
+                sound = spoken_audio(spoken, index, fmt, ms_per_char)
+            transcript = spoken
         else:
             sound = self.server.response_audio(index, fmt)
             transcript = self.server.response_text(index)
