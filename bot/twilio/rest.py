@@ -60,7 +60,7 @@ class TwilioRest:
         status_callback: str,
         amd_callback: str,
         ring_timeout_s: int = 30,
-        time_limit_s: int = 3600,
+        time_limit_s: int = 14400,
     ) -> str:
         """Place a call (async AMD, signed status callbacks); its CallSid. Raises RestError."""
         try:
