@@ -25,8 +25,8 @@ from bot.callrecord import FAILED_REASONS, report_interrupted
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
+from bot.interview.callsession import call_session
 from bot.interview.context import InterviewContext
-from bot.interview.instructions import compose, tools
 from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.interviews_api import interview_routes
 from bot.logs import SCRUBBER, mask_phone
@@ -45,7 +45,7 @@ from bot.twilio.webhooks import (
 )
 from bot.twimldocs import load_twiml
 from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
-from bot.voicelive.client import VoiceLiveConnection, open_session, session_config
+from bot.voicelive.client import VoiceLiveConnection, open_session
 
 log = structlog.get_logger(__name__)
 
@@ -270,9 +270,7 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
         def configure(context: InterviewContext) -> dict[str, Any]:
             profile = profiles.get(context.profile) or profiles[settings.default_profile]
-            instructions = compose(profile, context)
-            return session_config(settings, instructions, tools(profile), settings.audio_format,
-                                  voice=profile.voice, language=profile.language)  # fmt: skip
+            return call_session(settings, profile, context)
 
         async def open_model(context: InterviewContext) -> VoiceLiveConnection:
             assert endpoint is not None
