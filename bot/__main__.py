@@ -79,7 +79,11 @@ def local_engine(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_format, settings.log_level, settings.secrets)
-    asyncio.run(serve_forever(args.host, args.port))
+    asyncio.run(
+        serve_forever(
+            args.host, args.port, fail_responses=args.fail_responses, fail_every=args.fail_every
+        )
+    )
     return 0
 
 
@@ -100,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("local-engine", help="run the offline Voice Live-compatible engine")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--fail-responses", type=int, default=0, metavar="N",
+                   help="the first N responses fail (status failed, rate limit)")  # fmt: skip
+    p.add_argument("--fail-every", type=int, default=0, metavar="K",
+                   help="every K-th response fails (status failed, rate limit)")  # fmt: skip
     p.set_defaults(func=local_engine)
     p = sub.add_parser("softphone", help="call the bot as Twilio and a caller would")
     phone.add_arguments(p)

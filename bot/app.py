@@ -25,9 +25,9 @@ from bot.callrecord import FAILED_REASONS, report_interrupted
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
-from bot.interview.callsession import call_session
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError, load_profiles
+from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
 from bot.logs import SCRUBBER, mask_phone
 from bot.scheduling.inbound import CallInDirectory

@@ -24,7 +24,7 @@ from bot.scheduling import inbound
 from bot.twilio import media
 from bot.twilio.webhooks import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
-from bot.voicelive.client import VoiceLiveUnavailable
+from bot.voicelive.client import ConfigRefused, VoiceLiveUnavailable
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
@@ -154,6 +154,10 @@ class Call(Continuity):
             profile=self.profile,
         )
         self.keys = keys.KeyDebouncer()
+        self.tool_names: dict[str, str] = {}  # call_id -> function name, from its item
+        self.tools_answered: set[str] = set()  # call_ids whose output went (or is not due)
+        self.unnamed_calls: dict[str, vl.FunctionCall] = {}  # .done without a known name yet
+        self.content_index: dict[str, int] = {}  # assistant item -> its audio content part
         self._init_continuity()  # time-keeping, history, wrap-up state (bot/continuity.py)
 
     # ---- the call, top to bottom -------------------------------------------------------------
@@ -181,7 +185,7 @@ class Call(Continuity):
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
-            await self.request_response()
+            await self.request_response(say=self.greeting)
             log.info("call.greeting_requested")
             reason = await self._relay()
         except Exception as exc:
@@ -199,6 +203,7 @@ class Call(Continuity):
             asyncio.create_task(self._to_twilio(), name="to_twilio"),
             asyncio.create_task(self._watch_twilio(), name="watch_twilio"),
             asyncio.create_task(self._keep_time(), name="keep_time"),
+            asyncio.create_task(self._watch_responses(), name="watch_responses"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -314,9 +319,20 @@ class Call(Continuity):
                 await self._on_response_created(event)
             elif isinstance(event, vl.ResponseDone):
                 self._on_response_done(event)
+                await self._run_unnamed_calls(event)
+                if event.status == "failed":
+                    if await self._response_failed(event):
+                        return "model_failed"
+                    continue
                 await self._after_response(event)
+            elif isinstance(event, vl.FunctionCallItem):
+                if event.call_id and event.name:
+                    self.tool_names[event.call_id] = event.name
             elif isinstance(event, vl.FunctionCall):
                 await self._on_function_call(event)
+            elif isinstance(event, ConfigRefused):
+                if not self._config_refused(event):
+                    return "config_refused"
             elif isinstance(event, vl.Transcript):
                 log.debug("transcript", role=event.role, text=event.text)
                 if event.role == "user":
@@ -359,6 +375,9 @@ class Call(Continuity):
             self.dropped_deltas += 1
             return
         self.audio_item = event.item_id
+        self.content_index[event.item_id] = event.content_index
+        if self.failing_since is not None:  # the model speaks again
+            self._responses_recovered()
         self.item_received_ms[event.item_id] = (
             self.item_received_ms.get(event.item_id, 0.0)
             + len(event.audio) / self.model_bytes_per_ms
@@ -445,7 +464,7 @@ class Call(Continuity):
             self.active_response = None
         received = self.item_received_ms.get(item, 0.0) if item else 0.0
         if playing and item and heard < received:
-            await self.model.send(vl.truncate(item, int(heard)))
+            await self.model.send(vl.truncate(item, int(heard), self.content_index.get(item, 0)))
         if playing:
             log.info(
                 "call.barge_in",
@@ -458,9 +477,28 @@ class Call(Continuity):
         self.end_after_playout = False
 
     async def _on_function_call(self, event: vl.FunctionCall) -> None:
+        """A function call's arguments are complete: carry it out, once per call_id. Its name
+        comes from the function-call item (the reference's `.done` has none); if no item named
+        it yet, it waits for the response's response.done, whose output names it."""
         assert self.model is not None
+        if event.call_id in self.tools_answered:
+            return
+        name = event.name or self.tool_names.get(event.call_id, "")
+        if not name:
+            self.unnamed_calls[event.call_id] = event
+            return
+        self.tools_answered.add(event.call_id)
+        if len(self.tools_answered) > 500:  # a long interview: forget the oldest
+            self.tools_answered.pop()
+        event = vl.FunctionCall(event.response_id, event.call_id, name, event.arguments)
         if event.response_id in self.dropped_responses:
             log.info("voicelive.tool_call_dropped", name=event.name)  # the caller cut it off
+            return
+        if self.end_after_playout or self.ending_reason is not None:
+            # After end_interview (or at wrap-up) nothing new is asked for; the call still
+            # gets its output so the conversation stays well-formed.
+            await self.model.send(vl.function_output(event.call_id, '{"ok": false, '
+                                  '"error": "the interview is ending"}'))  # fmt: skip
             return
         if event.name == "end_interview":
             try:
@@ -476,6 +514,26 @@ class Call(Continuity):
         output = tools.run_tool(self.profile, event.name, event.arguments, self)
         await self.model.send(vl.function_output(event.call_id, output))
         self.respond_when_done = True  # a new response may start only after this one is done
+
+    async def _run_unnamed_calls(self, event: vl.ResponseDone) -> None:
+        """response.done's output names every function call: carry out those whose `.done`
+        came without a name, and any whose `.done` never came."""
+        for call in event.calls:
+            if call.call_id and call.name:
+                self.tool_names[call.call_id] = call.name
+        for call in event.calls:
+            waiting = self.unnamed_calls.pop(call.call_id, None)
+            if call.call_id in self.tools_answered:
+                continue
+            if waiting is None and event.status != "completed":
+                continue  # cut off before its arguments were complete
+            await self._on_function_call(waiting or call)
+        for call_id, waiting in list(self.unnamed_calls.items()):
+            if waiting.response_id == event.response_id:  # never named: say so, do not guess
+                del self.unnamed_calls[call_id]
+                await self._on_function_call(
+                    vl.FunctionCall(waiting.response_id, call_id, "?", waiting.arguments)
+                )
 
     async def _on_key(self, digit: str) -> None:
         """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at

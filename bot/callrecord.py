@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot import telemetry
-from bot.cost import USAGE_FIELDS, Prices, cost_usd, usage_tokens
+from bot.cost import USAGE_FIELDS, Prices, cached_split_estimated, cost_usd, usage_tokens
 from bot.interview.profiles import Profile
 from bot.interview.report import build_report
 from bot.interview.tools import Assessment
@@ -23,7 +23,13 @@ log = structlog.get_logger(__name__)
 
 # Ends that failed on our side: the record says `failed`, the caller hears the apology, and an
 # interview taken by code is retried.
-FAILED_REASONS = {"error", "engine_unavailable", "voicelive_closed"}
+FAILED_REASONS = {
+    "error",
+    "engine_unavailable",
+    "voicelive_closed",
+    "model_failed",  # responses failed and no audio came for 10 s (bot/continuity.py)
+    "config_refused",  # Voice Live refused an essential part of the session's configuration
+}
 FLUSH_TIMEOUT_S = 5.0
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
 
@@ -64,6 +70,7 @@ class CallRecorder:
         self.barge_ins = 0
         self.response_ms: list[float] = []
         self.tokens = dict.fromkeys(USAGE_FIELDS, 0)
+        self.cached_split = "reported"  # "estimated" once a usage had cached tokens, no details
         self.cost = 0.0
         self.errors: list[dict[str, Any]] = []
         self.profile = profile  # with a profile, the call's report is written when it ends
@@ -166,6 +173,8 @@ class CallRecorder:
 
     def usage(self, usage: dict[str, Any]) -> None:
         tokens = usage_tokens(usage)
+        if cached_split_estimated(usage):
+            self.cached_split = "estimated"
         for name, n in tokens.items():
             self.tokens[name] += n
             if n:
@@ -189,6 +198,7 @@ class CallRecorder:
             "response_ms_p50": _round(percentile(self.response_ms, 50)),
             "response_ms_p95": _round(percentile(self.response_ms, 95)),
             **self.tokens,
+            "cached_split": self.cached_split,
             "cost_usd": round(self.cost, 6),
             "errors": list(self.errors),
         }

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.cost import Prices
+from bot.voicelive.session import default_transcription_model, transcription_problem
 
 AUDIO_FORMATS = ("pcm16", "g711_ulaw")
 LOG_FORMATS = ("json", "console")
@@ -63,6 +64,7 @@ class Settings:
     voice_live_endpoint: str | None = None
     voice_live_api_key: str | None = None
     voice_live_model: str = "gpt-realtime"
+    voice_live_transcription_model: str = "gpt-4o-transcribe"  # per model (bot/voicelive/session)
     voice_live_api_version: str = "2026-07-15"
     voice_live_voice: str = "en-US-AvaNeural"
     audio_format: str = "pcm16"
@@ -261,6 +263,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     model = env.get("VOICE_LIVE_MODEL", "gpt-realtime").strip()
     if not model:
         raise ConfigError("VOICE_LIVE_MODEL: must not be empty")
+    transcription = env.get("VOICE_LIVE_TRANSCRIPTION_MODEL", "").strip()
+    transcription = transcription or default_transcription_model(model)
+    problem = transcription_problem(model, transcription)
+    if problem is not None:
+        raise ConfigError(f"VOICE_LIVE_TRANSCRIPTION_MODEL: {problem}")
     voice = env.get("VOICE_LIVE_VOICE", "en-US-AvaNeural").strip()
     if not voice:
         raise ConfigError("VOICE_LIVE_VOICE: must not be empty")
@@ -288,6 +295,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_endpoint=endpoint,
         voice_live_api_key=api_key,
         voice_live_model=model,
+        voice_live_transcription_model=transcription,
         voice_live_api_version=api_version,
         voice_live_voice=voice,
         audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),

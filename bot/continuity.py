@@ -12,10 +12,10 @@ import structlog
 
 from bot.interview import tools
 from bot.interview.history import History
-from bot.interview.timekeeping import Timekeeper, closing_instructions
+from bot.interview.timekeeping import Timekeeper
 from bot.twilio import media
 from bot.voicelive import events as vl
-from bot.voicelive.client import VoiceLiveConnection
+from bot.voicelive.client import ConfigRefused, VoiceLiveConnection
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ log = structlog.get_logger(__name__)
 WRAP_UP_TIMEOUT_S = 45.0  # from wrap_up to hang-up at the latest, closing line played or not
 RESPONSE_GRACE_S = 8.0  # at wrap-up, a response in flight may finish this long before the cut
 CLOSING_GRACE_S = 5.0  # after the closing line's response.done, how long past its playout we wait
+# A failed response (rate limit, server error) is asked for again after these pauses; from the
+# second failure in a row the caller hears ONE_MOMENT first. When the model has produced no
+# audio for MODEL_FAILED_S since the first failure, the call ends with the apology.
+RETRY_S = (0.3, 0.8, 1.5, 2.0)
+ONE_MOMENT = "One moment, please."
+MODEL_FAILED_S = 10.0
 RESUME_NOTE = (
     "The phone connection was briefly interrupted. Continue the interview naturally from "
     "where it stopped; if you were cut off, briefly repeat your last point or question."
@@ -57,6 +63,16 @@ class Continuity:
         self.closing_response: str | None = None
         self.response_ended = asyncio.Event()
         self.key_lock = asyncio.Lock()  # held while a key press stops the bot and asks anew
+        self.greeting = " ".join(self.profile.greeting.split())
+        self.closing = " ".join(self.profile.closing.split())
+        self.asked_say: str | None = None  # the fixed line of the response asked for, if any
+        self.response_say: dict[str, str | None] = {}  # response id -> its fixed line
+        self.failures = 0  # failed responses in a row
+        self.failing_since: float | None = None  # first failure since the model last spoke
+        self.retry: tuple[float, str | None] | None = None  # (when, fixed line) to ask again
+        self.retry_after_line: tuple[str | None] | None = None  # asked once ONE_MOMENT is done
+        self.said_one_moment = False
+        self.failing = asyncio.Event()  # wakes _watch_responses
 
     # ---- the model session ------------------------------------------------------------------
 
@@ -99,7 +115,7 @@ class Continuity:
         if self.ending_reason is not None:  # the caller's "bye" must not get an answer
             items.append(vl.session_update({"turn_detection": None}))
             if not self.end_after_playout:  # the closing line has not been said yet
-                items.append(vl.response_create(closing_instructions(self.profile.closing)))
+                items.append(vl.response_create(say=self.closing))
             return items
         items.append(vl.message("system", self.clock.status()))
         if planned:
@@ -108,7 +124,9 @@ class Continuity:
         if cut_off or self.unanswered or self.responses == 0:
             if self.responses:
                 items.append(vl.message("system", RESUME_NOTE))
-            items.append(vl.response_create())
+                items.append(vl.response_create())
+            else:
+                items.append(vl.response_create(say=self.greeting))
         return items
 
     async def _cut_unfinished_answer(self: Call) -> None:
@@ -155,9 +173,8 @@ class Continuity:
             self.requested = bool(asked)
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
-        closing = closing_instructions(self.profile.closing)
-        self.closing_requested = any(a.get("response", {}).get("instructions") == closing
-                                     for a in asked)  # fmt: skip
+        self.closing_requested = any(_fixed_line(a) == self.closing for a in asked)
+        self.asked_say = next((_fixed_line(a) for a in asked), None)
         self.closing_response = None
         self.response_ended.set()  # a wrap-up waiting for the old session's response goes on
         code = "session_recycled" if event.planned else "reconnected"
@@ -183,16 +200,22 @@ class Continuity:
 
     # ---- turns --------------------------------------------------------------------------------
 
-    async def request_response(self: Call) -> None:
-        """Ask for a plain response; until it is created, no other response.create may go."""
+    async def request_response(self: Call, say: str | None = None) -> None:
+        """Ask for a response (`say`: exactly this line, spoken without inference); until it
+        is created, no other response.create may go."""
         assert self.model is not None
-        if await self.model.send(vl.response_create()):
+        if await self.model.send(vl.response_create(say=say)):
             self.requested = True
+            self.asked_say = say
 
     async def _on_response_created(self: Call, event: vl.ResponseCreated) -> None:
         assert self.model is not None
         self.active_response = event.response_id
         self.requested = False
+        self.response_say[event.response_id] = self.asked_say
+        self.asked_say = None
+        if len(self.response_say) > 200:
+            self.response_say.pop(next(iter(self.response_say)))
         self.at_boundary = False
         self.unanswered = False
         self.responses += 1
@@ -219,8 +242,13 @@ class Continuity:
             return
         async with self.key_lock:  # a key press being handled says first whether to ask again
             again, self.respond_when_done = self.respond_when_done, False
-        if again and self.ending_reason is None:
+        if again and self.ending_reason is None and not self.end_after_playout:
             await self.request_response()
+            return
+        if self.retry_after_line is not None and self.ending_reason is None:
+            (line,) = self.retry_after_line  # ONE_MOMENT was said: now the real answer
+            self.retry_after_line = None
+            await self.request_response(say=line)
             return
         if self.ending_reason is not None:
             await self._say_closing()
@@ -292,11 +320,103 @@ class Continuity:
         if self.active_response is not None or self.requested:
             return
         self.closing_requested = True
-        closing = vl.response_create(closing_instructions(self.profile.closing))
+        closing = vl.response_create(say=self.closing)
         if await self.model.send(vl.session_update({"turn_detection": None})) and (
             await self.model.send(closing)
         ):
             self.requested = True
+            self.asked_say = self.closing
             log.info("call.closing_requested")
         else:
             self.closing_requested = False
+
+    # ---- failed responses ---------------------------------------------------------------------
+
+    async def _response_failed(self: Call, event: vl.ResponseDone) -> bool:
+        """A response failed (rate limit, server error): the caller would hear silence. Ask
+        again after a short pause (ONE_MOMENT first from the second failure in a row); True
+        when the model has produced nothing for MODEL_FAILED_S: the call ends."""
+        error = event.error or {}
+        code = str(error.get("code") or error.get("type") or "failed")
+        message = str(error.get("message") or "")
+        now = time.monotonic()
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        failing_s = now - self.failing_since
+        log.error("voicelive.response_failed", response_id=event.response_id, code=code,
+                  type=error.get("type"), message=message[:200], failures=self.failures,
+                  failing_s=round(failing_s, 2))  # fmt: skip
+        self.record.error("voicelive", code, f"response failed: {message}")
+        if failing_s >= MODEL_FAILED_S:
+            log.error("call.model_failed", failures=self.failures, failing_s=round(failing_s, 1))
+            return True
+        line = self.response_say.get(event.response_id)
+        if line == ONE_MOMENT and self.retry_after_line is not None:
+            (line,) = self.retry_after_line  # the holding line failed too: ask for the answer
+            self.retry_after_line = None
+        delay = RETRY_S[min(self.failures - 1, len(RETRY_S) - 1)]
+        self.retry = (now + delay, line)
+        self.failing.set()
+        return False
+
+    def _responses_recovered(self: Call) -> None:
+        """The model produces audio again."""
+        log.info("call.model_recovered", failures=self.failures,
+                 after_s=round(time.monotonic() - (self.failing_since or 0.0), 2))  # fmt: skip
+        self.failures = 0
+        self.failing_since = None
+        self.retry = None
+        self.said_one_moment = False
+
+    async def _watch_responses(self: Call) -> str:
+        """While responses fail: ask again when due; end the call when the model has produced
+        nothing for MODEL_FAILED_S (also when it stops answering at all)."""
+        while True:
+            await self.failing.wait()
+            while self.failing_since is not None:
+                now = time.monotonic()
+                if now - self.failing_since >= MODEL_FAILED_S:
+                    log.error("call.model_failed", failures=self.failures,
+                              failing_s=round(now - self.failing_since, 1))  # fmt: skip
+                    return "model_failed"
+                busy = self.active_response is not None or self.requested
+                if self.retry is not None and now >= self.retry[0] and not busy:
+                    line = self.retry[1]
+                    self.retry = None
+                    if self.ending_reason is not None or self.end_after_playout:
+                        line = self.closing if self.closing_requested else line
+                    if self.failures >= 2 and not self.said_one_moment and line is None:
+                        self.said_one_moment = True
+                        self.retry_after_line = (line,)
+                        line = ONE_MOMENT
+                    log.info("call.response_retry", failures=self.failures, fixed_line=bool(line))
+                    await self.request_response(say=line)
+                await asyncio.sleep(0.05)
+            self.failing.clear()
+
+    # ---- a refused configuration --------------------------------------------------------------
+
+    def _config_refused(self: Call, event: ConfigRefused) -> bool:
+        """Voice Live refused part of the session's configuration: say so loudly. False when
+        the part was essential (the call cannot go on)."""
+        part = event.dropped or "essential"
+        log.error("voicelive.config_refused", param=event.param, message=event.message,
+                  code=event.code, dropped=event.dropped)  # fmt: skip
+        self.services.metrics.config_refused.labels(part).inc()
+        going_on = f" (going on without {event.dropped})" if event.dropped else ""
+        detail = f"{event.param}: {event.message}{going_on}"
+        self.record.error("voicelive", "config_refused", detail)
+        return event.dropped is not None
+
+
+def _fixed_line(create: dict[str, object]) -> str | None:
+    """The exact line a response.create asks the service to say, if any."""
+    response = create.get("response")
+    if not isinstance(response, dict):
+        return None
+    message = response.get("pre_generated_assistant_message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return None
+    return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict)) or None

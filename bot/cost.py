@@ -51,8 +51,35 @@ def _n(obj: Any, *path: str) -> int:
     return int(obj) if isinstance(obj, int | float) else 0
 
 
+def cached_split_estimated(usage: dict[str, Any]) -> bool:
+    """True when usage has cached tokens but no cached_tokens_details (as the API reference's
+    example): their split between text and audio is then an estimate."""
+    details = usage.get("input_token_details")
+    details = details if isinstance(details, dict) else {}
+    return _n(details, "cached_tokens") > 0 and not isinstance(
+        details.get("cached_tokens_details"), dict
+    )
+
+
 def usage_tokens(usage: dict[str, Any]) -> dict[str, int]:
-    """The six token counts of one response.done usage object (input counts include cached)."""
+    """The six token counts of one response.done usage object (input counts include cached).
+
+    Without cached_tokens_details, `cached_tokens` is split between text and audio in
+    proportion to the text and audio input (see cached_split_estimated)."""
+    if cached_split_estimated(usage):
+        cached = _n(usage, "input_token_details", "cached_tokens")
+        text = _n(usage, "input_token_details", "text_tokens")
+        audio = _n(usage, "input_token_details", "audio_tokens")
+        cached = min(cached, text + audio) if text + audio else cached
+        cached_text = round(cached * text / (text + audio)) if text + audio else cached
+        return {
+            "input_text_tokens": text,
+            "input_audio_tokens": audio,
+            "cached_text_tokens": cached_text,
+            "cached_audio_tokens": cached - cached_text,
+            "output_text_tokens": _n(usage, "output_token_details", "text_tokens"),
+            "output_audio_tokens": _n(usage, "output_token_details", "audio_tokens"),
+        }
     return {
         "input_text_tokens": _n(usage, "input_token_details", "text_tokens"),
         "input_audio_tokens": _n(usage, "input_token_details", "audio_tokens"),

@@ -23,6 +23,10 @@ class Metrics:
         )  # fmt: skip
         self.voicelive_errors = Counter("bot_voicelive_errors", "Voice Live error events",
                                         ["code"], registry=r)  # fmt: skip
+        self.config_refused = Counter(
+            "bot_voicelive_config_refused", "session.update parts Voice Live refused, by part "
+            "(essential: the call ended)", ["part"], registry=r,
+        )  # fmt: skip
         self.tokens = Counter("bot_voicelive_tokens", "Voice Live tokens, by kind", ["kind"],
                               registry=r)  # fmt: skip
         self.cost_usd = Counter("bot_voicelive_cost_usd", "Estimated Voice Live cost in USD",

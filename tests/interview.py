@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.config import PROJECT_PROFILES
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, Question, load_profile
@@ -51,3 +53,10 @@ class Directory:
 def practice_profile() -> Profile:
     """The practice profile as it ships in profiles/practice.toml."""
     return load_profile(PROJECT_PROFILES / "practice.toml")
+
+
+def fixed_line(create: dict[str, Any] | None) -> str:
+    """The exact line a response.create asks the service to say (pre_generated_assistant_message),
+    or "" for a response the model composes."""
+    message = ((create or {}).get("response") or {}).get("pre_generated_assistant_message") or {}
+    return "".join(part.get("text", "") for part in message.get("content", []))

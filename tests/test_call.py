@@ -55,10 +55,14 @@ async def test_whole_call_greets_relays_and_ends_when_the_caller_hangs_up(tmp_pa
         assert config["turn_detection"]["type"] == "azure_semantic_vad"
         assert config["input_audio_noise_reduction"] == {"type": "azure_deep_noise_suppression"}
         assert config["input_audio_echo_cancellation"] == {"type": "server_echo_cancellation"}
-        assert config["input_audio_transcription"]["model"] == "azure-speech"
+        # gpt-realtime takes OpenAI transcription models only (azure-speech is refused).
+        assert config["input_audio_transcription"] == {"model": "gpt-4o-transcribe",
+                                                        "language": "en"}  # fmt: skip
+        assert "end_of_utterance_detection" not in config["turn_detection"]
         assert config["input_audio_format"] == config["output_audio_format"] == "pcm16"
         assert config["voice"] == {"type": "azure-standard", "name": "en-US-AvaNeural"}
         assert "end_interview" in [t["name"] for t in config["tools"]]
+        assert config["parallel_tool_calls"] is False
         assert session.events_of("response.create") == []
 
         call.custom_parameters.update(params)
@@ -66,7 +70,11 @@ async def test_whole_call_greets_relays_and_ends_when_the_caller_hangs_up(tmp_pa
         async with call:
             await call.connect()
             await call.start()
-            await session.wait_event("response.create")
+            greet = (await session.wait_event("response.create"))["response"]
+            assert greet["pre_generated_assistant_message"]["content"][0]["text"].startswith(
+                "Hello, thanks for calling."
+            )  # the profile's greeting, word for word, without inference
+            assert session.sent_of("error") == [], "the session took the whole configuration"
             await call.wait_for(lambda: call.played_ms() >= 1500, timeout=5, what="greeting")
             greeting = audio.ulaw_decode(call.played_audio())
             assert abs(audio.dominant_frequency(greeting, 8000) - 400) < 10

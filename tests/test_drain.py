@@ -14,7 +14,7 @@ from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.interview import practice_profile
+from tests.interview import fixed_line, practice_profile
 from tests.support import AUTH_TOKEN, bot_env, bot_process, free_port, make_settings
 
 
@@ -88,8 +88,7 @@ async def test_drain_timeout_wraps_up_with_a_closing_line(tmp_path: Path) -> Non
             proc.send_signal(signal.SIGTERM)
             await session.wait_for(lambda: len(session.responses) == 2, timeout=5)
             closing = session.responses[1]
-            request = (closing.request or {}).get("response", {})
-            assert practice_profile().closing in request.get("instructions", "")
+            assert fixed_line(closing.request) == practice_profile().closing
             heard_before = call.played_ms()
             assert await call.wait_closed(timeout=10) == 1000  # the bot ended the call...
             # ...after the closing line played out in full (the fake's response is 1.5 s).

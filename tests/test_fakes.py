@@ -340,9 +340,13 @@ class VLClient:
         )
 
 
-async def _vl_connect(fake: FakeVoiceLive, **headers: str) -> tuple[VLClient, FakeSession]:
+async def _vl_connect(
+    fake: FakeVoiceLive, *, model: str = "gpt-realtime", url: str | None = None, **headers: str
+) -> tuple[VLClient, FakeSession]:
     ws = await connect(
-        fake.ws_url(), additional_headers=headers or {"api-key": "test-key"}, proxy=None
+        url or fake.ws_url(model=model),
+        additional_headers=headers or {"api-key": "test-key"},
+        proxy=None,
     )
     client = VLClient(ws)
     created = await client.next()
@@ -452,8 +456,12 @@ async def test_voicelive_cancel_and_errors() -> None:
         assert error["error"]["event_id"] == "evt_1"
         await client.send({"type": "response.create"})
         await client.until("response.audio.delta")
-        await client.send({"type": "response.create"})  # one already active
-        await client.until("error")
+        # one already active: with cancel_previous false the service refuses the new one
+        create = {"type": "response.create", "event_id": "evt_2"}
+        await client.send({**create, "response": {"cancel_previous": False}})
+        refused = (await client.until("error"))[-1]["error"]
+        assert refused["code"] == "conversation_already_has_active_response"
+        assert refused["event_id"] == "evt_2" and len(session.responses) == 1
         await client.send({"type": "response.cancel"})
         done = (await client.until("response.done"))[-1]["response"]
         assert done["status"] == "cancelled"
@@ -506,7 +514,7 @@ async def test_voicelive_energy_vad_turn_and_barge_in() -> None:
         client, session = await _vl_connect(fake)
         update = {
             "input_audio_format": "g711_ulaw",
-            "input_audio_transcription": {"model": "azure-speech"},
+            "input_audio_transcription": {"model": "gpt-4o-transcribe"},
             "turn_detection": {"type": "server_vad", "silence_duration_ms": 300},
         }
         await client.send({"type": "session.update", "session": update})
@@ -585,3 +593,310 @@ async def test_voicelive_sessions_expire_as_reported_and_accept_slowly_on_demand
         await session.expire()
         assert (await client.until("error"))[-1]["error"]["code"] == "session_expired"
         assert session.close_code == 1001
+
+
+# ---- Voice Live: behaviours from the corrected reference ----------------------------------
+
+
+async def _update(client: VLClient, session: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """Send a session.update; return the answer (session.updated or error)."""
+    await client.send({"type": "session.update", "event_id": event_id, "session": session})
+    return await client.next()
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview"])
+async def test_voicelive_openai_realtime_models_refuse_azure_speech(model: str) -> None:
+    async with FakeVoiceLive() as fake:
+        client, session = await _vl_connect(fake, model=model)
+        update = {
+            "instructions": "Be brief.",
+            "output_audio_format": "g711_ulaw",
+            "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+        }
+        answer = await _update(client, update, "evt_cfg1")
+        assert answer["type"] == "error" and answer["event_id"].startswith("event_")
+        error = answer["error"]
+        assert error["type"] == "invalid_request_error" and error["code"] == "invalid_value"
+        assert error["param"] == "session.input_audio_transcription.model"
+        assert error["event_id"] == "evt_cfg1"
+        assert model in error["message"] and "azure-speech" in error["message"]
+        # the WHOLE update is not applied
+        assert session.config["instructions"] == ""
+        assert session.config["output_audio_format"] == "pcm16"
+        assert session.config["input_audio_transcription"] is None
+        assert session.sent_of("session.updated") == []
+        assert session.config_errors == [
+            {"param": "session.input_audio_transcription.model", "event_id": "evt_cfg1"}
+        ]
+        for allowed in ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+                        "gpt-4o-transcribe-diarize", "mai-transcribe"):  # fmt: skip
+            update["input_audio_transcription"] = {"model": allowed, "language": "en"}
+            answer = await _update(client, update, f"evt_{allowed}")
+            assert answer["type"] == "session.updated", answer
+            assert answer["session"]["input_audio_transcription"]["model"] == allowed
+        assert session.config["output_audio_format"] == "g711_ulaw"
+        eou = {"model": "semantic_detection_v1", "threshold_level": "default", "timeout_ms": 1000}
+        td = {"type": "azure_semantic_vad", "end_of_utterance_detection": eou}
+        answer = await _update(client, {"turn_detection": td, "voice": "echo"}, "evt_td")
+        assert answer["type"] == "error"
+        assert answer["error"]["param"] == "session.turn_detection.end_of_utterance_detection"
+        assert answer["error"]["event_id"] == "evt_td" and model in answer["error"]["message"]
+        assert session.config["voice"] == "alloy"  # not applied
+        td = {"type": "azure_semantic_vad", "end_of_utterance_detection": None}
+        assert (await _update(client, {"turn_detection": td}, "e"))["type"] == "session.updated"
+
+
+async def test_voicelive_other_models_and_agents_accept_only_azure_speech() -> None:
+    async with FakeVoiceLive() as fake:
+        client, session = await _vl_connect(fake, model="gpt-4.1")
+        answer = await _update(client, {"input_audio_transcription": {"model": "whisper-1"}}, "w")
+        assert answer["type"] == "error" and answer["error"]["event_id"] == "w"
+        assert answer["error"]["param"] == "session.input_audio_transcription.model"
+        assert "gpt-4.1" in answer["error"]["message"] and "whisper-1" in answer["error"]["message"]
+        transcription = {"model": "azure-speech", "language": "en-US", "phrase_list": ["Acme"]}
+        eou = {"model": "semantic_detection_v1"}
+        update = {
+            "input_audio_transcription": transcription,
+            "turn_detection": {"type": "azure_semantic_vad", "end_of_utterance_detection": eou},
+        }
+        answer = await _update(client, update, "a")
+        assert answer["type"] == "session.updated"
+        assert session.config["input_audio_transcription"] == transcription
+        url = (
+            fake.ws_url().split("?")[0]
+            + "?api-version=2026-07-15&agent-name=a&agent-project-name=p"
+        )
+        client, session = await _vl_connect(fake, url=url)
+        answer = await _update(client, {"input_audio_transcription": {"model": "whisper-1"}}, "x")
+        assert answer["type"] == "error"
+        answer = await _update(client, {"input_audio_transcription": transcription}, "y")
+        assert answer["type"] == "session.updated"
+
+
+async def test_voicelive_refuse_params_on_demand() -> None:
+    async with FakeVoiceLive(refuse_params={"session.input_audio_noise_reduction"}) as fake:
+        assert fake.refuse_params == {"session.input_audio_noise_reduction"}
+        client, session = await _vl_connect(fake)
+        update = {
+            "instructions": "Hi",
+            "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
+        }
+        answer = await _update(client, update, "evt_n")
+        assert answer["type"] == "error"
+        assert answer["error"]["param"] == "session.input_audio_noise_reduction"
+        assert answer["error"]["event_id"] == "evt_n" and answer["error"]["code"] == "invalid_value"
+        assert session.config["instructions"] == ""
+        del update["input_audio_noise_reduction"]
+        assert (await _update(client, update, "evt_ok"))["type"] == "session.updated"
+        fake.refuse_params.add("session.voice")
+        answer = await _update(client, {"voice": {"type": "openai", "name": "cedar"}}, "evt_v")
+        assert (
+            answer["error"]["param"] == "session.voice" and answer["error"]["event_id"] == "evt_v"
+        )
+        fake.refuse_params = {"session.turn_detection.remove_filler_words"}
+        td = {"type": "server_vad", "remove_filler_words": True}
+        answer = await _update(client, {"turn_detection": td}, "evt_f")
+        assert answer["error"]["param"] == "session.turn_detection.remove_filler_words"
+        td = {"type": "server_vad"}
+        assert (await _update(client, {"turn_detection": td}, "evt_g"))["type"] == "session.updated"
+    async with FakeVoiceLive(refuse_session_params={"session.instructions"}) as fake:
+        client, _ = await _vl_connect(fake)
+        answer = await _update(client, {"instructions": "x"}, "evt_i")
+        assert answer["error"]["param"] == "session.instructions"
+
+
+def _no_name_on_done(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "response.function_call_arguments.done"]
+
+
+async def test_voicelive_function_calls_as_the_reference_shows_them() -> None:
+    async with FakeVoiceLive(speed=float("inf"), first_delta_delay_ms=0) as fake:
+        client, session = await _vl_connect(fake)
+        calls = [("record_assessment", '{"question":1,"score":3}'), ("end_interview", "{}")]
+        response = await session.function_calls(calls)
+        events = await client.until("response.done")
+        assert [e["type"] for e in events] == [
+            "response.created",
+            *[
+                "response.output_item.added",
+                "conversation.item.created",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+            ]
+            * 2,
+            "response.done",
+        ]
+        assert all(e["event_id"].startswith("event_") for e in events)
+        assert [(c["name"], c["arguments"]) for c in response.calls] == calls
+        ids = [c["call_id"] for c in response.calls]
+        assert len(set(ids)) == 2 and all(i.startswith("call_") and len(i) > 5 for i in ids)
+        added = [e for e in events if e["type"] == "response.output_item.added"]
+        assert [e["output_index"] for e in added] == [0, 1]
+        assert added[0]["item"] == {
+            "id": added[0]["item"]["id"],
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": "record_assessment",
+            "call_id": ids[0],
+            "arguments": "",
+        }
+        created = [e for e in events if e["type"] == "conversation.item.created"]
+        assert [e["item"]["name"] for e in created] == ["record_assessment", "end_interview"]
+        done = _no_name_on_done(events)
+        assert [set(e) for e in done] == [
+            {"type", "event_id", "response_id", "item_id", "output_index", "call_id", "arguments"}
+        ] * 2
+        assert [(e["call_id"], e["arguments"], e["output_index"]) for e in done] == [
+            (ids[0], calls[0][1], 0),
+            (ids[1], "{}", 1),
+        ]
+        assert done[0]["response_id"] == response.id == events[0]["response"]["id"]
+        items_done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+        assert [(i["status"], i["arguments"]) for i in items_done] == [
+            ("completed", calls[0][1]),
+            ("completed", "{}"),
+        ]
+        final = events[-1]["response"]
+        assert final["status"] == "completed" and final["output"] == items_done
+        assert final["usage"]["output_token_details"]["audio_tokens"] == 0
+        assert response.status == "completed" and response.audio == b""
+
+        # outputs by call_id; an unknown call_id is an error naming the client event
+        output = {"type": "function_call_output", "call_id": ids[0], "output": '{"ok":true}'}
+        await client.send({"type": "conversation.item.create", "event_id": "o1", "item": output})
+        assert (await client.next())["type"] == "conversation.item.created"
+        bad = {**output, "call_id": "call_unknown"}
+        await client.send({"type": "conversation.item.create", "event_id": "o2", "item": bad})
+        error = (await client.next())["error"]
+        assert error["event_id"] == "o2" and error["param"] == "item.call_id"
+        assert session.tool_outputs == {ids[0]: '{"ok":true}'}
+
+        # name on .done on demand; a spoken message before the calls
+        response = await session.function_calls(
+            [("end_interview", '{"reason":"done"}')], name_on_done=True, text="Goodbye now."
+        )
+        events = await client.until("response.done")
+        assert [e["name"] for e in _no_name_on_done(events)] == ["end_interview"]
+        output = events[-1]["response"]["output"]
+        assert [(o["type"], o.get("role")) for o in output] == [
+            ("message", "assistant"),
+            ("function_call", None),
+        ]
+        transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
+        assert transcript["transcript"] == "Goodbye now." and transcript["output_index"] == 0
+        assert _no_name_on_done(events)[0]["output_index"] == 1
+        assert response.audio_ms_sent == 720  # 12 characters at 60 ms
+
+
+async def test_voicelive_cached_tokens_with_and_without_details() -> None:
+    async with FakeVoiceLive(speed=float("inf"), cached_tokens=3) as fake:
+        client, _ = await _vl_connect(fake)
+        await client.send({"type": "response.create"})
+        details = (await client.until("response.done"))[-1]["response"]["usage"][
+            "input_token_details"
+        ]
+        assert details["cached_tokens"] == 3
+        assert sum(details["cached_tokens_details"].values()) == 3
+    async with FakeVoiceLive(speed=float("inf"), cached_tokens=10**6, cached_details=False) as fake:
+        client, _ = await _vl_connect(fake)
+        await client.send({"type": "session.update", "session": {"instructions": "x" * 400}})
+        await client.until("session.updated")
+        await client.send({"type": "response.create"})
+        usage = (await client.until("response.done"))[-1]["response"]["usage"]
+        details = usage["input_token_details"]
+        assert set(details) == {"text_tokens", "audio_tokens", "cached_tokens"}
+        assert details["cached_tokens"] == usage["input_tokens"] > 100  # capped at the input
+
+
+async def test_voicelive_failed_responses_on_demand() -> None:
+    async with FakeVoiceLive(speed=float("inf"), first_delta_delay_ms=0) as fake:
+        client, session = await _vl_connect(fake)
+        fake.fail_responses(2)
+        await client.send({"type": "response.create"})
+        events = await client.until("response.done")
+        assert [e["type"] for e in events] == ["response.created", "response.done"]
+        done = events[-1]["response"]
+        assert done["status"] == "failed" and done["output"] == []
+        error = done["status_details"]["error"]
+        assert done["status_details"]["type"] == "failed"
+        assert error["type"] == "rate_limit_error" and error["code"] == "rate_limit_exceeded"
+        assert error["message"].startswith("Rate limit reached")
+        assert done["usage"]["output_tokens"] == 0
+        assert done["usage"]["output_token_details"] == {"text_tokens": 0, "audio_tokens": 0}
+        await session.caller_turn("hello")  # a server-initiated response fails too
+        events = await client.until("response.done")
+        assert events[-1]["response"]["status"] == "failed"
+        assert "response.audio.delta" not in [e["type"] for e in events]
+        assert fake.failed_responses == 2
+        fake.fail_responses(1, code="server_error", error_type="server_error", message="Oops")
+        await session.function_calls([("end_interview", "{}")])
+        done = (await client.until("response.done"))[-1]["response"]
+        assert done["status_details"]["error"] == {
+            "type": "server_error",
+            "code": "server_error",
+            "message": "Oops",
+        }
+        await client.send({"type": "response.create"})  # the next one speaks again
+        done = (await client.until("response.done"))[-1]["response"]
+        assert done["status"] == "completed" and fake.failed_responses == 3
+        assert [r.status for r in session.responses] == ["failed"] * 3 + ["completed"]
+
+
+async def test_voicelive_pre_generated_message_is_spoken_exactly() -> None:
+    async with FakeVoiceLive(speed=float("inf"), first_delta_delay_ms=0) as fake:
+        client, session = await _vl_connect(fake)
+        await client.send({"type": "session.update", "session": {"instructions": "Be rude."}})
+        await client.until("session.updated")
+        text = "Hello, this is Acme.  Thanks for  calling!"
+        message = {"content": [{"type": "text", "text": text}]}
+        await client.send(
+            {"type": "response.create", "response": {"pre_generated_assistant_message": message}}
+        )
+        events = await client.until("response.done")
+        deltas = [e for e in events if e["type"] == "response.audio_transcript.delta"]
+        assert "".join(e["delta"] for e in deltas) == text
+        done = next(e for e in events if e["type"] == "response.audio_transcript.done")
+        assert done["transcript"] == text
+        pcm = b"".join(
+            base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"
+        )
+        assert len(pcm) == 48 * 60 * len(text)  # 60 ms per character, 24 kHz PCM16
+        assert audio.dominant_frequency(audio.pcm16_decode(pcm), 24000) == pytest.approx(400, abs=2)
+        item = events[-1]["response"]["output"][0]
+        assert item["role"] == "assistant" and item["content"][0]["transcript"] == text
+        assert session.items[item["id"]]["role"] == "assistant"
+        assert session.responses[0].pre_generated == text
+        # short lines last at least 300 ms
+        short = {"content": [{"type": "text", "text": "Hi."}]}
+        await client.send(
+            {"type": "response.create", "response": {"pre_generated_assistant_message": short}}
+        )
+        await client.until("response.done")
+        assert session.responses[1].audio_ms_sent == 300
+        assert session.responses[1].transcript == "Hi."
+        bad = {"pre_generated_assistant_message": {"content": "Hi."}}
+        await client.send({"type": "response.create", "event_id": "p3", "response": bad})
+        error = (await client.until("error"))[-1]["error"]
+        assert error["event_id"] == "p3" and len(session.responses) == 2
+
+
+async def test_voicelive_response_create_while_active_cancels_it_by_default() -> None:
+    async with FakeVoiceLive(speed=1.0, first_delta_delay_ms=0) as fake:
+        client, session = await _vl_connect(fake)
+        await client.send({"type": "response.create"})
+        await client.until("response.audio.delta")
+        message = {"content": [{"type": "text", "text": "One moment."}]}
+        create = {"type": "response.create", "event_id": "evt_new"}
+        await client.send({**create, "response": {"pre_generated_assistant_message": message}})
+        events = await client.until("response.done")
+        first = events[-1]["response"]
+        assert first["id"] == session.responses[0].id and first["status"] == "cancelled"
+        assert first["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+        events = await client.until("response.done")
+        assert events[0]["type"] == "response.created"
+        assert events[-1]["response"]["status"] == "completed"
+        assert [r.status for r in session.responses] == ["cancelled", "completed"]
+        assert [e["event_id"] for e in session.creates_while_active] == ["evt_new"]
+        assert session.sent_of("error") == []

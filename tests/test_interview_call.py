@@ -15,6 +15,7 @@ from bot.calls_cli import summary
 from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
+from tests.interview import fixed_line
 from tests.test_call import tones
 
 PRACTICE_Q1 = "Tell me about a project you are proud of and the part you played in it."
@@ -216,7 +217,18 @@ async def test_the_report_is_stored_when_the_call_ends_even_abnormally(tmp_path:
     assert report["questions_asked"] == 2 and report["questions_total"] == 2
 
 
-async def test_the_profile_sets_voice_language_and_instructions(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("language", "voice", "vad", "vad_languages"),
+    [
+        ("de-DE", "de-DE-KatjaNeural", "azure_semantic_vad_multilingual", ["de"]),
+        ("fr-FR", "fr-FR-DeniseNeural", "azure_semantic_vad_multilingual", ["fr"]),
+        ("en-GB", "alloy", "azure_semantic_vad", None),
+        ("nl-NL", "nl-NL-FennaNeural", "server_vad", None),
+    ],
+)
+async def test_the_profile_sets_voice_language_and_instructions(
+    tmp_path: Path, language: str, voice: str, vad: str, vad_languages: list[str] | None
+) -> None:
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     source = Path(__file__).parent.parent / "profiles" / "practice.toml"
@@ -224,8 +236,8 @@ async def test_the_profile_sets_voice_language_and_instructions(tmp_path: Path) 
     (profiles / "backend.toml").write_text(
         source.read_text()
         .replace("# voice = ", "voice = ")
-        .replace("en-US-AvaNeural", "de-DE-KatjaNeural")
-        .replace('language = "en-US"', 'language = "de-DE"')
+        .replace("en-US-AvaNeural", voice)
+        .replace('language = "en-US"', f'language = "{language}"')
         .replace('company = "Practice Interviews"', 'company = "Acme GmbH"')
     )
     fake = FakeVoiceLive(response_audio=tones({}, 300), speed=math.inf, energy_vad=False)
@@ -234,21 +246,35 @@ async def test_the_profile_sets_voice_language_and_instructions(tmp_path: Path) 
             assert call.custom_parameters["profile"] == "backend"
             session = await b.vl.wait_for_session(1)
             config = (await session.wait_event("session.update"))["session"]
-            assert config["voice"] == {"type": "azure-standard", "name": "de-DE-KatjaNeural"}
-            assert config["input_audio_transcription"]["language"] == "de-DE"
+            if voice == "alloy":  # an OpenAI voice goes in its typed form
+                assert config["voice"] == {"type": "openai", "name": "alloy"}
+            else:
+                assert config["voice"] == {"type": "azure-standard", "name": voice}
+            # gpt-realtime: an OpenAI transcription model, with an ISO-639-1 language
+            assert config["input_audio_transcription"] == {
+                "model": "gpt-4o-transcribe",
+                "language": language[:2],
+            }
+            td = config["turn_detection"]
+            assert td["type"] == vad and td.get("languages") == vad_languages
+            assert "end_of_utterance_detection" not in td  # not with gpt-realtime models
             assert "interviewer for Acme GmbH" in config["instructions"]
             assert {t["name"] for t in config["tools"]} == {"end_interview", "record_assessment"}
+            await session.wait_event("response.create")
+            assert session.sent_of("error") == []
             await call.hangup()
         record = await wait_ended(b.app_state.store, call.call_sid)
     assert record["profile"] == "backend" and record["report"]["profile"] == "backend"
 
 
 def refusals(session: FakeSession) -> list[dict[str, Any]]:
-    """Errors the fake sent because a response.create came while a response was active."""
-    return [
+    """response.create events that came while a response was active: cancelling it (the
+    service's default, cancel_previous true) or refused (cancel_previous false)."""
+    refused = [
         e for e in session.sent_of("error")
         if e["error"]["code"] == "conversation_already_has_active_response"
     ]  # fmt: skip
+    return session.creates_while_active + refused
 
 
 @pytest.mark.parametrize("when", ["tool response in flight", "its answer asked for, not begun"])
@@ -279,7 +305,7 @@ async def test_wrap_up_around_a_tool_call_still_says_the_closing_line(
         assert refusals(session) == [], "a response.create came while a response was active"
         closing = [
             r for r in session.responses
-            if r.request and "closing line" in json.dumps(r.request)
+            if fixed_line(r.request) == bot_call.profile.closing
         ]  # fmt: skip
         assert len(closing) == 1 and closing[0].status == "completed", session.responses
         assert session.responses[-1] is closing[0]

@@ -86,7 +86,7 @@ async def open_peer(url: str, **session: Any) -> Peer:
         "input_audio_format": "g711_ulaw",
         "output_audio_format": "g711_ulaw",
         "tools": [END_TOOL],
-        "input_audio_transcription": {"model": "azure-speech"},
+        "input_audio_transcription": {"model": "gpt-4o-transcribe", "language": "en"},
         **session,
     }
     await peer.send("session.update", session=config)
@@ -204,7 +204,7 @@ async def test_interview_turns_vad_and_end_call(engine: tuple[LocalEngine, str])
     assert added["item"]["name"] == "end_interview" and added["item"]["arguments"] == ""
     assert added["item"]["call_id"].startswith("call_")
     call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
-    assert call["name"] == "end_interview" and call["arguments"] == "{}"
+    assert "name" not in call and call["arguments"] == "{}"  # as the API reference shows it
     assert call["output_index"] == 1 and call["call_id"] == added["item"]["call_id"]
     output = events[-1]["response"]["output"]
     assert [item["type"] for item in output] == ["message", "function_call"]
@@ -275,10 +275,10 @@ async def test_cancel_and_errors_keep_the_session_open() -> None:
         assert error["code"] == "response_cancel_not_active"
         await peer.send("response.create")
         await peer.until("response.audio.delta")
-        await peer.send("response.create")
-        assert (await peer.until("error"))[-1]["error"]["code"] == (
-            "conversation_already_has_active_response"
-        )
+        await peer.send("response.create", event_id="evt_2", response={"cancel_previous": False})
+        refused = (await peer.until("error"))[-1]["error"]
+        assert refused["code"] == "conversation_already_has_active_response"
+        assert refused["event_id"] == "evt_2"
         await peer.send("response.cancel")
         done = (await peer.until("response.done"))[-1]["response"]
         assert done["status_details"]["reason"] == "client_cancelled"
@@ -394,6 +394,173 @@ async def test_turn_detection_without_auto_response_or_interruption() -> None:
         assert kinds(await peer.until("input_audio_buffer.cleared")) == [
             "input_audio_buffer.cleared"
         ]
+        await peer.ws.close()
+    finally:
+        await local.stop()
+
+
+# ---- behaviours from the corrected Voice Live reference ------------------------------------
+
+
+async def raw_peer(url: str, model: str = "gpt-realtime") -> Peer:
+    ws = await connect(url + QUERY.replace("model=gpt-realtime", f"model={model}"))
+    peer = Peer(ws)
+    await peer.until("session.created")
+    return peer
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-mini"])
+async def test_openai_realtime_models_refuse_azure_speech_and_the_whole_update(
+    engine: tuple[LocalEngine, str], model: str
+) -> None:
+    peer = await raw_peer(engine[1], model)
+    update = {
+        "output_audio_format": "g711_ulaw",
+        "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+    }
+    await peer.send("session.update", event_id="evt_cfg", session=update)
+    answer = await peer.until("error")
+    assert [e["type"] for e in answer] == ["error"]
+    error = answer[-1]["error"]
+    assert error["param"] == "session.input_audio_transcription.model"
+    assert error["event_id"] == "evt_cfg" and error["code"] == "invalid_value"
+    assert "azure-speech" in error["message"] and model in error["message"]
+    await peer.send("response.create")  # the update did not apply: output is still pcm16
+    events = await peer.until("response.done")
+    assert (
+        len(base64.b64decode(next(e for e in events if "audio.delta" in e["type"])["delta"]))
+        == 4800
+    )
+    update["input_audio_transcription"] = {"model": "gpt-4o-transcribe", "language": "en"}
+    await peer.send("session.update", session=update)
+    updated = (await peer.until("session.updated"))[-1]["session"]
+    assert updated["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
+    eou = {"model": "semantic_detection_v1", "threshold_level": "default", "timeout_ms": 1000}
+    detection = {"type": "azure_semantic_vad", "end_of_utterance_detection": eou}
+    await peer.send("session.update", event_id="evt_eou", session={"turn_detection": detection})
+    error = (await peer.until("error"))[-1]["error"]
+    assert error["param"] == "session.turn_detection.end_of_utterance_detection"
+    assert error["event_id"] == "evt_eou"
+    await peer.ws.close()
+
+
+async def test_other_models_take_azure_speech_only(engine: tuple[LocalEngine, str]) -> None:
+    peer = await raw_peer(engine[1], "gpt-4.1")
+    await peer.send("session.update", session={"input_audio_transcription": {"model": "whisper-1"}})
+    assert (await peer.until("error"))[-1]["error"]["param"] == (
+        "session.input_audio_transcription.model"
+    )
+    eou = {"model": "semantic_detection_v1"}
+    update = {
+        "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+        "turn_detection": {"type": "azure_semantic_vad", "end_of_utterance_detection": eou},
+    }
+    await peer.send("session.update", session=update)
+    updated = (await peer.until("session.updated"))[-1]["session"]
+    assert updated["input_audio_transcription"]["model"] == "azure-speech"
+    await peer.ws.close()
+
+
+async def test_cached_tokens_with_and_without_details(engine: tuple[LocalEngine, str]) -> None:
+    peer = await open_peer(engine[1])
+    usages = []
+    for _ in range(3):
+        await peer.send("response.create")
+        usages.append((await peer.until("response.done"))[-1]["response"]["usage"])
+    details = [u["input_token_details"] for u in usages]
+    assert details[0]["cached_tokens"] == 0 and "cached_tokens_details" in details[0]
+    assert set(details[1]) == {"text_tokens", "audio_tokens", "cached_tokens"}  # no details
+    assert 0 < details[1]["cached_tokens"] <= usages[1]["input_tokens"]
+    assert sum(details[2]["cached_tokens_details"].values()) == details[2]["cached_tokens"] > 0
+    await peer.ws.close()
+
+
+async def test_failed_responses_on_demand() -> None:
+    local = LocalEngine(speed=20.0, fail_responses=1, fail_every=4)
+    url = (await local.start()).replace("http://", "ws://")
+    try:
+        peer = await open_peer(url)
+        await peer.send("response.create")
+        events = await peer.until("response.done")
+        assert [e["type"] for e in events] == ["response.created", "response.done"]
+        done = events[-1]["response"]
+        assert done["status"] == "failed" and done["output"] == []
+        assert done["status_details"]["type"] == "failed"
+        assert done["status_details"]["error"]["code"] == "rate_limit_exceeded"
+        assert done["status_details"]["error"]["type"] == "rate_limit_error"
+        assert done["usage"]["output_tokens"] == 0
+        # asked again, the script has not moved on: the greeting comes now
+        await peer.send("response.create")
+        said = await peer.until("response.audio_transcript.done")
+        assert said[-1]["transcript"] == "Hi, this is the test line. What is your name?"
+        await peer.until("response.done")
+        await peer.send("response.create")
+        await peer.until("response.done")
+        await peer.send("response.create")  # the 4th response of the engine
+        assert (await peer.until("response.done"))[-1]["response"]["status"] == "failed"
+        local.failures.add(1, code="server_error", error_type="server_error", message="Oops")
+        await peer.send("response.create")
+        error = (await peer.until("response.done"))[-1]["response"]["status_details"]["error"]
+        assert error == {"type": "server_error", "code": "server_error", "message": "Oops"}
+        assert local.failed_responses == 3
+        await peer.ws.close()
+    finally:
+        await local.stop()
+
+
+def test_local_engine_command_takes_failure_options() -> None:
+    from bot.__main__ import build_parser
+
+    args = build_parser().parse_args(["local-engine", "--fail-responses", "2", "--fail-every", "5"])
+    assert (args.fail_responses, args.fail_every) == (2, 5)
+
+
+async def test_pre_generated_message_is_spoken_word_for_word(
+    engine: tuple[LocalEngine, str],
+) -> None:
+    peer = await open_peer(engine[1])
+    text = "Hi, this is the test line.  Sorry,   one moment please!\n(Really.)"
+    message = {"content": [{"type": "text", "text": text}]}
+    await peer.send("response.create", response={"pre_generated_assistant_message": message})
+    events = await peer.until("response.done")
+    deltas = [e["delta"] for e in events if e["type"] == "response.audio_transcript.delta"]
+    assert "".join(deltas) == text
+    done = next(e for e in events if e["type"] == "response.audio_transcript.done")
+    assert done["transcript"] == text
+    assert len(spoken(events)) > 8 * 2000  # over two seconds of μ-law speech
+    output = events[-1]["response"]["output"]
+    assert [(o["type"], o["role"]) for o in output] == [("message", "assistant")]
+    assert output[0]["content"][0]["transcript"] == text
+    # the greeting was said word for word: the script's first turn only asks question 1
+    await peer.send("response.create")
+    said = await peer.until("response.audio_transcript.done")
+    assert said[-1]["transcript"] == "What is your name?"
+    await peer.until("response.done")
+    bad = {"pre_generated_assistant_message": {"content": "Hello"}}
+    await peer.send("response.create", event_id="evt_bad", response=bad)
+    error = (await peer.until("error"))[-1]["error"]
+    assert error["event_id"] == "evt_bad"
+    assert error["param"] == "response.pre_generated_assistant_message"
+    await peer.ws.close()
+
+
+async def test_response_create_while_active_cancels_it_by_default() -> None:
+    local = LocalEngine(speed=1.0)
+    url = (await local.start()).replace("http://", "ws://")
+    try:
+        peer = await open_peer(url)
+        await peer.send("response.create")
+        await peer.until("response.audio.delta")
+        message = {"content": [{"type": "text", "text": "One moment."}]}
+        await peer.send("response.create", response={"pre_generated_assistant_message": message})
+        first = (await peer.until("response.done"))[-1]["response"]
+        assert first["status"] == "cancelled"
+        assert first["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+        events = await peer.until("response.done")
+        assert events[0]["type"] == "response.created" and "error" not in kinds(events)
+        assert events[-1]["response"]["status"] == "completed"
+        said = next(e for e in events if e["type"] == "response.audio_transcript.done")
+        assert said["transcript"] == "One moment."
         await peer.ws.close()
     finally:
         await local.stop()

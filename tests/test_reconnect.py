@@ -17,6 +17,7 @@ from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
+from tests.interview import fixed_line
 
 
 def caller_bytes(call: FakeTwilioCall) -> int:
@@ -465,7 +466,7 @@ async def test_a_session_that_stops_taking_audio_is_dropped_and_the_audio_kept()
 def closing_asked(session: FakeSession, closing: str) -> list[dict[str, Any]]:
     return [
         e for e in session.events_of("response.create")
-        if closing in e.get("response", {}).get("instructions", "")
+        if fixed_line(e) == closing
     ]  # fmt: skip
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from bot.config import Settings
 from bot.doctor.report import Check, failed, passed, skipped
-from bot.interview.callsession import call_session
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile
+from bot.interview.session import call_session
 from bot.logs import SCRUBBER
 from bot.voicelive.auth import TokenProvider, default_credential
 from bot.voicelive.client import (

@@ -90,11 +90,3 @@ class Timekeeper:
             "this answer, ask no new questions, then thank them, say the closing line and call "
             "end_interview."
         )
-
-
-def closing_instructions(closing: str) -> str:
-    """Instructions for the one response that ends the interview with its closing line."""
-    return (
-        "The time for this interview is up. Do not ask anything else and do not call any "
-        f'tool. Say exactly this closing line to the candidate, word for word: "{closing}"'
-    )

@@ -18,6 +18,15 @@ OUTPUT_FORMATS = {  # name -> (sample rate, μ-law?)
     "g711_ulaw": (8000, True),
 }
 VAD_TYPES = ("server_vad", "azure_semantic_vad", "azure_semantic_vad_multilingual")
+# Which input_audio_transcription models a session accepts depends on its realtime model.
+OPENAI_TRANSCRIPTION_MODELS = (
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "mai-transcribe",
+)
+AZURE_TRANSCRIPTION_MODELS = ("azure-speech",)
 SESSION_TTL_S = 3600
 
 DEFAULT_TURN_DETECTION: Event = {
@@ -66,6 +75,44 @@ class InvalidRequest(ValueError):
         super().__init__(message)
         self.code = code
         self.param = param
+
+
+def is_openai_realtime(model: str | None) -> bool:
+    """gpt-realtime, gpt-realtime-mini and other OpenAI realtime models (not gpt-4.1 etc.)."""
+    return bool(model) and (model.startswith("gpt-realtime") or "realtime" in (model or ""))
+
+
+def transcription_models(model: str | None) -> tuple[str, ...]:
+    """The input_audio_transcription models a session with this realtime model accepts."""
+    return OPENAI_TRANSCRIPTION_MODELS if is_openai_realtime(model) else AZURE_TRANSCRIPTION_MODELS
+
+
+def check_for_model(update: Any, model: str | None) -> None:
+    """Refuse (the whole update) what the session's model does not support, as the service does:
+    azure-speech with gpt-realtime*, OpenAI transcription models with other models, and
+    turn_detection.end_of_utterance_detection with gpt-realtime*."""
+    if not isinstance(update, dict):
+        return
+    transcription = update.get("input_audio_transcription")
+    if isinstance(transcription, dict):
+        wanted = transcription.get("model")
+        allowed = transcription_models(model)
+        if wanted not in allowed:
+            raise InvalidRequest(
+                f"input_audio_transcription.model {wanted!r} is not supported with model "
+                f"{model!r}; use one of {', '.join(allowed)}",
+                param="session.input_audio_transcription.model",
+            )
+    detection = update.get("turn_detection")
+    if (
+        isinstance(detection, dict)
+        and detection.get("end_of_utterance_detection") is not None
+        and is_openai_realtime(model)
+    ):
+        raise InvalidRequest(
+            f"turn_detection.end_of_utterance_detection is not supported with model {model!r}",
+            param="session.turn_detection.end_of_utterance_detection",
+        )
 
 
 def merge_session(current: Event, update: Any) -> Event:
@@ -169,26 +216,66 @@ def function_call_item(item_id: str, call_id: str, name: str, arguments: str, st
     }
 
 
+def input_tokens(input_text_tokens: int, input_audio_ms: float) -> int:
+    """Input tokens of a response: its text, and about 10 tokens per second of audio."""
+    return input_text_tokens + int(input_audio_ms / 100)
+
+
 def usage(
-    input_text_tokens: int, input_audio_ms: float, output_text: str, output_audio_ms: float
+    input_text_tokens: int,
+    input_audio_ms: float,
+    output_text: str,
+    output_audio_ms: float,
+    *,
+    cached_tokens: int = 0,
+    cached_details: bool = True,
 ) -> Event:
-    """Token usage of one response, at about 10 tokens/s audio in and 20 tokens/s audio out."""
+    """Token usage of one response, at about 10 tokens/s audio in and 20 tokens/s audio out.
+
+    `cached_tokens` is capped at the input; without `cached_details` there is no
+    `cached_tokens_details` (as in the API reference's example)."""
     audio_in = int(input_audio_ms / 100)
     audio_out = int(output_audio_ms / 50)
-    text_out = max(1, len(output_text.split()) * 4 // 3)
+    text_out = max(1, len(output_text.split()) * 4 // 3) if output_text or audio_out else 0
     total_in, total_out = input_text_tokens + audio_in, text_out + audio_out
+    cached = max(0, min(cached_tokens, total_in))
+    details: Event = {
+        "text_tokens": input_text_tokens,
+        "audio_tokens": audio_in,
+        "cached_tokens": cached,
+    }
+    if cached_details:
+        cached_text = cached * input_text_tokens // total_in if total_in else 0
+        details["cached_tokens_details"] = {
+            "text_tokens": cached_text,
+            "audio_tokens": cached - cached_text,
+        }
     return {
         "total_tokens": total_in + total_out,
         "input_tokens": total_in,
         "output_tokens": total_out,
-        "input_token_details": {
-            "text_tokens": input_text_tokens,
-            "audio_tokens": audio_in,
-            "cached_tokens": 0,
-            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
-        },
+        "input_token_details": details,
         "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
     }
+
+
+def pre_generated_text(options: Event) -> str | None:
+    """The text of response.pre_generated_assistant_message (None when absent), or refuse it."""
+    message = options.get("pre_generated_assistant_message")
+    if message is None:
+        return None
+    param = "response.pre_generated_assistant_message"
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list) or not content:
+        raise InvalidRequest("pre_generated_assistant_message needs content", param=param)
+    texts = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise InvalidRequest("content parts must be of type text", param=f"{param}.content")
+        if not isinstance(part.get("text"), str):
+            raise InvalidRequest("text must be a string", param=f"{param}.content")
+        texts.append(part["text"])
+    return "".join(texts)
 
 
 def message_text(item: Event) -> str:

@@ -32,16 +32,26 @@ def encode_speech(text: str, output_format: str) -> tuple[list[bytes], float]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Text cut after each . ? or ! (so speech can start before the whole reply is made)."""
-    parts = [p.strip() for p in re.split(r"(?<=[.?!])\s+", text.strip())]
-    return [p for p in parts if p] or [text]
+    """Text cut after each . ? or ! (so speech can start before the whole reply is made).
+
+    The pieces join back to exactly `text` (whitespace included): what is spoken is
+    piece.strip(), what the transcript says is the pieces themselves."""
+    pieces: list[str] = []
+    for piece in re.split(r"(?<=[.?!])(?=\s)", text):
+        if pieces and (not piece.strip() or not pieces[-1].strip()):
+            pieces[-1] += piece  # whitespace alone belongs to a sentence
+        elif piece:
+            pieces.append(piece)
+    return pieces or [text]
 
 
 def _transcript_slices(text: str, parts: int) -> list[str]:
-    """Split text into `parts` consecutive pieces at word boundaries (some may be empty)."""
-    words = text.split()
-    cuts = np.linspace(0, len(words), parts + 1).round().astype(int)
-    return [" ".join(words[cuts[i] : cuts[i + 1]]) for i in range(parts)]
+    """Split text into `parts` consecutive pieces at word starts; they join back to `text`
+    exactly (some may be empty)."""
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    cuts = np.linspace(0, len(starts), parts + 1).round().astype(int)
+    bounds = [0] + [starts[c] if c < len(starts) else len(text) for c in cuts[1:-1]] + [len(text)]
+    return [text[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
 class Response:
@@ -62,6 +72,9 @@ class Response:
         speed: float,
         input_text_tokens: int,
         input_audio_ms: float,
+        failure: Event | None = None,
+        cached_tokens: int = 0,
+        cached_details: bool = True,
     ) -> None:
         self.id = events.new_id("resp")
         self._send = send
@@ -71,6 +84,8 @@ class Response:
         self._end_call = turn.final and offer_end_call
         self._speed = speed
         self._input = (input_text_tokens, input_audio_ms)
+        self.failure = failure  # {type, code, message}: the response fails, saying nothing
+        self._cached = {"cached_tokens": cached_tokens, "cached_details": cached_details}
         self.item_id = events.new_id("item")
         self.audio_ms_sent = 0.0
         self.audio_ms_total = 0.0
@@ -92,7 +107,9 @@ class Response:
             "usage": None,
         }
         if with_usage:
-            body["usage"] = events.usage(*self._input, self._transcript, self.audio_ms_sent)
+            body["usage"] = events.usage(
+                *self._input, self._transcript, self.audio_ms_sent, **self._cached
+            )
         return body
 
     def _ids(self, index: int = 0) -> Event:
@@ -103,7 +120,13 @@ class Response:
         await self._send({"type": "response.created", "response": self._response("in_progress")})
 
     async def run(self) -> None:
-        """Send the rest of the response, ending in response.done (completed)."""
+        """Send the rest of the response, ending in response.done (completed, or failed)."""
+        if self.failure is not None:
+            details = {"type": "failed", "error": dict(self.failure)}
+            response = self._response("failed", details, with_usage=True)
+            self.done = True
+            await self._send({"type": "response.done", "response": response})
+            return
         sentences = split_sentences(self.turn.text)
         encode = self._encoder(sentences[0])
         item = events.message_item(self.item_id, "assistant", [], "in_progress")
@@ -128,6 +151,8 @@ class Response:
                     encode = self._encoder(sentences[index + 1])
                 self.audio_ms_total += duration_ms
                 slices = _transcript_slices(sentence, len(chunks) or 1)
+                if not chunks:  # nothing to hear (whitespace, punctuation): the words still count
+                    await self._transcript_delta(slices[0])
                 for chunk, words in zip(chunks, slices, strict=False):
                     delay = started + self.audio_ms_sent / 1000 / self._speed - loop.time()
                     if delay > 0:
@@ -149,10 +174,12 @@ class Response:
         await self._send({"type": "response.done", "response": response})
 
     def _encoder(self, sentence: str) -> asyncio.Task[tuple[list[bytes], float]]:
-        return asyncio.ensure_future(asyncio.to_thread(encode_speech, sentence, self._format))
+        spoken = sentence.strip()
+        return asyncio.ensure_future(asyncio.to_thread(encode_speech, spoken, self._format))
 
-    async def _transcript_delta(self, words: str) -> None:
-        text = f" {words}" if self._transcript else words
+    async def _transcript_delta(self, text: str) -> None:
+        if not text:
+            return
         self._transcript += text
         await self._send(
             {"type": "response.audio_transcript.delta", **self._ids(), "content_index": 0,
@@ -185,10 +212,10 @@ class Response:
             {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
         )
         await self._send({"type": "response.function_call_arguments.delta", **ids, "delta": "{}"})
+        # As the API reference shows it: no `name` (the item above carries it, by call_id).
         await self._send(
-            {"type": "response.function_call_arguments.done", **ids, "name": END_CALL_TOOL,
-             "arguments": arguments}
-        )  # fmt: skip
+            {"type": "response.function_call_arguments.done", **ids, "arguments": arguments}
+        )
         done = events.function_call_item(item_id, call_id, END_CALL_TOOL, arguments, "completed")
         self._output.append(done)
         await self._send(

@@ -24,6 +24,10 @@ def quoted_line(instructions: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def _words(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 @dataclass(frozen=True)
 class Script:
     """What the interviewer says: a greeting, the questions in order, and a goodbye."""
@@ -64,6 +68,7 @@ class Interviewer:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.step = 0
+        self.greeted = False  # the greeting was said word for word (a pre-generated message)
         self._key: str | None = None  # "*" or "#" pressed since the last turn
 
     def key_message(self, text: str) -> bool:
@@ -84,9 +89,10 @@ class Interviewer:
         if key == "#" and 1 <= step < len(questions):
             return Turn(f"Okay, let's move on. {questions[step]}", final=False)
         if step == 0:
+            greeting = "" if self.greeted else f"{self.script.greeting} "
             if not questions:
-                return Turn(f"{self.script.greeting} {self.script.closing}", final=True)
-            return Turn(f"{self.script.greeting} {questions[0]}", final=False)
+                return Turn(f"{greeting}{self.script.closing}", final=True)
+            return Turn(f"{greeting}{questions[0]}", final=False)
         if step < len(questions):
             ack = ACKNOWLEDGEMENTS[(step - 1) % len(ACKNOWLEDGEMENTS)]
             return Turn(f"{ack} {questions[step]}", final=False)
@@ -96,6 +102,12 @@ class Interviewer:
                 closing = f"{ACKNOWLEDGEMENTS[0]} {closing}"
             return Turn(closing, final=True)
         return Turn("Goodbye.", final=True)
+
+    def pre_generated(self, text: str) -> None:
+        """A line said word for word (pre_generated_assistant_message): it does not advance the
+        script, but once the greeting has been said so, the first turn only asks question 1."""
+        if self.step == 0 and _words(self.script.greeting) in _words(text):
+            self.greeted = True
 
     def skip(self) -> None:
         """Count one step as done without speaking (an assistant message replayed as text)."""

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bot.localengine import tts
+from bot.localengine.failures import FailurePlan
 from bot.localengine.session import EngineSession
 
 log = structlog.get_logger(__name__)
@@ -27,14 +28,30 @@ class LocalEngine:
     """A Voice Live-compatible realtime server with a scripted interviewer, for offline use.
 
     `speed` is how much faster than real time responses stream their audio (the bot paces
-    playback itself, as with the real service).
+    playback itself, as with the real service). Responses that fail on purpose (status
+    `failed`, a rate limit), over all sessions: the first `fail_responses`, and every
+    `fail_every`-th; `failures.add(n, code=…)` asks for more while running.
     """
 
-    def __init__(self, *, api_key: str | None = None, speed: float = DEFAULT_SPEED) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        speed: float = DEFAULT_SPEED,
+        fail_responses: int = 0,
+        fail_every: int = 0,
+    ) -> None:
         self.api_key = api_key
         self.speed = speed
+        self.failures = FailurePlan(every=fail_every)
+        self.failures.add(fail_responses)
         self._server: Server | None = None
         self.sessions = 0
+
+    @property
+    def failed_responses(self) -> int:
+        """Responses that ended with status failed on purpose."""
+        return self.failures.failed
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on host:port (0 picks a free port); returns the endpoint, http://host:port."""
@@ -79,7 +96,9 @@ class LocalEngine:
         self.sessions += 1
         query = parse_qs(urlsplit(connection.request.path).query) if connection.request else {}
         model = query.get("model", ["gpt-realtime"])[0]
-        session = EngineSession(connection.send, model=model, speed=self.speed)
+        session = EngineSession(
+            connection.send, model=model, speed=self.speed, failures=self.failures
+        )
         log.info("localengine.connected", model=model, session=session.session["id"])
         try:
             await session.open()
@@ -103,10 +122,15 @@ def _refuse(connection: ServerConnection, status: http.HTTPStatus, text: str) ->
 
 
 async def serve_forever(
-    host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    fail_responses: int = 0,
+    fail_every: int = 0,
 ) -> None:
     """Run a local engine until cancelled (the `bot local-engine` command)."""
-    engine = LocalEngine(api_key=api_key)
+    engine = LocalEngine(api_key=api_key, fail_responses=fail_responses, fail_every=fail_every)
     endpoint = await engine.start(host, port)
     print(f"local engine listening: {endpoint} (VOICE_LIVE_ENDPOINT={endpoint})", flush=True)
     try:

@@ -14,6 +14,7 @@ import structlog
 
 from bot.localengine import events
 from bot.localengine.events import Event, InvalidRequest
+from bot.localengine.failures import FailurePlan
 from bot.localengine.response import Response
 from bot.localengine.script import END_CALL_TOOL, Interviewer, Script, Turn, quoted_line
 from bot.localengine.vad import InputDecoder, SpeechStarted, SpeechStopped, TurnDetector
@@ -27,9 +28,20 @@ MIN_COMMIT_MS = 100
 class EngineSession:
     """The state of one conversation: settings, items, input audio, turn detection, responses."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], *, model: str, speed: float) -> None:
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        model: str,
+        speed: float,
+        failures: FailurePlan | None = None,
+    ) -> None:
         self._send_text = send
         self._speed = speed
+        self._model = model
+        self._failures = failures if failures is not None else FailurePlan()
+        self._responses = 0  # responses started in this session
+        self._last_input_tokens = 0  # the previous response's input: cached for the next one
         self.session = events.default_session(model)
         self._items: list[str] = []
         self._interviewer = Interviewer(Script.from_instructions(""))
@@ -129,6 +141,7 @@ class EngineSession:
             self._script_source = instructions
 
     async def _session_update(self, event: Event) -> None:
+        events.check_for_model(event.get("session"), self._model)  # refuses the whole update
         self.session = events.merge_session(self.session, event.get("session"))
         self._configure_input()
         script = self._interviewer.script
@@ -292,14 +305,25 @@ class EngineSession:
     # -- responses ----------------------------------------------------------------------------
 
     async def _response_create(self, event: Event) -> None:
-        if self._active() is not None:
-            raise InvalidRequest(
-                "Conversation already has an active response",
-                code="conversation_already_has_active_response",
-            )
         options: Any = event.get("response") or {}
+        if not isinstance(options, dict):
+            raise InvalidRequest("response must be an object", param="response")
+        exact = events.pre_generated_text(options)
+        active = self._active()
+        if active is not None:
+            # cancel_previous (default true) cancels the active response; false refuses this one
+            if options.get("cancel_previous", True) is False:
+                raise InvalidRequest(
+                    f"Conversation already has an active response in progress: {active.id}",
+                    code="conversation_already_has_active_response",
+                )
+            await self._cancel("client_cancelled")
         turn = None
-        if options.get("instructions"):
+        if exact is not None:  # said word for word with the session's voice, no inference
+            log.info("localengine.pre_generated", chars=len(exact))
+            self._interviewer.pre_generated(exact)
+            turn = Turn(exact, final=False)
+        elif options.get("instructions"):
             line = quoted_line(str(options["instructions"]))
             log.info("localengine.response_instructions", chars=len(options["instructions"]),
                      says=line)  # fmt: skip
@@ -308,7 +332,12 @@ class EngineSession:
         await self._start_response(turn)
 
     async def _start_response(self, turn: Turn | None = None) -> None:
+        failure = self._failures.take()
+        if failure is not None:  # a failed turn of the script is asked again: no step taken
+            turn = Turn("", final=False)
         turn = turn or self._interviewer.next_turn()
+        text_tokens = len((self.session.get("instructions") or "").split()) * 4 // 3
+        prompt = events.input_tokens(text_tokens, self._committed_audio_ms)
         response = Response(
             send=self.send,
             add_item=self._add_item,
@@ -316,12 +345,22 @@ class EngineSession:
             output_format=self.session["output_audio_format"],
             offer_end_call=END_CALL_TOOL in events.tool_names(self.session),
             speed=self._speed,
-            input_text_tokens=len((self.session.get("instructions") or "").split()) * 4 // 3,
+            input_text_tokens=text_tokens,
             input_audio_ms=self._committed_audio_ms,
+            failure=failure,
+            # the previous prompt is cached; every other response reports cached_tokens without
+            # cached_tokens_details, as the API reference's example does
+            cached_tokens=self._last_input_tokens,
+            cached_details=self._responses % 2 == 0,
         )
+        self._responses += 1
+        self._last_input_tokens = prompt
         self._response = response
         self._spoken[response.item_id] = response
-        log.info("localengine.response", id=response.id, text=turn.text, final=turn.final)
+        if failure is not None:
+            log.info("localengine.response_fails", id=response.id, code=failure.get("code"))
+        else:
+            log.info("localengine.response", id=response.id, text=turn.text, final=turn.final)
         await response.start()
         self._task = asyncio.create_task(self._run(response))
 

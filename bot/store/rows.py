@@ -51,7 +51,10 @@ def call_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "barge_ins": row["barge_ins"],
         "response_ms_p50": row["response_ms_p50"],
         "response_ms_p95": row["response_ms_p95"],
-        "usage": {name: int(row[name] or 0) for name in USAGE_FIELDS},
+        "usage": {
+            **{name: int(row[name] or 0) for name in USAGE_FIELDS},
+            "cached_split": row["cached_split"] or "reported",
+        },
         "cost_usd": row["cost_usd"],
         "errors": list(row["errors"] or []),
     }

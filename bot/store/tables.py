@@ -61,6 +61,7 @@ calls = sa.Table(
     sa.Column("cached_audio_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("output_text_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("output_audio_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cached_split", sa.String(16)),  # "estimated": cached tokens had no details (0004)
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)

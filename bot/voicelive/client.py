@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -14,10 +15,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bot.config import Settings
 from bot.voicelive import events
 from bot.voicelive.auth import TokenError, TokenProvider
+from bot.voicelive.session import OPTIONAL_PARTS, without
 
 log = structlog.get_logger(__name__)
 
 MAX_SERVER_FRAME = 16 * 1024 * 1024
+# Keepalive as the SDK does it (a ping every 30 s or so): a short ping timeout turns a brief
+# network stall into a dropped session and a full replay. Stalls are found by what the session
+# owes us (bot/voicelive/keeper.py), not by pings.
+PING_INTERVAL_S = 25.0
+PING_TIMEOUT_S = 20.0
 
 
 class VoiceLiveUnavailable(ConnectionError):
@@ -36,62 +43,60 @@ def realtime_url(endpoint: str, api_version: str, model: str) -> str:
     return f"{scheme}://{split.netloc}{split.path.rstrip('/')}/voice-live/realtime?{query}"
 
 
-def voice_config(voice: str) -> str | dict[str, str]:
-    """Azure voices (en-US-AvaNeural, …:DragonHDLatestNeural) need the azure-standard form."""
-    if "Neural" in voice or ":" in voice:
-        return {"type": "azure-standard", "name": voice}
-    return voice
+@dataclass(frozen=True, slots=True)
+class ConfigRefused:
+    """Voice Live refused (part of) our session.update. `dropped` names the optional part the
+    session now runs without (the update was sent again without it); None if the refused part
+    is essential (formats, instructions, tools): the call cannot go on as configured."""
+
+    param: str | None
+    message: str
+    code: str | None
+    dropped: str | None
 
 
-def session_config(
-    settings: Settings,
-    instructions: str,
-    tools: list[dict[str, Any]],
-    model_format: str,
-    *,
-    voice: str | None = None,
-    language: str = "en-US",
-) -> dict[str, Any]:
-    """The session.update body for an interview call (voice: the profile's, else the setting)."""
-    return {
-        "modalities": ["text", "audio"],
-        "instructions": instructions,
-        "voice": voice_config(voice or settings.voice_live_voice),
-        "input_audio_format": model_format,
-        "output_audio_format": model_format,
-        "input_audio_sampling_rate": 8000 if model_format == "g711_ulaw" else 24000,
-        "turn_detection": {
-            "type": "azure_semantic_vad",
-            "threshold": 0.5,
-            "silence_duration_ms": 500,
-            "create_response": True,
-            "interrupt_response": True,
-        },
-        "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
-        "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
-        "input_audio_transcription": {"model": "azure-speech", "language": language},
-        "tools": tools,
-        "tool_choice": "auto",
-    }
+MAX_CONFIG_RETRIES = 6  # one per optional part at most
 
 
 class VoiceLiveConnection:
-    """One open realtime session."""
+    """One open realtime session; answers a refused configuration by dropping optional parts."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, session: dict[str, Any] | None = None) -> None:
         self._ws = ws
+        self.session = session or {}  # the configuration in force (minus refused parts)
+        self.update_id: str | None = None  # event_id of our last full session.update
+        self.refused: list[ConfigRefused] = []
+        self._minimal_tried = False
 
     async def send(self, text: str) -> None:
         await self._ws.send(text)
 
-    async def events(self) -> AsyncIterator[events.ServerEvent]:
-        """Server events until the socket closes; malformed frames are logged and skipped."""
+    async def configure(self, session: dict[str, Any]) -> None:
+        """Send the whole configuration as one session.update (its event_id is remembered)."""
+        self.session = session
+        self.update_id = events.new_event_id("session")
+        await self.send(events.session_update(session, self.update_id))
+
+    async def events(self) -> AsyncIterator[events.ServerEvent | ConfigRefused]:
+        """Server events until the socket closes; malformed frames are logged and skipped.
+
+        An `error` answering our session.update becomes a ConfigRefused (after the update has
+        gone again without the refused part, when that part is optional)."""
         try:
             async for frame in self._ws:
                 try:
-                    yield events.parse(frame)
+                    event = events.parse(frame)
                 except events.EventError as exc:
                     log.warning("voicelive.bad_frame", reason=str(exc), size=len(frame))
+                    continue
+                if (
+                    isinstance(event, events.ServerError)
+                    and event.event_id is not None
+                    and event.event_id == self.update_id
+                ):
+                    yield await self._refused(event)
+                else:
+                    yield event
         except ConnectionClosed:
             return
 
@@ -102,6 +107,22 @@ class VoiceLiveConnection:
                 yield frame
         except ConnectionClosed:
             return
+
+    async def _refused(self, error: events.ServerError) -> ConfigRefused:
+        """Send the update again without the refused optional part, if it is optional."""
+        trimmed = without(self.session, error.param)
+        dropped: str | None = None
+        if trimmed is None and error.param is None and not self._minimal_tried:
+            # The service did not say which part: try once with the essential parts only.
+            self._minimal_tried = True
+            minimal = {k: v for k, v in self.session.items() if k not in OPTIONAL_PARTS}
+            trimmed = (minimal, "all optional parts")
+        if trimmed is not None and len(self.refused) < MAX_CONFIG_RETRIES:
+            session, dropped = trimmed
+            await self.configure(session)
+        refusal = ConfigRefused(error.param, error.message, error.code, dropped)
+        self.refused.append(refusal)
+        return refusal
 
     @property
     def close_code(self) -> int | None:
@@ -123,10 +144,11 @@ async def open_session(
     tokens: TokenProvider | None = None,
 ) -> VoiceLiveConnection:
     """Connect, authenticate (api-key, else an Entra ID bearer token from `tokens`) and send
-    session.update; raise VoiceLiveUnavailable on failure."""
+    session.update; raise VoiceLiveUnavailable on failure. `settings` gives the model, the
+    api-version and the connect timeout."""
     conn = await connect_session(settings, endpoint, api_key, tokens)
     try:
-        await conn.send(events.session_update(session))
+        await conn.configure(session)
     except ConnectionClosed:
         raise VoiceLiveUnavailable("Voice Live closed the connection at once") from None
     return conn
@@ -159,8 +181,8 @@ async def connect_session(
                 max_size=MAX_SERVER_FRAME,
                 open_timeout=None,
                 compression=None,
-                ping_interval=5,
-                ping_timeout=5,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
             ),
             timeout=settings.voice_live_connect_timeout_s,
         )

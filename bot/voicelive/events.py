@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class AudioDelta:
     response_id: str
     item_id: str
     audio: bytes
+    content_index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +65,22 @@ class Transcript:
 
 @dataclass(frozen=True, slots=True)
 class FunctionCall:
+    """response.function_call_arguments.done: `name` is "" when the service leaves it out (the
+    API reference does); the function-call item announced it by call_id."""
+
     response_id: str
     call_id: str
     name: str
     arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCallItem:
+    """A function_call item (output_item.added/done, conversation.item.created): its name."""
+
+    response_id: str
+    call_id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,8 @@ class ResponseDone:
     reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
     transcripts: dict[str, str] = field(default_factory=dict)  # assistant item id -> words
+    calls: tuple[FunctionCall, ...] = ()  # the function calls in its output
+    error: dict[str, Any] | None = None  # status failed: status_details.error
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,7 @@ class ServerError:
     code: str | None
     message: str
     event_id: str | None
+    param: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +119,7 @@ ServerEvent = (
     | AudioDone
     | Transcript
     | FunctionCall
+    | FunctionCallItem
     | ResponseDone
     | ServerError
     | Other
@@ -141,7 +159,9 @@ def _parse(frame: str | bytes) -> ServerEvent:
             audio = base64.b64decode(_s(msg, "delta"), validate=True)
         except binascii.Error as exc:
             raise EventError(f"response.audio.delta: delta is not base64: {exc}") from None
-        return AudioDelta(_s(msg, "response_id"), _s(msg, "item_id"), audio)
+        return AudioDelta(
+            _s(msg, "response_id"), _s(msg, "item_id"), audio, _i(msg, "content_index")
+        )
     if kind == "input_audio_buffer.speech_started":
         return SpeechStarted(_i(msg, "audio_start_ms"), _s(msg, "item_id"))
     if kind == "input_audio_buffer.speech_stopped":
@@ -159,13 +179,32 @@ def _parse(frame: str | bytes) -> ServerEvent:
         return FunctionCall(
             _s(msg, "response_id"), _s(msg, "call_id"), _s(msg, "name"), _s(msg, "arguments")
         )
+    if kind in ("response.output_item.added", "response.output_item.done"):
+        item = msg.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            return FunctionCallItem(_s(msg, "response_id"), _s(item, "call_id"), _s(item, "name"))
+        return Other(kind)
+    if kind == "conversation.item.created":
+        item = msg.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            return FunctionCallItem("", _s(item, "call_id"), _s(item, "name"))
+        return Other(kind)
     if kind == "response.done":
         response = msg.get("response") if isinstance(msg.get("response"), dict) else {}
         details = response.get("status_details")
-        reason = details.get("reason") if isinstance(details, dict) else None
+        details = details if isinstance(details, dict) else {}
+        reason = details.get("reason") if isinstance(details.get("reason"), str) else None
+        error = details.get("error") if isinstance(details.get("error"), dict) else None
         usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        rid = _s(response, "id")
         return ResponseDone(
-            _s(response, "id"), _s(response, "status"), reason, usage, _transcripts(response)
+            rid,
+            _s(response, "status"),
+            reason,
+            usage,
+            _transcripts(response),
+            _calls(rid, response),
+            error,
         )
     if kind in ("session.created", "session.updated"):
         session = msg.get("session") if isinstance(msg.get("session"), dict) else {}
@@ -173,10 +212,25 @@ def _parse(frame: str | bytes) -> ServerEvent:
         return SessionReady(kind, _s(session, "id"), expires if isinstance(expires, int) else None)
     if kind == "error":
         error = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        code, event_id, param = error.get("code"), error.get("event_id"), error.get("param")
         return ServerError(
-            _s(error, "type"), error.get("code"), _s(error, "message"), error.get("event_id")
+            _s(error, "type"),
+            code if isinstance(code, str) else None,
+            _s(error, "message"),
+            event_id if isinstance(event_id, str) else None,
+            param if isinstance(param, str) and param else None,
         )
     return Other(kind)
+
+
+def _calls(response_id: str, response: dict[str, Any]) -> tuple[FunctionCall, ...]:
+    """The function_call items in a response's output, in order."""
+    output = response.get("output")
+    return tuple(
+        FunctionCall(response_id, _s(item, "call_id"), _s(item, "name"), _s(item, "arguments"))
+        for item in (output if isinstance(output, list) else [])
+        if isinstance(item, dict) and item.get("type") == "function_call"
+    )
 
 
 def _transcripts(response: dict[str, Any]) -> dict[str, str]:
@@ -194,38 +248,63 @@ def _transcripts(response: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _dump(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"))
+_ids = itertools.count(1)
 
 
-def session_update(session: dict[str, Any]) -> str:
-    return _dump({"type": "session.update", "session": session})
+def new_event_id(kind: str) -> str:
+    """A client event_id: an `error` about that event names it (e.g. `session-3`)."""
+    return f"{kind}-{next(_ids)}"
+
+
+def _dump(event: dict[str, Any], kind: str, event_id: str | None = None) -> str:
+    return json.dumps(
+        {"type": event["type"], "event_id": event_id or new_event_id(kind), **event},
+        separators=(",", ":"),
+    )
+
+
+def session_update(session: dict[str, Any], event_id: str | None = None) -> str:
+    return _dump({"type": "session.update", "session": session}, "session", event_id)
 
 
 def append_audio(audio: bytes) -> str:
     payload = base64.b64encode(audio).decode("ascii")
-    return f'{{"type":"input_audio_buffer.append","audio":"{payload}"}}'
+    return (
+        f'{{"type":"input_audio_buffer.append","event_id":"audio-{next(_ids)}",'
+        f'"audio":"{payload}"}}'
+    )
 
 
-def response_create(instructions: str | None = None) -> str:
+def assistant_message(text: str) -> dict[str, Any]:
+    """An assistant message item (also the shape of pre_generated_assistant_message)."""
+    return {"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def response_create(
+    instructions: str | None = None, *, say: str | None = None, event_id: str | None = None
+) -> str:
+    """Ask for a response; `say` has the service speak exactly that text (no inference)."""
     event: dict[str, Any] = {"type": "response.create"}
-    if instructions:
+    if say is not None:
+        event["response"] = {"pre_generated_assistant_message": assistant_message(say)}
+    elif instructions:
         event["response"] = {"instructions": instructions}
-    return _dump(event)
+    return _dump(event, "response", event_id)
 
 
 def response_cancel(event_id: str) -> str:
-    return _dump({"type": "response.cancel", "event_id": event_id})
+    return _dump({"type": "response.cancel"}, "cancel", event_id)
 
 
-def truncate(item_id: str, audio_end_ms: int) -> str:
+def truncate(item_id: str, audio_end_ms: int, content_index: int = 0) -> str:
     return _dump(
         {
             "type": "conversation.item.truncate",
             "item_id": item_id,
-            "content_index": 0,
+            "content_index": content_index,
             "audio_end_ms": max(0, int(audio_end_ms)),
-        }
+        },
+        "truncate",
     )
 
 
@@ -233,9 +312,9 @@ def message(role: str, text: str) -> str:
     """conversation.item.create with a text message (system, user or assistant)."""
     kind = "text" if role == "assistant" else "input_text"
     item = {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
-    return _dump({"type": "conversation.item.create", "item": item})
+    return _dump({"type": "conversation.item.create", "item": item}, "item")
 
 
 def function_output(call_id: str, output: str) -> str:
     item = {"type": "function_call_output", "call_id": call_id, "output": output}
-    return _dump({"type": "conversation.item.create", "item": item})
+    return _dump({"type": "conversation.item.create", "item": item}, "item")

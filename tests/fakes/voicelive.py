@@ -31,6 +31,17 @@ MAX_APPEND_BYTES = 15 * 2**20  # "One append may carry up to 15 MiB"
 INPUT_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
 OUTPUT_FORMATS = tuple(audio.FORMAT_RATES)
 TURN_DETECTION_TYPES = ("server_vad", "azure_semantic_vad", "azure_semantic_vad_multilingual")
+# input_audio_transcription models by realtime model (the reference: "which models are allowed
+# DEPENDS ON THE REALTIME MODEL of the session")
+OPENAI_TRANSCRIPTION_MODELS = (
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "mai-transcribe",
+)
+AZURE_TRANSCRIPTION_MODELS = ("azure-speech",)
+PRE_GENERATED_MIN_MS = 300
 
 # Effective settings of a fresh session. Values the docs give are used; the rest are marked.
 DEFAULT_SESSION: dict[str, Any] = {
@@ -77,6 +88,38 @@ def default_caller_transcript(index: int) -> str:
     return f"caller utterance {index}"
 
 
+def is_openai_realtime(model: str | None) -> bool:
+    """gpt-realtime, gpt-realtime-mini and other OpenAI realtime models (not cascaded models
+    such as gpt-4.1 or phi4-mini, nor agents)."""
+    return bool(model) and (model.startswith("gpt-realtime") or "realtime" in model)
+
+
+def transcription_models(model: str | None) -> tuple[str, ...]:
+    """The input_audio_transcription models a session with this realtime model accepts."""
+    return OPENAI_TRANSCRIPTION_MODELS if is_openai_realtime(model) else AZURE_TRANSCRIPTION_MODELS
+
+
+def spoken_audio(text: str, index: int, fmt: str, ms_per_char: float = 60.0) -> bytes:
+    """Synthetic speech for a fixed text: the tone of default_response_audio(index), lasting
+    ms_per_char per character (at least PRE_GENERATED_MIN_MS)."""
+    rate = audio.FORMAT_RATES[fmt]
+    ms = max(PRE_GENERATED_MIN_MS, round(ms_per_char * len(text)))
+    return audio.encode(audio.tone(400.0 + 150.0 * index, ms, rate, 0.3), fmt)
+
+
+def _has_path(update: dict[str, Any], dotted: str) -> bool:
+    """Whether a session.update event's body contains `dotted` ("session.voice", ...)."""
+    parts = dotted.split(".")
+    if parts and parts[0] == "session":
+        parts = parts[1:]
+    node: Any = update
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return bool(parts)
+
+
 @dataclass
 class Handshake:
     """One upgrade attempt and the HTTP status the fake answered (101 = accepted)."""
@@ -114,6 +157,14 @@ class FakeResponse:
     deltas_after_interrupt: int = 0
     audio_finished: bool = False
     late_budget: int = 0
+    # function calls this response carries: {"name", "call_id", "arguments", "item_id"}
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    name_on_done: bool = False
+    speaks: bool = True  # has an assistant message with audio (False: function calls only)
+    pre_generated: str | None = None  # the text of pre_generated_assistant_message, if any
+    failure: dict[str, Any] | None = None  # {type, code, message}: the response fails
+    output: list[dict[str, Any]] = field(default_factory=list)  # response.done's output
+    usage: dict[str, Any] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -150,6 +201,11 @@ class FakeVoiceLive:
         transcribe: bool | None = None,
         session_ttl_s: float = 3600,
         enforce_ttl: bool = False,
+        refuse_params: set[str] | None = None,
+        refuse_session_params: set[str] | None = None,
+        cached_tokens: int = 0,
+        cached_details: bool = True,
+        pre_generated_ms_per_char: float = 60.0,
     ) -> None:
         self.api_key = api_key
         self.bearer_token_check = bearer_token_check
@@ -172,6 +228,14 @@ class FakeVoiceLive:
         self.session_ttl_s = session_ttl_s
         self.enforce_ttl = enforce_ttl  # sessions expire on their own after session_ttl_s
         self.accept_delay_s = 0.0
+        # session.update bodies containing one of these dotted paths ("session.voice",
+        # "session.input_audio_noise_reduction", ...) are refused with that param
+        self.refuse_params: set[str] = set(refuse_params or ()) | set(refuse_session_params or ())
+        self.cached_tokens = cached_tokens  # usage.input_token_details.cached_tokens (capped)
+        self.cached_details = cached_details  # False: no cached_tokens_details (the API example)
+        self.pre_generated_ms_per_char = pre_generated_ms_per_char
+        self.failed_responses = 0  # responses that ended with status failed
+        self._failures: list[dict[str, Any]] = []
 
         self.sessions: list[FakeSession] = []
         self.handshakes: list[Handshake] = []
@@ -211,6 +275,22 @@ class FakeVoiceLive:
 
     def ws_url(self, api_version: str = "2026-07-15", model: str = "gpt-realtime") -> str:
         return f"ws://127.0.0.1:{self.port}{REALTIME_PATH}?api-version={api_version}&model={model}"
+
+    def fail_responses(
+        self,
+        n: int,
+        *,
+        code: str = "rate_limit_exceeded",
+        error_type: str = "rate_limit_error",
+        message: str = "Rate limit reached for requests. Please try again later.",
+    ) -> None:
+        """The next n responses (client-requested or server-initiated, in any session) fail:
+        response.created, then response.done {status: failed} without any output."""
+        error = {"type": error_type, "code": code, "message": message}
+        self._failures.extend(dict(error) for _ in range(n))
+
+    def _take_failure(self) -> dict[str, Any] | None:
+        return self._failures.pop(0) if self._failures else None
 
     def _check_request(self, path: str, query: dict[str, str], headers: Headers) -> int | None:
         if self.refuse_status is not None:
@@ -308,6 +388,10 @@ class FakeSession:
         self.cancels: list[dict[str, Any]] = []
         self.responses: list[FakeResponse] = []
         self.items: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, dict[str, Any]] = {}  # function_call items announced, by call_id
+        self.tool_outputs: dict[str, str] = {}  # function_call_output the client sent, by call_id
+        self.creates_while_active: list[dict[str, Any]] = []  # response.create, one was active
+        self.config_errors: list[dict[str, Any]] = []  # errors answering a session.update
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -374,9 +458,27 @@ class FakeSession:
         return event
 
     async def send(self, event: dict[str, Any]) -> None:
-        """Send anything as a JSON text frame, as-is (unknown types, warnings, ...)."""
+        """Send anything as a JSON text frame, as-is (unknown types, warnings, ...).
+
+        Function calls announced this way (hand-made events) count as known call_ids."""
+        self._note_call(event)
         self.events_sent.append((self._loop.time(), event))
         await self.ws.send(json.dumps(event))
+
+    def _note_call(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call" and item.get("call_id"):
+            self.calls.setdefault(str(item["call_id"]), item)
+        elif event.get("type", "").startswith("response.function_call_arguments") and isinstance(
+            event.get("call_id"), str
+        ):
+            self.calls.setdefault(event["call_id"], {"call_id": event["call_id"]})
+        response = event.get("response")
+        if isinstance(response, dict) and isinstance(response.get("output"), list):
+            for out in response["output"]:
+                if isinstance(out, dict) and out.get("type") == "function_call":
+                    if out.get("call_id"):
+                        self.calls.setdefault(str(out["call_id"]), out)
 
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
@@ -478,6 +580,12 @@ class FakeSession:
         if problem is not None:
             await self._reject(event, "invalid_value", problem[1], f"session.{problem[0]}")
             return
+        refusal = self._refused_part(update)
+        if refusal is not None:  # the whole update is not applied
+            param, message = refusal
+            self.config_errors.append({"param": param, "event_id": event.get("event_id")})
+            await self._reject(event, "invalid_value", message, param)
+            return
         update = copy.deepcopy(update)
         fmt_before = self.config.get("input_audio_format")
         self.config.update(update)
@@ -485,6 +593,35 @@ class FakeSession:
         if "input_audio_sampling_rate" not in update and fmt != fmt_before:
             self.config["input_audio_sampling_rate"] = 24000 if fmt == "pcm16" else 8000
         await self._emit({"type": "session.updated", "session": self._session_view()})
+
+    def _refused_part(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        """(param, message) for a combination the service does not support, per model."""
+        model = self.query.get("model")
+        shown = model or f"agent {self.query.get('agent-name')!r}"
+        for dotted in sorted(self.server.refuse_params):
+            if _has_path(update, dotted):
+                return dotted, f"{dotted} is not supported for model {shown}."
+        transcription = update.get("input_audio_transcription")
+        if isinstance(transcription, dict):
+            wanted = transcription.get("model")
+            allowed = transcription_models(model)
+            if wanted not in allowed:
+                return (
+                    "session.input_audio_transcription.model",
+                    f"Transcription model {wanted!r} is not supported with model {shown}; "
+                    f"supported: {', '.join(allowed)}.",
+                )
+        td = update.get("turn_detection")
+        if (
+            isinstance(td, dict)
+            and td.get("end_of_utterance_detection") is not None
+            and is_openai_realtime(model)
+        ):
+            return (
+                "session.turn_detection.end_of_utterance_detection",
+                f"end_of_utterance_detection is not supported with model {shown}.",
+            )
+        return None
 
     def _validate_session(self, update: dict[str, Any]) -> tuple[str, str] | None:
         modalities = update.get("modalities")
@@ -567,11 +704,23 @@ class FakeSession:
         ):
             await self._reject(event, "invalid_value", "Unknown message role.", "item.role")
             return
+        if item.get("type") == "function_call_output" and item.get("call_id") not in self.calls:
+            await self._reject(
+                event,
+                "invalid_value",
+                f"No function call with call_id {item.get('call_id')!r} in this conversation.",
+                "item.call_id",
+            )
+            return
         item = copy.deepcopy(item)
         item.setdefault("id", _new_id("item_"))
         if item["id"] in self.items:
             await self._reject(event, "invalid_value", "Duplicate item id.", "item.id")
             return
+        if item["type"] == "function_call" and isinstance(item.get("call_id"), str):
+            self.calls.setdefault(item["call_id"], item)
+        if item["type"] == "function_call_output":
+            self.tool_outputs[item["call_id"]] = item.get("output")
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
         self.items[item["id"]] = {"item": item, "role": item.get("role"), "audio_ms": 0.0}
@@ -810,27 +959,113 @@ class FakeSession:
         """Server-initiated response (as after a VAD turn), without a client response.create."""
         return await self._start_response(None)
 
-    async def _start_response(self, request: dict[str, Any] | None) -> FakeResponse | None:
-        previous = self._active
-        if previous is not None and request is not None and previous.cancel_reason is None:
+    async def function_calls(
+        self,
+        calls: list[tuple[str, str]],
+        *,
+        name_on_done: bool = False,
+        text: str | None = None,
+    ) -> FakeResponse:
+        """One server-initiated response carrying one function_call output item per
+        (name, arguments), each with a fresh call_id (`response.calls`), as the reference shows
+        them: the name in the items (output_item.added, conversation.item.created,
+        output_item.done, response.done's output) and `.done` without `name` unless
+        name_on_done. With `text`, an assistant message speaking it comes first.
+
+        Returns as soon as the response is started (wait for `response.done_at`)."""
+        response = await self._start_response(
+            None, calls=calls, name_on_done=name_on_done, text=text
+        )
+        assert response is not None
+        return response
+
+    @staticmethod
+    def _pre_generated_text(body: dict[str, Any]) -> str | bool | None:
+        """The text of response.pre_generated_assistant_message; None if absent, False if bad."""
+        message = body.get("pre_generated_assistant_message")
+        if message is None:
+            return None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or not content:
+            return False
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                return False
+            if not isinstance(part.get("text"), str):
+                return False
+            texts.append(part["text"])
+        return "".join(texts)
+
+    async def _start_response(
+        self,
+        request: dict[str, Any] | None,
+        *,
+        calls: list[tuple[str, str]] | None = None,
+        name_on_done: bool = False,
+        text: str | None = None,
+    ) -> FakeResponse | None:
+        body = request.get("response") if request is not None else None
+        body = body if isinstance(body, dict) else {}
+        pre_generated = self._pre_generated_text(body)
+        if pre_generated is False:
+            assert request is not None
             await self._reject(
                 request,
-                "conversation_already_has_active_response",
-                f"Response {previous.id} is still in progress.",
-                "",
+                "invalid_value",
+                "pre_generated_assistant_message.content must be a list of text parts.",
+                "response.pre_generated_assistant_message",
             )
             return None
+        previous = self._active
+        if previous is not None and request is not None and previous.cancel_reason is None:
+            if body.get("cancel_previous", True) is False:
+                await self._reject(
+                    request,
+                    "conversation_already_has_active_response",
+                    f"Conversation already has an active response in progress: {previous.id}. "
+                    "Wait until the response is finished before creating a new one.",
+                    "",
+                )
+                return None
+            # cancel_previous (default true): the active response is cancelled
+            self.creates_while_active.append(request)
+            self._interrupt(previous, "client_cancelled", self.server.late_deltas_after_cancel)
         index = len(self.responses)
         fmt = self.config.get("output_audio_format", "pcm16")
+        failure = self.server._take_failure()
+        spoken = pre_generated if isinstance(pre_generated, str) else text
+        speaks = failure is None and (calls is None or text is not None)
+        if not speaks:
+            sound, transcript = b"", ""
+        elif spoken is not None:
+            ms_per_char = self.server.pre_generated_ms_per_char
+            sound, transcript = spoken_audio(spoken, index, fmt, ms_per_char), spoken
+        else:
+            sound = self.server.response_audio(index, fmt)
+            transcript = self.server.response_text(index)
         response = FakeResponse(
             id=_new_id("resp_"),
             item_id=_new_id("item_"),
             index=index,
             output_format=fmt,
-            audio=self.server.response_audio(index, fmt),
-            transcript=self.server.response_text(index),
+            audio=sound,
+            transcript=transcript,
             request=request,
             triggered_at=self._loop.time(),
+            calls=[
+                {
+                    "name": name,
+                    "call_id": _new_id("call_"),
+                    "arguments": arguments,
+                    "item_id": _new_id("item_"),
+                }
+                for name, arguments in (calls or [])
+            ],
+            name_on_done=name_on_done,
+            speaks=speaks,
+            pre_generated=pre_generated if isinstance(pre_generated, str) else None,
+            failure=failure,
         )
         self.responses.append(response)
         self._active = response
@@ -858,20 +1093,35 @@ class FakeSession:
             pass
 
     def _usage(self, response: FakeResponse) -> dict[str, Any]:
-        out_audio = round(20 * response.audio_ms_sent / 1000)
-        out_text = len(response.transcript_sent.split())
+        if response.status == "failed":
+            out_audio = out_text = 0
+        else:
+            out_audio = round(20 * response.audio_ms_sent / 1000)
+            out_text = len(response.transcript_sent.split()) + sum(
+                len(item.get("arguments") or "") // 4
+                for item in response.output
+                if item.get("type") == "function_call"
+            )
         in_audio = round(10 * self.appended_ms / 1000)
         in_text = len(str(self.config.get("instructions") or "")) // 4 + 4 * len(self.items)
+        input_tokens = in_audio + in_text
+        cached = max(0, min(self.server.cached_tokens, input_tokens))
+        details: dict[str, Any] = {
+            "text_tokens": in_text,
+            "audio_tokens": in_audio,
+            "cached_tokens": cached,
+        }
+        if self.server.cached_details:
+            cached_text = round(cached * in_text / input_tokens) if input_tokens else 0
+            details["cached_tokens_details"] = {
+                "text_tokens": cached_text,
+                "audio_tokens": cached - cached_text,
+            }
         return {
-            "total_tokens": in_audio + in_text + out_audio + out_text,
-            "input_tokens": in_audio + in_text,
+            "total_tokens": input_tokens + out_audio + out_text,
+            "input_tokens": input_tokens,
             "output_tokens": out_audio + out_text,
-            "input_token_details": {
-                "text_tokens": in_text,
-                "audio_tokens": in_audio,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
-            },
+            "input_token_details": details,
             "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
         }
 
@@ -889,16 +1139,7 @@ class FakeSession:
                 self._active = None
 
     async def _produce(self, response: FakeResponse) -> None:
-        rid, item_id = response.id, response.item_id
-        where = {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [],
-        }
+        rid = response.id
         if self.server.created_delay_ms:
             await self._sleep_until(
                 response.triggered_at + self.server.created_delay_ms / 1000, response.wake
@@ -917,11 +1158,122 @@ class FakeSession:
                 },
             }
         )
+        if response.failure is not None:  # produces nothing: no item, no audio
+            response.status = "failed"
+            response.status_details = {"type": "failed", "error": dict(response.failure)}
+            self.server.failed_responses += 1
+        else:
+            if response.speaks:
+                response.output.append(await self._produce_message(response, 0))
+            if response.calls and response.cancel_reason is None:
+                first_at = response.triggered_at + self.server.first_delta_delay_ms / 1000
+                await self._sleep_until(first_at, response.wake)
+            for call in response.calls:
+                if response.cancel_reason is not None:
+                    break
+                response.output.append(
+                    await self._produce_call(response, call, len(response.output))
+                )
+            if response.cancel_reason is None:
+                response.status = "completed"
+            else:
+                response.status = "cancelled"
+                response.status_details = {"type": "cancelled", "reason": response.cancel_reason}
+        response.done_at = self._loop.time()
+        response.usage = self._usage(response)
+        await self._emit(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": rid,
+                    "object": "realtime.response",
+                    "status": response.status,
+                    "status_details": response.status_details,
+                    "output": response.output,
+                    "usage": response.usage,
+                },
+            }
+        )
+
+    async def _produce_call(
+        self, response: FakeResponse, call: dict[str, Any], output_index: int
+    ) -> dict[str, Any]:
+        rid, item_id, call_id = response.id, call["item_id"], call["call_id"]
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call["name"],
+            "call_id": call_id,
+            "arguments": "",
+        }
+        where = {"response_id": rid, "item_id": item_id, "output_index": output_index}
         await self._emit(
             {
                 "type": "response.output_item.added",
                 "response_id": rid,
-                "output_index": 0,
+                "output_index": output_index,
+                "item": item,
+            }
+        )
+        previous = self._last_item_id
+        self._last_item_id = item_id
+        self.items[item_id] = {"item": item, "role": None, "audio_ms": 0.0}
+        await self._emit(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
+        )
+        arguments = call["arguments"]
+        await self._emit(
+            {
+                "type": "response.function_call_arguments.delta",
+                **where,
+                "call_id": call_id,
+                "delta": arguments,
+            }
+        )
+        done: dict[str, Any] = {
+            "type": "response.function_call_arguments.done",
+            **where,
+            "call_id": call_id,
+            "arguments": arguments,
+        }
+        if response.name_on_done:
+            done["name"] = call["name"]
+        await self._emit(done)
+        item = {**item, "status": "completed", "arguments": arguments}
+        self.items[item_id]["item"] = item
+        await self._emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": rid,
+                "output_index": output_index,
+                "item": item,
+            }
+        )
+        return item
+
+    async def _produce_message(self, response: FakeResponse, output_index: int) -> dict[str, Any]:
+        rid, item_id = response.id, response.item_id
+        where = {
+            "response_id": rid,
+            "item_id": item_id,
+            "output_index": output_index,
+            "content_index": 0,
+        }
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        await self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": rid,
+                "output_index": output_index,
                 "item": item,
             }
         )
@@ -994,11 +1346,8 @@ class FakeSession:
                     "part": {"type": "audio", "transcript": text},
                 }
             )
-            response.status = "completed"
             item_status = "completed"
         else:
-            response.status = "cancelled"
-            response.status_details = {"type": "cancelled", "reason": response.cancel_reason}
             item_status = "incomplete"
         item = {
             **item,
@@ -1006,29 +1355,16 @@ class FakeSession:
             "content": [{"type": "audio", "transcript": response.transcript_sent}],
         }
         entry["item"] = item
-        if response.status == "completed":
+        if item_status == "completed":
             await self._emit(
                 {
                     "type": "response.output_item.done",
                     "response_id": rid,
-                    "output_index": 0,
+                    "output_index": output_index,
                     "item": item,
                 }
             )
-        response.done_at = self._loop.time()
-        await self._emit(
-            {
-                "type": "response.done",
-                "response": {
-                    "id": rid,
-                    "object": "realtime.response",
-                    "status": response.status,
-                    "status_details": response.status_details,
-                    "output": [item],
-                    "usage": self._usage(response),
-                },
-            }
-        )
+        return item
 
     # ---- waiting ---------------------------------------------------------------------------
 
