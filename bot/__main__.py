@@ -1,4 +1,4 @@
-"""The `bot` command line: serve, local-engine, softphone, calls, schedule, interviews."""
+"""The `bot` command line: serve, local-engine, softphone, calls, schedule, interviews, doctor."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from bot import calls_cli, interviews_cli, telemetry
 from bot import softphone as phone
 from bot.config import ConfigError, Settings, load_settings, read_dotenv
+from bot.doctor import cli as doctor_cli
 from bot.interview.profiles import ProfileError, load_profiles
 from bot.logs import configure
 
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interviews", help="scheduled interviews; `interviews cancel ID` cancels")
     interviews_cli.add_interviews_arguments(p)
     p.set_defaults(func=interviews_cli.main)
+    p = sub.add_parser("doctor", help="check a deployment before its first call (read-only)")
+    doctor_cli.add_arguments(p)
+    p.set_defaults(func=doctor_cli.main)
     return parser
 
 

@@ -35,7 +35,14 @@ from bot.scheduling.setup import start_scheduling, stop_scheduling
 from bot.scheduling.webhooks import on_status, outbound_answer
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
-from bot.twilio.webhooks import APOLOGY, StreamTokens, connect_twiml, hangup_twiml, signature_ok
+from bot.twilio.webhooks import (
+    APOLOGY,
+    SIGNATURE_SETTINGS,
+    StreamTokens,
+    check_signature,
+    connect_twiml,
+    hangup_twiml,
+)
 from bot.twimldocs import load_twiml
 from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
 from bot.voicelive.client import VoiceLiveConnection, open_session
@@ -70,14 +77,21 @@ async def _signed_form(request: Request) -> dict[str, str] | None:
     url = settings.url_for(request.url.path)
     if request.url.query:
         url = f"{url}?{request.url.query}"
-    if not signature_ok(
-        settings.twilio_auth_token, url, form, request.headers.get("x-twilio-signature", "")
-    ):
+    check = check_signature(
+        settings.twilio_auth_token,
+        url,
+        form,
+        request.headers.get("x-twilio-signature", ""),
+        request.headers.get(SIGNATURE_SETTINGS, ""),
+        settings.twilio_webhook_shared_key,
+    )
+    if not check.ok:
         log.warning(
             "webhook.rejected",
             path=request.url.path,
-            reason="bad X-Twilio-Signature",
+            reason=check.reason,
             call_sid=form.get("CallSid"),
+            **({"fix": check.fix} if check.fix else {}),
         )
         return None
     return form

@@ -22,7 +22,7 @@ from bot.interview.context import InterviewContext
 from bot.playback import PlaybackTracker
 from bot.scheduling import inbound
 from bot.twilio import media
-from bot.twilio.webhooks import TokenError, signature_ok
+from bot.twilio.webhooks import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
 from bot.voicelive.client import ConfigRefused, VoiceLiveUnavailable
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
@@ -39,12 +39,20 @@ GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout
 async def handle_media_stream(ws: WebSocket, services: Services) -> None:
     """Accept a Twilio media stream, check who it is, and run the call to its end."""
     settings = services.settings
-    signature = ws.headers.get("x-twilio-signature", "")
-    if not signature_ok(settings.twilio_auth_token, settings.stream_url, {}, signature):
+    check = check_signature(
+        settings.twilio_auth_token,
+        settings.stream_url,
+        {},
+        ws.headers.get("x-twilio-signature", ""),
+        ws.headers.get(SIGNATURE_SETTINGS, ""),
+        settings.twilio_webhook_shared_key,
+    )
+    if not check.ok:
         log.warning(
             "media.rejected",
-            reason="bad or missing X-Twilio-Signature",
+            reason=check.reason,
             client=ws.client.host if ws.client else None,
+            **({"fix": check.fix} if check.fix else {}),
         )
         await ws.close(code=1008)  # before accept: the upgrade is refused with HTTP 403
         return

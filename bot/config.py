@@ -59,6 +59,8 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_phone_number: str | None = None
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
+    # The SharedKey secret for the newer webhook signing (X-Twilio-Webhooks-Signature-Settings)
+    twilio_webhook_shared_key: str | None = None
     voice_live_endpoint: str | None = None
     voice_live_api_key: str | None = None
     voice_live_model: str = "gpt-realtime"
@@ -116,6 +118,7 @@ class Settings:
         """Values that must never appear in a log line."""
         values = (
             self.twilio_auth_token,
+            self.twilio_webhook_shared_key,
             self.voice_live_api_key,
             self.api_token,
             self.applicationinsights_connection_string,
@@ -288,6 +291,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_phone_number=phone,
         twilio_api_url=_url(env, "TWILIO_API_URL", DEFAULT_TWILIO_API_URL)
         or DEFAULT_TWILIO_API_URL,
+        twilio_webhook_shared_key=env.get("TWILIO_WEBHOOK_SHARED_KEY", "").strip() or None,
         voice_live_endpoint=endpoint,
         voice_live_api_key=api_key,
         voice_live_model=model,

@@ -31,6 +31,9 @@ var drainTimeoutSeconds = terminationGracePeriodSeconds - 60 // wrap-up 45 s + a
 var roles = {
   acrPull: '7f951dca-d7cb-4b5b-8bde-2e1ab5ab2f4c'
   cognitiveServicesUser: 'a97b65f3-24c7-4388-baec-2e87135dc908'
+  // Foundry User (formerly Azure AI User): Voice Live wants it as well as Cognitive Services
+  // User, or the handshake can be refused 401/403.
+  foundryUser: '53ca6127-db72-4b80-b1b0-d745d6d5456d'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
@@ -149,6 +152,16 @@ resource voiceLiveUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource voiceLiveFoundryUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(voiceLive.id, identity.id, roles.foundryUser)
+  scope: voiceLive
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.foundryUser)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // ---- the call log -------------------------------------------------------------------------
 
 resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
@@ -237,7 +250,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: { '${identity.id}': {} }
   }
-  dependsOn: [vaultSecretsUser, registryPull, voiceLiveUser, database, postgresFromAzure]
+  dependsOn: [vaultSecretsUser, registryPull, voiceLiveUser, voiceLiveFoundryUser, database, postgresFromAzure]
   properties: {
     environmentId: environment.id
     configuration: {

@@ -135,6 +135,18 @@ async def test_outbound_interview_uses_the_bridge_with_the_interviews_context(
         assert len(fake.calls) == 1
 
 
+async def test_time_limit_outlasts_the_longest_interview_and_its_wrap_up(tmp_path: Path) -> None:
+    """Twilio hangs up at TimeLimit mid-sentence: it must be MAX_CALL_DURATION_S + 5 min or more
+    (a fixed 3600 s cut 60-minute interviews off)."""
+    for max_s in ("3900", "7200"):
+        (tmp_path / max_s).mkdir()
+        async with outbound(tmp_path / max_s, MAX_CALL_DURATION_S=max_s) as (b, fake):
+            await schedule(b)
+            call = await placed(fake)
+            limit = call.one("TimeLimit")
+            assert limit is not None and int(limit) >= int(max_s) + 300, limit
+
+
 async def test_voicemail_waits_for_the_beep_and_never_interviews_the_machine(
     tmp_path: Path,
 ) -> None:

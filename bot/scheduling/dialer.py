@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,17 @@ def voicemail_twiml(directory: Path = TWIML_DIR) -> str:
         log.warning("dialer.voicemail_twiml_unusable", path=str(path), chars=len(text))
         return VOICEMAIL_FALLBACK
     return text
+
+
+# Twilio hangs up at TimeLimit, mid-sentence: leave room past the longest interview for the
+# wrap-up (closing line, at most 45 s) and the <Connect action> round trip.
+TIME_LIMIT_MARGIN_S = 300
+DEFAULT_MAX_CALL_DURATION_S = 3900
+
+
+def call_time_limit_s(max_call_duration_s: float) -> int:
+    """Twilio's TimeLimit for an outbound call: MAX_CALL_DURATION_S plus 5 minutes."""
+    return math.ceil(max_call_duration_s) + TIME_LIMIT_MARGIN_S
 
 
 class Clock(Protocol):
@@ -77,7 +89,7 @@ class DialerConfig:
     recovery_s: float = 300.0  # a claim with no word from Twilio after this was never placed
     max_in_flight: int = 10
     ring_timeout_s: int = 30
-    time_limit_s: int = 3600
+    time_limit_s: int = call_time_limit_s(DEFAULT_MAX_CALL_DURATION_S)
     account_error_pause_s: float = 300.0  # after an error about our account, not the number
 
     def url(self, path: str, claim: Claim) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
-from bot.scheduling.dialer import Dialer, DialerConfig
+from bot.scheduling.dialer import Dialer, DialerConfig, call_time_limit_s
 from bot.scheduling.rules import RetryPolicy
 from bot.store.interviews import InterviewStore
 from bot.twilio.rest import TwilioRest
@@ -40,6 +40,7 @@ def start_scheduling(settings: Settings, engine: Any, services: Any) -> None:
         poll_s=d.poll_s,
         rest_timeout_s=d.rest_timeout_s,
         recovery_s=d.recovery_s,
+        time_limit_s=call_time_limit_s(settings.max_call_duration_s),
     )
     dialer = Dialer(
         services.interviews,

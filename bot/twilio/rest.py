@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -44,7 +45,8 @@ def _maybe_sent(exc: OSError) -> bool:
 
 
 class TwilioRest:
-    """The two REST calls the dialer makes, against TWILIO_API_URL, with a timeout."""
+    """The REST calls the dialer (calls) and `bot doctor` (account, numbers) make, against
+    TWILIO_API_URL, with a timeout."""
 
     def __init__(self, account_sid: str, auth_token: str, base_url: str, timeout_s: float) -> None:
         http = TwilioHttpClient(timeout=timeout_s, logger=_QUIET)  # no retries: a POST could dial
@@ -60,7 +62,7 @@ class TwilioRest:
         status_callback: str,
         amd_callback: str,
         ring_timeout_s: int = 30,
-        time_limit_s: int = 3600,
+        time_limit_s: int = 14400,
     ) -> str:
         """Place a call (async AMD, signed status callbacks); its CallSid. Raises RestError."""
         try:
@@ -102,3 +104,46 @@ class TwilioRest:
             raise RestError(exc.status, exc.code, _message(exc)) from None
         except (TwilioException, OSError) as exc:
             raise RestError(None, None, f"{type(exc).__name__}: {exc}") from None
+
+    def _run(self, request: Any) -> Any:
+        """Run one twilio-python request, mapping its failures to RestError."""
+        try:
+            return request()
+        except TwilioRestException as exc:
+            raise RestError(exc.status, exc.code, _message(exc)) from None
+        except (TwilioException, OSError) as exc:
+            raise RestError(None, None, f"{type(exc).__name__}: {exc}") from None
+
+    def fetch_account(self) -> dict[str, str]:
+        """The account these credentials belong to: sid, friendly_name, status, type."""
+        account = self._run(lambda: self._client.api.v2010.accounts(self._client.username).fetch())
+        return {
+            "sid": account.sid or "",
+            "friendly_name": account.friendly_name or "",
+            "status": str(account.status or ""),
+            "type": str(account.type or ""),
+        }
+
+    def find_numbers(self, phone_number: str) -> list[dict[str, str]]:
+        """The account's IncomingPhoneNumbers matching this E.164 number exactly."""
+        found = self._run(
+            lambda: self._client.incoming_phone_numbers.list(phone_number=phone_number, limit=20)
+        )
+        return [_number(n) for n in found if n.phone_number == phone_number]
+
+    def update_number(self, sid: str, **fields: str) -> dict[str, str]:
+        """Update an IncomingPhoneNumber (voice_url, voice_method, status_callback, …)."""
+        return _number(self._run(lambda: self._client.incoming_phone_numbers(sid).update(**fields)))
+
+
+def _number(n: Any) -> dict[str, str]:
+    return {
+        "sid": n.sid or "",
+        "phone_number": n.phone_number or "",
+        "voice_url": n.voice_url or "",
+        "voice_method": (n.voice_method or "").upper(),
+        "status_callback": n.status_callback or "",
+        "status_callback_method": (n.status_callback_method or "").upper(),
+        "voice_application_sid": n.voice_application_sid or "",
+        "trunk_sid": n.trunk_sid or "",
+    }

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+from twilio import request_validator
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
@@ -18,11 +21,96 @@ APOLOGY = (
 )
 
 
-def signature_ok(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
-    """True when X-Twilio-Signature matches the public URL and the POST parameters."""
+SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
+
+
+def _reads_signature_settings() -> bool:
+    """Whether the installed twilio-python validates the newer signing (9.13+: an algorithm)."""
+    validate = getattr(RequestValidator, "validate", None)
+    return hasattr(request_validator, "get_signature_algorithm") and (
+        validate is not None and "algorithm" in inspect.signature(validate).parameters
+    )
+
+
+SIGNATURE_SETTINGS_SUPPORTED = _reads_signature_settings()
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """The verdict on a request's signature; when refused, why and what to change (no secrets)."""
+
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def _settings_key(header: str) -> str:
+    """The SharedKey id the signature-settings header names (an id, not a secret)."""
+    for part in header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "key":
+            return value.strip()
+    return ""
+
+
+def check_signature(
+    auth_token: str,
+    url: str,
+    params: Mapping[str, str],
+    signature: str,
+    signature_settings: str = "",
+    shared_key: str | None = None,
+) -> SignatureCheck:
+    """Check X-Twilio-Signature: HMAC-SHA1 with the auth token, or, when the request carries
+    X-Twilio-Webhooks-Signature-Settings, the algorithm it names, with the SharedKey secret
+    (TWILIO_WEBHOOK_SHARED_KEY; the auth token when that is unset)."""
     if not signature:
-        return False
-    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
+        return SignatureCheck(False, "missing X-Twilio-Signature")
+    if not signature_settings:
+        if RequestValidator(auth_token).validate(url, dict(params), signature):
+            return SignatureCheck(True)
+        return SignatureCheck(False, "bad X-Twilio-Signature")
+    if not SIGNATURE_SETTINGS_SUPPORTED:
+        return SignatureCheck(
+            False,
+            f"request carries {SIGNATURE_SETTINGS} ({signature_settings[:100]}), which the "
+            "installed twilio-python cannot validate",
+            "switch the account's webhook signing back to HMAC-SHA1 with the auth token, "
+            "or upgrade twilio-python to 9.13 or later",
+        )
+    algorithm = request_validator.get_signature_algorithm(signature_settings)
+    key_id = _settings_key(signature_settings)
+    if algorithm.upper() not in (request_validator.HMAC_SHA1, request_validator.HMAC_SHA256):
+        return SignatureCheck(
+            False,
+            f"{SIGNATURE_SETTINGS} names algorithm {algorithm[:40]!r}, which the installed "
+            "twilio-python does not support",
+            "switch the account's webhook signing to HMAC_SHA256 or HMAC_SHA1, or upgrade "
+            "twilio-python",
+        )
+    validator = RequestValidator(shared_key or auth_token)
+    if validator.validate(url, dict(params), signature, algorithm=algorithm):
+        return SignatureCheck(True)
+    secret = "TWILIO_WEBHOOK_SHARED_KEY" if shared_key else "the auth token"
+    fix = (
+        "check that TWILIO_WEBHOOK_SHARED_KEY is the secret of that key"
+        if shared_key
+        else "set TWILIO_WEBHOOK_SHARED_KEY to the secret of that SharedKey"
+    )
+    return SignatureCheck(
+        False,
+        f"bad X-Twilio-Signature ({algorithm} with {secret}; {SIGNATURE_SETTINGS} names key "
+        f"{key_id[:80] or '(none)'})",
+        f"{fix}, or switch the account's webhook signing back to HMAC-SHA1 with the auth token",
+    )
+
+
+def signature_ok(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
+    """True when X-Twilio-Signature (HMAC-SHA1, auth token) matches the URL and parameters."""
+    return check_signature(auth_token, url, params, signature).ok
 
 
 def connect_twiml(

@@ -100,6 +100,14 @@ class VoiceLiveConnection:
         except ConnectionClosed:
             return
 
+    async def frames(self) -> AsyncIterator[str | bytes]:
+        """Raw server frames until the socket closes (for callers that need every field)."""
+        try:
+            async for frame in self._ws:
+                yield frame
+        except ConnectionClosed:
+            return
+
     async def _refused(self, error: events.ServerError) -> ConfigRefused:
         """Send the update again without the refused optional part, if it is optional."""
         trimmed = without(self.session, error.param)
@@ -138,6 +146,21 @@ async def open_session(
     """Connect, authenticate (api-key, else an Entra ID bearer token from `tokens`) and send
     session.update; raise VoiceLiveUnavailable on failure. `settings` gives the model, the
     api-version and the connect timeout."""
+    conn = await connect_session(settings, endpoint, api_key, tokens)
+    try:
+        await conn.configure(session)
+    except ConnectionClosed:
+        raise VoiceLiveUnavailable("Voice Live closed the connection at once") from None
+    return conn
+
+
+async def connect_session(
+    settings: Settings,
+    endpoint: str,
+    api_key: str | None,
+    tokens: TokenProvider | None = None,
+) -> VoiceLiveConnection:
+    """The WebSocket handshake alone (as open_session makes it); raise VoiceLiveUnavailable."""
     url = realtime_url(endpoint, settings.voice_live_api_version, settings.voice_live_model)
     headers = {"api-key": api_key} if api_key else {}
     if not api_key and tokens is not None:
@@ -177,9 +200,4 @@ async def open_session(
         ) from None
     except (OSError, ConnectionClosed) as exc:
         raise VoiceLiveUnavailable(f"Voice Live unreachable: {exc}") from None
-    conn = VoiceLiveConnection(ws)
-    try:
-        await conn.configure(session)
-    except ConnectionClosed:
-        raise VoiceLiveUnavailable("Voice Live closed the connection at once") from None
-    return conn
+    return VoiceLiveConnection(ws)

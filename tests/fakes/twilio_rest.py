@@ -1,6 +1,11 @@
 """Fake Twilio REST API (Calls create and update, HTTP basic auth) on 127.0.0.1, written from
 docs/twilio.md; afterwards it plays Twilio's part: signed status callbacks, AMD results and the
-voice webhook, in any order the test asks for."""
+voice webhook, in any order the test asks for.
+
+Also the Account (fetch) and IncomingPhoneNumbers (read with a PhoneNumber filter, update)
+resources, from Twilio's API reference (twilio.com/docs/iam/api/account,
+twilio.com/docs/phone-numbers/api/incomingphonenumber-resource): JSON property names in
+snake_case, form parameters in PascalCase, list pages with Twilio's paging fields."""
 
 from __future__ import annotations
 
@@ -69,6 +74,32 @@ class FakeCall:
         return {k: v[-1] for k, v in parse_qs(urlsplit(self.url or "").query).items()}
 
 
+@dataclass
+class FakeNumber:
+    """One IncomingPhoneNumber of the account (a number it bought from Twilio)."""
+
+    sid: str
+    phone_number: str
+    voice_url: str = ""
+    voice_method: str = "POST"
+    status_callback: str = ""
+    status_callback_method: str = "POST"
+    friendly_name: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updates: list[dict[str, str]] = field(default_factory=list)
+
+
+# IncomingPhoneNumber update parameters the fake applies (form name -> attribute)
+NUMBER_FIELDS = {
+    "VoiceUrl": "voice_url",
+    "VoiceMethod": "voice_method",
+    "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method",
+    "FriendlyName": "friendly_name",
+}
+
+
 def _error(status: int, code: int, message: str) -> JSONResponse:
     body = {
         "code": code,
@@ -98,6 +129,10 @@ class FakeTwilioRest:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.failures: dict[str, deque[Failure]] = {}
         self.fail_always: Failure | None = None
+        self.account_status = "active"  # "active" | "suspended" | "closed"
+        self.account_type = "Full"  # "Full" | "Trial"
+        self.friendly_name = "My first Twilio account"
+        self.numbers: list[FakeNumber] = []
         self.create_delay_s = 0.0  # before the call exists (a slow API)
         self.respond_delay_s = 0.0  # after it exists, before the app hears its CallSid
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -110,6 +145,13 @@ class FakeTwilioRest:
     def fail_next(self, to: str, status: int, code: int, message: str) -> None:
         """The next create for this number fails with this error."""
         self.failures.setdefault(to, deque()).append(Failure(status, code, message))
+
+    def add_number(self, phone_number: str, **fields: str) -> FakeNumber:
+        """Give the account a phone number (voice_url, status_callback, … as keywords)."""
+        number = FakeNumber("PN" + secrets.token_hex(16), phone_number, **fields)  # type: ignore[arg-type]
+        number.friendly_name = number.friendly_name or phone_number
+        self.numbers.append(number)
+        return number
 
     def by_sid(self, sid: str) -> FakeCall:
         return next(c for c in self.calls if c.sid == sid)
@@ -223,6 +265,119 @@ class FakeTwilioRest:
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call.sid}.json",
         }
 
+    def _account_resource(self) -> dict[str, Any]:
+        date = format_datetime(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
+        base = f"/2010-04-01/Accounts/{self.account_sid}"
+        return {
+            "auth_token": self.auth_token,  # Twilio returns it: a client must never print it
+            "date_created": date,
+            "date_updated": date,
+            "friendly_name": self.friendly_name,
+            "owner_account_sid": self.account_sid,
+            "sid": self.account_sid,
+            "status": self.account_status,
+            "subresource_uris": {
+                "calls": f"{base}/Calls.json",
+                "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
+            },
+            "type": self.account_type,
+            "uri": f"{base}.json",
+        }
+
+    async def _fetch_account(self, request: Request) -> Response:
+        refused = self._check(request)
+        return refused or JSONResponse(self._account_resource())
+
+    def _number_resource(self, number: FakeNumber) -> dict[str, Any]:
+        base = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers/{number.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "address_requirements": "none",
+            "address_sid": None,
+            "api_version": "2010-04-01",
+            "beta": False,
+            "bundle_sid": None,
+            "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
+            "date_created": format_datetime(number.created_at),
+            "date_updated": format_datetime(number.updated_at),
+            "emergency_address_sid": None,
+            "emergency_address_status": "unregistered",
+            "emergency_status": "Inactive",
+            "friendly_name": number.friendly_name,
+            "identity_sid": None,
+            "origin": "twilio",
+            "phone_number": number.phone_number,
+            "sid": number.sid,
+            "sms_application_sid": "",
+            "sms_fallback_method": "POST",
+            "sms_fallback_url": "",
+            "sms_method": "POST",
+            "sms_url": "",
+            "status": "in-use",
+            "status_callback": number.status_callback,
+            "status_callback_method": number.status_callback_method,
+            "subresource_uris": {"assigned_add_ons": f"{base}/AssignedAddOns.json"},
+            "trunk_sid": None,
+            "uri": f"{base}.json",
+            "voice_application_sid": "",
+            "voice_caller_id_lookup": False,
+            "voice_fallback_method": "POST",
+            "voice_fallback_url": "",
+            "voice_method": number.voice_method,
+            "voice_receive_mode": "voice",
+            "voice_url": number.voice_url,
+        }
+
+    async def _list_numbers(self, request: Request) -> Response:
+        """Read IncomingPhoneNumbers; PhoneNumber filters (partial numbers, `*` any digit)."""
+        refused = self._check(request)
+        if refused:
+            return refused
+        wanted = request.query_params.get("PhoneNumber")
+        try:
+            page_size = max(1, min(1000, int(request.query_params.get("PageSize", "50"))))
+        except ValueError:
+            return _error(400, 20001, "Invalid PageSize")
+        found = self.numbers
+        if wanted:
+            pattern = re.compile("".join(r"\d" if c == "*" else re.escape(c) for c in wanted))
+            found = [n for n in found if pattern.search(n.phone_number)]
+        items = found[:page_size]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
+        query = f"?PageSize={page_size}" + (f"&PhoneNumber={wanted}" if wanted else "")
+        return JSONResponse(
+            {
+                "end": max(0, len(items) - 1),
+                "first_page_uri": f"{base}{query}&Page=0",
+                "incoming_phone_numbers": [self._number_resource(n) for n in items],
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": f"{base}{query}&Page=0",
+            }
+        )
+
+    async def _update_number(self, request: Request) -> Response:
+        refused = self._check(request)
+        if refused:
+            return refused
+        sid = request.path_params["sid"]
+        number = next((n for n in self.numbers if n.sid == sid), None)
+        if number is None:
+            return _error(404, 20404, f"The requested resource {request.url.path} was not found")
+        form = {k: v[-1] for k, v in (await self._form(request)).items()}
+        for name in ("VoiceMethod", "StatusCallbackMethod"):
+            if name in form and form[name].upper() not in ("GET", "POST"):
+                return _error(400, 20001, f"{name} must be GET or POST")  # code unconfirmed
+        number.updates.append(form)
+        for name, attribute in NUMBER_FIELDS.items():
+            if name in form:
+                setattr(number, attribute, form[name])
+        number.updated_at = datetime.now(UTC)
+        return JSONResponse(self._number_resource(number))
+
     # --- playing Twilio's part afterwards ---------------------------------------------------
 
     async def _post(self, url: str, params: dict[str, str]) -> httpx.Response:
@@ -304,6 +459,11 @@ class FakeTwilioRest:
             routes=[
                 Route(f"{API}/Calls.json", self._create, methods=["POST"]),
                 Route(API + "/Calls/{sid}.json", self._update, methods=["POST"]),
+                Route(f"{API}.json", self._fetch_account, methods=["GET"]),
+                Route(f"{API}/IncomingPhoneNumbers.json", self._list_numbers, methods=["GET"]),
+                Route(
+                    API + "/IncomingPhoneNumbers/{sid}.json", self._update_number, methods=["POST"]
+                ),
             ]
         )
         config = uvicorn.Config(
