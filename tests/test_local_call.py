@@ -140,6 +140,6 @@ async def test_interview_goes_on_across_recycled_sessions(tmp_path: Path) -> Non
     assert "session_recycled" in [e["code"] for e in record["errors"]], record["errors"]
     said = [t["text"] for t in record["transcript"] if t["speaker"] == "bot"]
     questions = [q.text for q in PRACTICE_PROFILE.questions]
-    assert len(said) == 4 and said[0].startswith("Hello, thanks for calling."), said
+    assert len(said) == 4 and said[0].startswith("Hello, thanks for calling."), "\n".join(said)
     assert questions[0] in said[1] and questions[1] in said[2], said
     assert said[3].endswith(PRACTICE_PROFILE.closing), said

@@ -47,3 +47,12 @@ async def test_the_engine_repeats_and_skips_over_its_socket() -> None:
         await peer.ws.close()
     finally:
         await engine.stop()
+
+
+def test_a_replayed_greeting_said_word_for_word_is_not_a_step() -> None:
+    script = Script.from_instructions(INSTRUCTIONS)
+    turns = Interviewer(script)
+    turns.replayed(script.greeting)  # a new session gets the greeting as text
+    assert script.questions[0] in turns.next_turn().text  # question 1 comes next, not 2
+    turns.replayed("Thank you. Something else.")  # any other line is a step done
+    assert turns.next_turn().final  # both questions counted: the goodbye comes

@@ -109,6 +109,14 @@ class Interviewer:
         if self.step == 0 and _words(self.script.greeting) in _words(text):
             self.greeted = True
 
+    def replayed(self, text: str) -> None:
+        """An assistant message replayed as text (after a reconnect): the greeting said word
+        for word counts as greeted; any other line as one step of the script done."""
+        if self.step == 0 and not self.greeted and _words(self.script.greeting) in _words(text):
+            self.greeted = True
+            return
+        self.skip()
+
     def skip(self) -> None:
         """Count one step as done without speaking (an assistant message replayed as text)."""
         self.step += 1

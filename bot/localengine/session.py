@@ -245,7 +245,7 @@ class EngineSession:
             if role not in ("user", "assistant", "system"):
                 raise InvalidRequest(f"unknown role {role!r}", param="item.role")
             if role == "assistant":
-                self._interviewer.skip()
+                self._interviewer.replayed(events.message_text(item))
             elif role == "system":
                 self._interviewer.key_message(events.message_text(item))
         elif kind == "function_call_output":
