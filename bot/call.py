@@ -505,6 +505,7 @@ class Call(Continuity):
                 why = json.loads(event.arguments or "{}").get("reason")
             except (ValueError, AttributeError):
                 why = None
+            await self.model.send(vl.function_output(event.call_id, '{"ok": true}'))
             pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
             self.end_after_playout = True
             self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
