@@ -87,17 +87,20 @@ def _contract(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(httpx.AsyncClient, "send", checked_async_send)
     monkeypatch.setattr(httpx.Client, "send", checked_sync_send)
 
-    send, handle = EngineSession.send, EngineSession.handle
+    init, handle = EngineSession.__init__, EngineSession.handle
 
-    async def checked_send(self: EngineSession, event: dict[str, Any]) -> None:
-        check_server_event(event, "local engine -> client")
-        await send(self, event)
+    def checked_init(self: EngineSession, send: Any, **kwargs: Any) -> None:
+        async def checked_send(text: str) -> None:  # the server event as it goes on the wire
+            check_server_event(json.loads(text), "local engine -> client")
+            await send(text)
+
+        init(self, checked_send, **kwargs)
 
     async def checked_handle(self: EngineSession, message: str | bytes) -> None:
         _check_engine_message(message)
         await handle(self, message)
 
-    monkeypatch.setattr(EngineSession, "send", checked_send)
+    monkeypatch.setattr(EngineSession, "__init__", checked_init)
     monkeypatch.setattr(EngineSession, "handle", checked_handle)
     contract.take()
     yield

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from bot.twilio.webhooks import connect_twiml, hangup_twiml
+from bot.interview.gate import ask_twiml
+from bot.scheduling.dialer import VOICEMAIL_FALLBACK
+from bot.scheduling.webhooks import _wait_twiml
+from bot.twilio.webhooks import APOLOGY, connect_twiml, hangup_twiml
 from bot.twimldocs import BUILT_IN
 from tests import contract
 from tests.contract.twilio import rest_errors, rest_form, twiml_errors
@@ -172,7 +175,12 @@ async def test_the_fake_voice_live_checks_what_it_receives_and_sends() -> None:
 
 
 def test_valid_twiml_passes() -> None:
-    assert twiml_errors(hangup_twiml("Goodbye.")) == []
+    """Every document the bot builds, also those a test may never have asked for."""
+    assert twiml_errors(hangup_twiml(APOLOGY)) == []
+    assert twiml_errors(hangup_twiml()) == []
+    assert twiml_errors(VOICEMAIL_FALLBACK) == []
+    assert twiml_errors(_wait_twiml("https://example.com/twilio/voice?wait=1")) == []
+    assert twiml_errors(ask_twiml("https://example.com/twilio/code", 2)) == []
     document = connect_twiml(
         stream_url="wss://example.com/twilio/media",
         token="t",
@@ -256,3 +264,24 @@ def test_a_violation_fails_the_test_that_caused_it_unless_exempt(
     result.stdout.fnmatch_lines(
         ["*1 contract violation(s):*", "*bot: 'response.create' event*", "*response.x: unknown*"]
     )
+
+
+async def test_the_local_engine_is_checked_both_ways() -> None:
+    from bot.localengine.session import EngineSession
+
+    sent: list[str] = []
+
+    async def capture(text: str) -> None:
+        sent.append(text)
+
+    session = EngineSession(capture, model="gpt-realtime", speed=1.0)
+    await session.send({"type": "response.done", "response": {"status": 3}})
+    await session.handle(json.dumps({"type": "response.cancel", "response": {}}))
+    await session.close()
+    found = contract.take()
+    assert [(v.source, v.name, v.errors[0]) for v in found[:2]] == [
+        ("local engine -> client", "'response.done' event " + json.loads(sent[0])["event_id"],
+         "response.status: expected str | none, got number 3"),
+        ("client -> local engine", "'response.cancel' event",
+         "response: unknown field (not in the SDK's ClientEventResponseCancel)"),
+    ]  # fmt: skip
