@@ -22,6 +22,16 @@ PRACTICE_Q1 = "Tell me about a project you are proud of and the part you played 
 PRACTICE_Q2 = "Describe a time you disagreed with a colleague. What happened?"
 
 
+# A response that spoke nothing, as the SDK's TokenUsage has it (every count required).
+NO_USAGE = {
+    "total_tokens": 0,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "input_token_details": {"text_tokens": 0, "audio_tokens": 0, "cached_tokens": 0},
+    "output_token_details": {"text_tokens": 0, "audio_tokens": 0},
+}
+
+
 async def tool_call(session: FakeSession, call_id: str, name: str, arguments: str) -> None:
     """A model response that only calls a function: created, arguments done, response done."""
     rid = f"resp_{call_id}"
@@ -36,7 +46,7 @@ async def tool_call(session: FakeSession, call_id: str, name: str, arguments: st
     await asyncio.sleep(0.1)  # the output may come at once; the next response.create may not
     assert len(session.events_of("response.create")) == 1, "no new response before it is done"
     await session.send({"type": "response.done", "response": {"id": rid, "status": "completed",
-                        "status_details": None, "output": [item], "usage": {}}})  # fmt: skip
+                        "status_details": None, "output": [item], "usage": NO_USAGE}})  # fmt: skip
 
 
 def outputs(session: FakeSession) -> dict[str, dict[str, Any]]:

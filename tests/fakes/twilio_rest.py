@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.contract.twilio import check_rest
+
 from .signing import twilio_signature
 
 API = "/2010-04-01/Accounts/{account}"
@@ -192,6 +194,7 @@ class FakeTwilioRest:
         if refused:
             return refused
         form = await self._form(request)
+        check_rest("create", form, "bot -> Twilio REST")  # fields as twilio-python sends them
         to, from_ = (form.get("To") or [""])[-1], (form.get("From") or [""])[-1]
         if not to:
             return _error(400, 21201, "No 'To' number is specified")
@@ -235,7 +238,9 @@ class FakeTwilioRest:
         call = next((c for c in self.calls if c.sid == sid), None)
         if call is None:
             return _error(404, 20404, f"The requested resource {request.url.path} was not found")
-        form = {k: v[-1] for k, v in (await self._form(request)).items()}
+        posted = await self._form(request)
+        check_rest("update", posted, "bot -> Twilio REST")  # fields as twilio-python sends them
+        form = {k: v[-1] for k, v in posted.items()}
         if ("Twiml" in form or "Url" in form) and call.status in ("completed", "canceled"):
             return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
         call.updates.append(form)

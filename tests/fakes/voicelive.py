@@ -23,6 +23,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tests.contract import record
+from tests.contract.voicelive import check_client_event, check_server_event
+
 from . import audio
 from .waiting import poll
 
@@ -206,8 +209,12 @@ class FakeVoiceLive:
         cached_tokens: int = 0,
         cached_details: bool = True,
         pre_generated_ms_per_char: float | None = None,
+        check_contract: bool = True,
     ) -> None:
         self.api_key = api_key
+        # Every client event received and server event sent is checked against the SDK's
+        # models (tests/contract); False only where a test sends malformed events on purpose.
+        self.check_contract = check_contract
         self.bearer_token_check = bearer_token_check
         self.refuse_status = refuse_status
         self.response_audio = response_audio or default_response_audio
@@ -374,7 +381,6 @@ class FakeSession:
         self.config.update(
             {
                 "id": self.id,
-                "object": "realtime.session",
                 "model": self.query.get("model"),
                 "expires_at": int(time.time() + server.session_ttl_s),
             }
@@ -462,6 +468,8 @@ class FakeSession:
 
         Function calls announced this way (hand-made events) count as known call_ids."""
         self._note_call(event)
+        if self.server.check_contract:
+            check_server_event(event, "fake Voice Live -> bot")
         self.events_sent.append((self._loop.time(), event))
         await self.ws.send(json.dumps(event))
 
@@ -544,6 +552,8 @@ class FakeSession:
     # ---- client events ---------------------------------------------------------------------
 
     async def _on_message(self, message: str | bytes) -> None:
+        if self.server.check_contract:
+            self._check_contract(message)
         if isinstance(message, bytes):
             await self.send_error("invalid_event", "Binary frames are not supported; send JSON.")
             return
@@ -567,6 +577,19 @@ class FakeSession:
             )
             return
         await handler(self, event)
+
+    def _check_contract(self, message: str | bytes) -> None:
+        """The client's frame against the SDK's models: a JSON text frame with a known event."""
+        source = "bot -> fake Voice Live"
+        if isinstance(message, bytes):
+            record(source, "binary frame", ["<root>: Voice Live takes JSON text frames"], "")
+            return
+        try:
+            event = json.loads(message)
+        except ValueError:
+            record(source, "frame", ["<root>: not JSON"], message)
+            return
+        check_client_event(event, source)
 
     async def _reject(self, event: dict[str, Any], code: str, message: str, param: str) -> None:
         await self.send_error(code, message, param=param, event_id=event.get("event_id"))
@@ -722,7 +745,8 @@ class FakeSession:
         if item["type"] == "function_call_output":
             self.tool_outputs[item["call_id"]] = item.get("output")
         item.setdefault("object", "realtime.item")
-        item.setdefault("status", "completed")
+        if item["type"] != "function_call_output":  # the SDK's output item has no status
+            item.setdefault("status", "completed")
         self.items[item["id"]] = {"item": item, "role": item.get("role"), "audio_ms": 0.0}
         previous = self._last_item_id
         self._last_item_id = item["id"]
