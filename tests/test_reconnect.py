@@ -17,7 +17,9 @@ from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
-from tests.interview import fixed_line
+from tests.interview import fixed_line, practice_profile
+
+PRACTICE_GREETING = " ".join(practice_profile().greeting.split())
 
 
 def caller_bytes(call: FakeTwilioCall) -> int:
@@ -74,7 +76,7 @@ async def test_session_expired_mid_interview_reconnects_replays_history_and_keep
             # before any caller audio.
             replay = texts(s2)
             assert replay[:4] == [
-                ("assistant", "This is assistant response 0."),
+                ("assistant", PRACTICE_GREETING),  # said word for word
                 ("user", "caller utterance 0"),
                 ("assistant", "This is assistant response 1."),
                 replay[3],
@@ -139,7 +141,7 @@ async def test_recycles_before_expiry_at_a_turn_boundary_while_the_caller_listen
             assert any(c.start <= switched <= c.end for c in call.playback_timeline)
             assert s2.events_of("response.create") == []
             assert texts(s2)[:3] == [
-                ("assistant", "This is assistant response 0."),
+                ("assistant", PRACTICE_GREETING),  # said word for word
                 ("user", "caller utterance 0"),
                 ("assistant", "This is assistant response 1."),
             ]

@@ -24,7 +24,7 @@ CALL_KEYS = {
 }  # fmt: skip
 USAGE_KEYS = {
     "input_text_tokens", "input_audio_tokens", "cached_text_tokens", "cached_audio_tokens",
-    "output_text_tokens", "output_audio_tokens",
+    "output_text_tokens", "output_audio_tokens", "cached_split",
 }  # fmt: skip
 
 
@@ -132,7 +132,8 @@ async def test_start_update_end_round_trip(store: Store) -> None:
     assert call["status"] == "in_progress"
     assert call["from"] == "+1******1234" and call["to"] == "+1******0006"
     assert call["interview_id"] == "iv-7" and call["profile"] == "backend"
-    assert call["usage"] == dict.fromkeys(USAGE_KEYS, 0)
+    assert call["usage"] == {**dict.fromkeys(USAGE_KEYS - {"cached_split"}, 0),
+                             "cached_split": "reported"}  # fmt: skip
     assert call["cost_usd"] == 0 and call["errors"] == [] and call["transcript"] == []
 
     await store.call_updated(

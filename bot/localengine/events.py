@@ -48,7 +48,6 @@ def default_session(model: str) -> Event:
     """The effective settings of a new session, before any session.update."""
     return {
         "id": new_id("sess"),
-        "object": "realtime.session",
         "model": model,
         "modalities": ["text", "audio"],
         "instructions": "",

@@ -131,7 +131,8 @@ class Response:
         encode = self._encoder(sentences[0])
         item = events.message_item(self.item_id, "assistant", [], "in_progress")
         self._opened = True
-        await self._send({"type": "response.output_item.added", **self._ids(), "item": item})
+        where = {"response_id": self.id, "output_index": 0}  # no item_id: the item says it
+        await self._send({"type": "response.output_item.added", **where, "item": item})
         previous = self._add_item(item)
         await self._send(
             {"type": "conversation.item.created", "previous_item_id": previous, "item": item}
@@ -197,7 +198,8 @@ class Response:
         await self._send({"type": "response.content_part.done", **ids, "part": part})
         item = events.message_item(self.item_id, "assistant", [part], status)
         self._output.append(item)
-        await self._send({"type": "response.output_item.done", **self._ids(), "item": item})
+        where = {"response_id": self.id, "output_index": 0}
+        await self._send({"type": "response.output_item.done", **where, "item": item})
 
     async def _call_end_interview(self) -> None:
         item_id, call_id, arguments = events.new_id("item"), events.new_id("call"), "{}"

@@ -254,7 +254,9 @@ class EngineSession:
             log.info("localengine.function_output", output=str(item.get("output", ""))[:200])
         elif kind != "function_call":
             raise InvalidRequest(f"unknown item type {kind!r}", param="item.type")
-        item = {"object": "realtime.item", "status": "completed", **item}
+        item = {"object": "realtime.item", **item}
+        if kind == "message":  # function_call_output items have no status (the SDK's model)
+            item.setdefault("status", "completed")
         item.setdefault("id", events.new_id("item"))
         previous = self._items[-1] if self._items else None
         self._items.append(item["id"])

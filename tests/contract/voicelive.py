@@ -54,20 +54,8 @@ OPTIONAL_PER_REFERENCE: set[tuple[str, str]] = {
 UNMODELLED_SERVER_EVENTS: set[str] = {"rate_limits.updated"}
 
 # Known violations in bot/ code, each with a TODO, so the suite stays green until they are
-# fixed: (source, event type, error) where the error starts with the given text.
-EXPECTED_VIOLATIONS: set[tuple[str, str, str]] = {
-    # TODO(bot/localengine/events.py default_session): the session carries
-    # "object": "realtime.session", a field the SDK's ResponseSession does not have.
-    ("local engine -> client", "session.created", "session.object: unknown field"),
-    ("local engine -> client", "session.updated", "session.object: unknown field"),
-    # TODO(bot/localengine/response.py): response.output_item.added/.done carry `item_id`,
-    # which neither the reference nor the SDK has ({response_id, output_index, item}).
-    ("local engine -> client", "response.output_item.added", "item_id: unknown field"),
-    ("local engine -> client", "response.output_item.done", "item_id: unknown field"),
-    # TODO(bot/localengine/session.py _item_create): a function_call_output item is echoed
-    # with "status", which the SDK's ResponseFunctionCallOutputItem does not have.
-    ("local engine -> client", "conversation.item.created", "item.status: unknown field"),
-}
+# fixed: (source, event type, error) where the error starts with the given text. None today.
+EXPECTED_VIOLATIONS: set[tuple[str, str, str]] = set()
 
 
 # ---- type specs ---------------------------------------------------------------------------
