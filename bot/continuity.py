@@ -351,6 +351,8 @@ class Continuity:
         if failing_s >= MODEL_FAILED_S:
             log.error("call.model_failed", failures=self.failures, failing_s=round(failing_s, 1))
             return True
+        if event.response_id == self.closing_response:
+            self.closing_response = None  # the closing line's retry is the one that ends
         line = self.response_say.get(event.response_id)
         if line == ONE_MOMENT and self.retry_after_line is not None:
             (line,) = self.retry_after_line  # the holding line failed too: ask for the answer

@@ -194,3 +194,22 @@ async def test_cached_tokens_without_details_are_split_and_marked_estimated(
     cached = done["input_token_details"]["cached_tokens"]
     assert cached > 0 and usage["cached_text_tokens"] + usage["cached_audio_tokens"] == cached
     assert usage["cached_split"] == "estimated"
+
+
+async def test_a_failed_closing_line_is_said_again_and_still_ends_the_call(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(response_audio=tones({}, 500), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+            bot_call = next(iter(b.app_state.services.active))
+            fake.fail_responses(1)  # the closing line's first response fails
+            started = asyncio.get_running_loop().time()
+            await bot_call.wrap_up("time_limit")
+            assert await call.wait_closed(timeout=8) == 1000
+            took = asyncio.get_running_loop().time() - started
+            closings = [r for r in session.responses if r.pre_generated == bot_call.closing]
+            assert [r.status for r in closings] == ["failed", "completed"]
+            assert took < 3, "ended once the retried closing line played, not at the 45 s cap"
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert record["end_reason"] == "time_limit" and record["status"] == "completed"
