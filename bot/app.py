@@ -7,7 +7,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -110,9 +110,9 @@ async def voice(request: Request) -> Response:
     call_sid = form.get("CallSid", "")
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
-    if (refused := refuse_call(services, call_sid)) is not None:
-        return refused
     settings = services.settings
+    if (refused := refuse_call(services, call_sid, _capacity_retry(request))) is not None:
+        return refused
     context = InterviewContext(profile=settings.default_profile)  # inbound: the default
     if request.query_params.get("interview"):  # a call the dialer placed (the query is signed)
         answer = await outbound_answer(services, request.query_params, form)
@@ -130,6 +130,22 @@ async def voice(request: Request) -> Response:
     if inbound and settings.inbound_require_code:  # the caller keys in their interview code
         return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
     return Response(_stream_twiml(services, form, context), media_type=XML)
+
+
+CAPACITY_REDIRECTS = 2  # a full replica sends a call back through the ingress at most this often
+
+
+def _capacity_retry(request: Request) -> str | None:
+    """The voice webhook's URL for one more try through the ingress (None: tries used up)."""
+    params = dict(request.query_params)
+    tries = (
+        int(params.get("capacity_retry", "0")) if params.get("capacity_retry", "").isdigit() else 0
+    )
+    if tries >= CAPACITY_REDIRECTS:
+        return None
+    params["capacity_retry"] = str(tries + 1)
+    settings: Settings = request.app.state.services.settings
+    return f"{settings.url_for(request.url.path)}?{urlencode(params)}"
 
 
 def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:

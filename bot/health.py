@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from bot import telemetry
 from bot.services import Services
+from bot.twilio.webhooks import redirect_twiml
 
 log = structlog.get_logger(__name__)
 
@@ -33,14 +34,20 @@ async def database_problem(store: Any) -> str | None:
     return None
 
 
-def refuse_call(services: Services, call_sid: str) -> Response | None:
+def refuse_call(services: Services, call_sid: str, retry_url: str | None = None) -> Response | None:
     """The polite TwiML for a new call this replica cannot take (draining, full), else None.
 
-    Never an HTTP error: Twilio would read that to the caller as an application error.
+    Never an HTTP error: Twilio would read that to the caller as an application error. A full
+    replica stays ready (so that when every replica is full callers still hear our TwiML, not
+    the ingress's 503); with `retry_url` it first sends the call back through the ingress
+    (`<Redirect>`), which may pick a sibling with room.
     """
     reason = services.refusal()
     if reason is None:
         return None
+    if reason == "at capacity" and retry_url is not None:
+        log.info("call.capacity_redirect", call_sid=call_sid, active_calls=services.calls)
+        return Response(redirect_twiml(retry_url), media_type="application/xml")
     log.warning("call.refused", call_sid=call_sid, reason=reason, active_calls=services.calls)
     telemetry.refused(reason)
     docs = services.twiml
@@ -55,14 +62,20 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready for new calls: not draining, capacity left, database reachable; else 503 + reason."""
+    """Ready for new calls: not draining, database reachable; else 503 + reason.
+
+    A full replica stays ready (`at_capacity: true`): were it not, with every replica full
+    the ingress would answer Twilio 503 and callers would hear Twilio's error message instead
+    of our at-capacity TwiML. The scale rule adds replicas long before they fill up.
+    """
     services: Services = request.app.state.services
     body: dict[str, Any] = {
         "active_calls": len(services.active),
         "max_concurrent_calls": services.settings.max_concurrent_calls,
+        "at_capacity": services.calls >= services.settings.max_concurrent_calls,
         "draining": services.draining,
     }
-    reason = services.refusal() or await database_problem(services.store)
+    reason = ("draining" if services.draining else None) or await database_problem(services.store)
     if reason is not None:
         log.debug("readyz.not_ready", reason=reason)
         return JSONResponse({"status": "not_ready", "reason": reason, **body}, status_code=503)

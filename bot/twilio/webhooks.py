@@ -134,6 +134,13 @@ def connect_twiml(
     return str(response)
 
 
+def redirect_twiml(url: str) -> str:
+    """TwiML that has Twilio request `url` (POST) for the call's next instructions."""
+    response = VoiceResponse()
+    response.redirect(url, method="POST")
+    return str(response)
+
+
 def hangup_twiml(say: str | None = None) -> str:
     """TwiML that (optionally) says a sentence and hangs up."""
     response = VoiceResponse()
