@@ -158,6 +158,9 @@ class Call(Continuity):
         self.tools_answered: set[str] = set()  # call_ids whose output went (or is not due)
         self.unnamed_calls: dict[str, vl.FunctionCall] = {}  # .done without a known name yet
         self.content_index: dict[str, int] = {}  # assistant item -> its audio content part
+        self.pending_key: keys.KeyAction | None = None  # pressed while a session was set up
+        self.overflowed_deltas = 0  # audio deltas dropped because the outbound queue was full
+        self.overflowed_response: str | None = None
         self._init_continuity()  # time-keeping, history, wrap-up state (bot/continuity.py)
 
     # ---- the call, top to bottom -------------------------------------------------------------
@@ -243,6 +246,7 @@ class Call(Continuity):
             response_ms=self.record.response_ms,
             cost_usd=round(self.record.cost, 4),
             dropped_deltas=self.dropped_deltas,
+            overflowed_deltas=self.overflowed_deltas,
         )
 
     # ---- caller -> model ---------------------------------------------------------------------
@@ -383,7 +387,12 @@ class Call(Continuity):
             + len(event.audio) / self.model_bytes_per_ms
         )
         if not self.frames.push(event.item_id, self.transcoder.outbound(event.audio)):
-            log.error("call.outbound_queue_full", queued_bytes=len(self.frames))
+            self.overflowed_deltas += 1  # once per response, with what ops need to judge it
+            if self.overflowed_response != event.response_id:
+                self.overflowed_response = event.response_id
+                log.warning("call.outbound_queue_full", response_id=event.response_id,
+                            item_id=event.item_id, queued_s=round(len(self.frames) / 8000, 1),
+                            unplayed_ms=round(self.playback.unconfirmed_ms))  # fmt: skip
         self.wake.set()
 
     def _on_response_done(self, event: vl.ResponseDone) -> None:
@@ -549,6 +558,11 @@ class Call(Continuity):
         log.info("call.key", action=action.name)
         self.record.key(action.name, now)
         async with self.key_lock:  # its response.done, read meanwhile, waits for this
+            if not self.model.ready:  # a new session is being set up: it gets the key
+                await self._stop_bot(now, "key")
+                self.pending_key = action  # in the new session's replay (_fresh_session)
+                log.info("call.key_deferred", action=action.name, reason="reconnecting")
+                return
             responding = self.active_response is not None or self.requested
             self.drop_requested = self.requested  # asked for, not begun: cancel it when it is
             await self._stop_bot(now, "key")

@@ -118,6 +118,10 @@ class Continuity:
                 items.append(vl.response_create(say=self.closing))
             return items
         items.append(vl.message("system", self.clock.status()))
+        if self.pending_key is not None:  # pressed while this session was being set up
+            items.append(vl.message("system", self.pending_key.message))
+            items.append(vl.response_create())
+            return items
         if planned:
             return items  # at a turn boundary: the caller speaks next
         cut_off = self.active_response is not None or self.respond_when_done or self.requested
@@ -169,8 +173,10 @@ class Continuity:
         self.active_response = None
         self.respond_when_done = self.drop_requested = False
         asked = [json.loads(e) for e in event.replayed if '"response.create"' in e]
-        if not event.planned:  # a recycle switched with none asked for; later asks went to `new`
-            self.requested = bool(asked)
+        if not event.planned or self.pending_key is not None:
+            self.requested = bool(asked)  # a recycle asks for none, unless a key was pressed
+        if self.pending_key is not None:
+            await self._apply_pending_key(event)
         self.item_received_ms.clear()  # its items do not exist in the new session: no truncate
         self.at_boundary = False
         self.closing_requested = any(_fixed_line(a) == self.closing for a in asked)
@@ -189,6 +195,20 @@ class Continuity:
                  took_ms=round(event.took_ms, 1), attempts=event.attempts,
                  history=len(self.history), resumes=self.model.resumes)  # fmt: skip
         await self._say_closing()  # if it is due and was not in the replay
+
+    async def _apply_pending_key(self: Call, event: Resumed) -> None:
+        """A key pressed while the new session was set up: its replay carried the key's
+        message and a response.create, unless the key came after the replay was built."""
+        assert self.model is not None and self.pending_key is not None
+        action, self.pending_key = self.pending_key, None
+        log.info("call.key_applied", action=action.name, after="new session")
+        if any(_message_text(json.loads(e)) == action.message for e in event.replayed):
+            return
+        await self.model.send(vl.message("system", action.message))
+        if self.requested:
+            self.respond_when_done = True
+        else:
+            await self.request_response()
 
     def assessment(self: Call, assessment: tools.Assessment) -> None:
         """A record_assessment: stored with the call, and kept for a reconnect's replay. The
@@ -410,6 +430,15 @@ class Continuity:
         detail = f"{event.param}: {event.message}{going_on}"
         self.record.error("voicelive", "config_refused", detail)
         return event.dropped is not None
+
+
+def _message_text(event: dict[str, object]) -> str | None:
+    """The text of a conversation.item.create message event, if it is one."""
+    item = event.get("item")
+    content = item.get("content") if isinstance(item, dict) else None
+    if event.get("type") != "conversation.item.create" or not isinstance(content, list):
+        return None
+    return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
 
 
 def _fixed_line(create: dict[str, object]) -> str | None:

@@ -213,3 +213,54 @@ async def test_a_failed_closing_line_is_said_again_and_still_ends_the_call(tmp_p
             assert took < 3, "ended once the retried closing line played, not at the 45 s cap"
         record = await wait_ended(b.app_state.store, call.call_sid)
     assert record["end_reason"] == "time_limit" and record["status"] == "completed"
+
+
+async def test_a_key_pressed_during_a_reconnect_is_applied_after_it(tmp_path: Path) -> None:
+    fake = FakeVoiceLive(response_audio=tones({}, 3000), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        async with await b.call() as call:
+            s1 = await b.vl.wait_for_session(1)
+            await call.wait_for(lambda: call.played_ms() >= 500, timeout=5, what="greeting")
+            fake.refuse_status = 503  # the service is away for a moment
+            await s1.close(1011, "internal error")
+            await s1.wait_for(lambda: len(b.vl.handshakes) >= 3, timeout=5)
+            await call.send_dtmf("*")  # "repeat the question", while no session takes it
+            await call.wait_for(lambda: len(call.clears) == 1, timeout=2, what="bot stopped")
+            fake.refuse_status = None
+            s2 = await b.vl.wait_for_session(2, timeout=8)
+            create = await s2.wait_event("response.create", timeout=5)
+            keyed = [
+                e for e in s2.events_of("conversation.item.create")
+                if e["item"]["role"] == "system"
+                and e["item"]["content"][0]["text"].startswith("Key *")
+            ]  # fmt: skip
+            assert len(keyed) == 1, "the key's message reached the new session"
+            at = {id(e): t for t, e in s2.received_log}
+            assert at[id(keyed[0])] <= at[id(create)], "before the response it asks for"
+            assert len(s2.events_of("response.create")) == 1
+            await call.hangup()
+        record = await wait_ended(b.app_state.store, call.call_sid)
+    assert [k["key"] for k in record["report"]["keys"]] == ["repeat"]
+
+
+async def test_a_full_outbound_queue_is_one_warning_per_response(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    fake = FakeVoiceLive(response_audio=tones({}, 3000), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        with capture_logs() as logs:
+            async with await b.call() as call:
+                session = await b.vl.wait_for_session(1)
+                active = b.app_state.services.active
+                await session.wait_for(lambda: bool(active), what="the call runs")
+                next(iter(active)).frames.max_bytes = 8 * 1000  # room for 1 s of audio only
+                await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+                await asyncio.sleep(0.1)
+                await call.hangup()
+            await wait_ended(b.app_state.store, call.call_sid)
+            await asyncio.sleep(0.1)  # the call.ended line follows the record
+    full = [e for e in logs if e["event"] == "call.outbound_queue_full"]
+    assert len(full) == 1 and full[0]["log_level"] == "warning", full
+    assert full[0]["response_id"] == session.responses[0].id and full[0]["queued_s"] <= 1.0
+    ended = next(e for e in logs if e["event"] == "call.ended")
+    assert ended["overflowed_deltas"] > 1  # every dropped delta counted, one line logged
