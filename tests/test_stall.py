@@ -42,7 +42,8 @@ async def test_a_session_stalling_while_the_caller_speaks_is_replaced_and_hears_
             assert s2.appended_audio.startswith(swallowed)
             # The new session heard the caller's words and answered them.
             await s2.wait_for(lambda: len(s2.responses) == 1 and s2.responses[0].done_at)
-            print(f"found in {found_s:.2f} s, {len(swallowed) / 48:.0f} ms swallowed by s1")
+            took = len(swallowed) / 48
+            print(f"found in {found_s:.2f} s; s1 took {took:.0f} ms after its last event")
             await call.hangup()
         record = await wait_ended(b.app_state.store, call.call_sid)
         [error] = record["errors"]

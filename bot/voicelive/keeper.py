@@ -64,7 +64,9 @@ class SessionKeeper:
     next session; other events are dropped (they belong to the old session's items). `events`
     yields the current session's events and, when a session ends, reconnects on its own and
     yields a `Resumed`. A new session first gets `replay(planned)` (instructions are already
-    set by the opener): the conversation so far and the remaining time.
+    set by the opener): the conversation so far and the remaining time. A session that owes
+    us something for too long and does not answer a ping is aborted as stalled, and the caller
+    audio sent since its last event goes to the next one as well (bot/voicelive/stall.py).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class SessionKeeper:
         self._readers: dict[VoiceLiveConnection, asyncio.Task[None]] = {}
         self._closers: set[asyncio.Task[None]] = set()
         self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
+        self._stalls: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()  # given up on
         self._cause: str | None = None
         self._replayed: tuple[str, ...] = ()
         self.resumes = 0
@@ -151,7 +154,7 @@ class SessionKeeper:
                 if conn is self._conn and self._ready:
                     self._unconfirmed.add(audio)
                     self._debts.sent_audio(audio, time.monotonic())
-                else:  # it stalled meanwhile: what went out is resent with the rest
+                elif conn in self._stalls:  # it stalled meanwhile: resent with the rest
                     self._keep(audio)
                 return
         self._keep(audio)
@@ -164,6 +167,7 @@ class SessionKeeper:
             return
         self._ready = False
         self._cause = cause
+        self._stalls.add(conn)
         resent = self._unconfirmed.bytes / self._bytes_per_ms
         log.warning("voicelive.send_stalled" if cause.startswith("send") else "voicelive.stalled",
                     cause=cause, resend_ms=round(resent, 1),
@@ -172,12 +176,13 @@ class SessionKeeper:
             self._backlog.appendleft(chunk)
             self._backlog_bytes += len(chunk)
         self._trim()
-        conn.abort()
         self._abandon(conn)
         self._queue.put_nowait((conn, None))  # its end, as far as the call is concerned
 
     def _abandon(self, conn: VoiceLiveConnection) -> None:
-        """Stop reading a session and close it in the background (it may not answer)."""
+        """Stop reading a session given up on and drop its connection at once (it may not
+        answer a close handshake); the close that follows in the background is a formality."""
+        conn.abort()
         reader = self._readers.pop(conn, None)
         if reader is not None:
             reader.cancel()
@@ -350,6 +355,7 @@ class SessionKeeper:
             except (ConnectionClosed, TimeoutError):  # the new one failed: stay with the old one
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
+                self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
                 if old in self._ended:  # it ended meanwhile: its end now means a reconnect
                     self._queue.put_nowait((old, None))
                 else:
