@@ -27,7 +27,7 @@ async def test_a_session_stalling_while_the_caller_speaks_is_replaced_and_hears_
             assert s1.stalled_at is not None
             s2 = await b.vl.wait_for_session(2, timeout=5)
             found_s = b.vl.handshakes[-1].at - s1.stalled_at
-            assert found_s < 2.5, f"found {found_s:.2f} s after the stall"
+            assert found_s < 3.0, f"found {found_s:.2f} s after the stall"
             await asyncio.wait_for(s1.closed.wait(), 5)
             assert s1.closed_at is not None and s1.closed_at - s1.stalled_at < 3.0
             await talking
@@ -65,7 +65,7 @@ async def test_a_session_stalling_mid_answer_is_replaced_and_the_answer_heard_ag
             assert s1.stalled_at is not None
             s2 = await b.vl.wait_for_session(2, timeout=5)
             found_s = b.vl.handshakes[-1].at - s1.stalled_at
-            assert found_s < 2.5, f"found {found_s:.2f} s after the stall"
+            assert found_s < 3.0, f"found {found_s:.2f} s after the stall"
             await asyncio.wait_for(s1.closed.wait(), 5)
             assert s1.closed_at is not None and s1.closed_at - s1.stalled_at < 5.0
             await s2.wait_for(lambda: s2.responses and s2.responses[0].first_delta_at, timeout=3)
