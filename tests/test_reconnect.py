@@ -377,6 +377,14 @@ class StubSession:
         self.close_code = self.close_code or 1000
         self.ended.set()
 
+    async def probe(self, timeout: float) -> bool:  # noqa: ASYNC109
+        return True
+
+    def abort(self) -> None:
+        self.closed = True
+        self.close_code = self.close_code or 1006
+        self.ended.set()
+
     def __repr__(self) -> str:
         return self.name
 

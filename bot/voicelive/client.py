@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 MAX_SERVER_FRAME = 16 * 1024 * 1024
 # Keepalive as the SDK does it (a ping every 30 s or so): a short ping timeout turns a brief
 # network stall into a dropped session and a full replay. Stalls are found by what the session
-# owes us (bot/voicelive/keeper.py), not by pings.
+# owes us (bot/voicelive/stall.py): only then a ping with a short timeout (`probe`).
 PING_INTERVAL_S = 25.0
 PING_TIMEOUT_S = 20.0
 
@@ -123,6 +123,20 @@ class VoiceLiveConnection:
         refusal = ConfigRefused(error.param, error.message, error.code, dropped)
         self.refused.append(refusal)
         return refusal
+
+    async def probe(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Ping; True if the pong comes within `timeout` s. ConnectionClosed if it is closed."""
+        try:
+            async with asyncio.timeout(timeout):
+                pong = await self._ws.ping()
+                await pong
+        except TimeoutError:
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once: no close handshake with a session that stalled."""
+        self._ws.transport.abort()
 
     @property
     def close_code(self) -> int | None:

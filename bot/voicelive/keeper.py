@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+from bot.voicelive.stall import PROBE_TIMEOUT_S, Debts, Unconfirmed
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +27,7 @@ EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth
 SEND_TIMEOUT_S = 2.0  # a send that takes longer means a dead path: the session counts as dropped
 HANDOVER_S = 2.0  # after a switch the old session is kept this long for the caller's last words
 SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
+WATCH_TICK_S = 0.1  # how often the session's debts are looked at
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,9 @@ class SessionKeeper:
     next session; other events are dropped (they belong to the old session's items). `events`
     yields the current session's events and, when a session ends, reconnects on its own and
     yields a `Resumed`. A new session first gets `replay(planned)` (instructions are already
-    set by the opener): the conversation so far and the remaining time.
+    set by the opener): the conversation so far and the remaining time. A session that owes
+    us something for too long and does not answer a ping is aborted as stalled, and the caller
+    audio sent since its last event goes to the next one as well (bot/voicelive/stall.py).
     """
 
     def __init__(
@@ -88,6 +92,11 @@ class SessionKeeper:
         self._backlog: deque[bytes] = deque()
         self._backlog_bytes = 0
         self._max_backlog = int(BACKLOG_S * 1000 * bytes_per_ms)
+        self._ulaw = bytes_per_ms == 8  # the bot appends μ-law (8 kHz) or PCM16 (24 kHz)
+        self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
+        self._unconfirmed = Unconfirmed(self._max_backlog)  # sent since the last sign of life
+        self._watcher: asyncio.Task[None] | None = None
+        self.probes = 0  # probes answered (the session was only quiet)
         self._dropped_bytes = 0
         self._audio_ms_in = 0.0  # caller audio handed to us, all sessions together
         self.offset_ms = 0.0  # where the current session's audio starts in the caller's audio
@@ -100,6 +109,7 @@ class SessionKeeper:
         self._readers: dict[VoiceLiveConnection, asyncio.Task[None]] = {}
         self._closers: set[asyncio.Task[None]] = set()
         self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
+        self._stalls: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()  # given up on
         self._cause: str | None = None
         self._replayed: tuple[str, ...] = ()
         self.resumes = 0
@@ -123,8 +133,10 @@ class SessionKeeper:
             self._ready = False  # events() sees the close and reconnects
             return False
         except TimeoutError:
-            self._stalled(conn)
+            self._stalled(conn, f"send stalled for {SEND_TIMEOUT_S:g} s")
             return False
+        if conn is self._conn:
+            self._debts.sent_event(text, time.monotonic())
         return True
 
     async def send_audio(self, audio: bytes) -> None:
@@ -134,25 +146,43 @@ class SessionKeeper:
             conn = self._conn
             try:
                 await _send(conn, vl.append_audio(audio))
-                return
             except ConnectionClosed:
                 self._ready = False
             except TimeoutError:  # it may not have gone out: the next session gets it
-                self._stalled(conn)
+                self._stalled(conn, f"send stalled for {SEND_TIMEOUT_S:g} s")
+            else:
+                if conn is self._conn and self._ready:
+                    self._unconfirmed.add(audio)
+                    self._debts.sent_audio(audio, time.monotonic())
+                elif conn in self._stalls:  # it stalled meanwhile: resent with the rest
+                    self._keep(audio)
+                return
         self._keep(audio)
 
-    def _stalled(self, conn: VoiceLiveConnection) -> None:
-        """A send to the current session did not finish in time: treat it as a drop."""
+    def _stalled(self, conn: VoiceLiveConnection, cause: str) -> None:
+        """The current session took a send too long or missed a probe: drop it at once (no
+        close handshake) and resend to the next session all caller audio since its last sign
+        of life, which it may have swallowed."""
         if conn is not self._conn or not self._ready:
             return
         self._ready = False
-        self._cause = f"send stalled for {SEND_TIMEOUT_S:g} s"
-        log.warning("voicelive.send_stalled", timeout_s=SEND_TIMEOUT_S)
+        self._cause = cause
+        self._stalls.add(conn)
+        resent = self._unconfirmed.bytes / self._bytes_per_ms
+        log.warning("voicelive.send_stalled" if cause.startswith("send") else "voicelive.stalled",
+                    cause=cause, resend_ms=round(resent, 1),
+                    silent_ms=round((time.monotonic() - self._debts.heard_at) * 1000))  # fmt: skip
+        for chunk in reversed(self._unconfirmed.take()):
+            self._backlog.appendleft(chunk)
+            self._backlog_bytes += len(chunk)
+        self._trim()
         self._abandon(conn)
         self._queue.put_nowait((conn, None))  # its end, as far as the call is concerned
 
     def _abandon(self, conn: VoiceLiveConnection) -> None:
-        """Stop reading a session and close it in the background (it may not answer)."""
+        """Stop reading a session given up on and drop its connection at once (it may not
+        answer a close handshake); the close that follows in the background is a formality."""
+        conn.abort()
         reader = self._readers.pop(conn, None)
         if reader is not None:
             reader.cancel()
@@ -163,6 +193,9 @@ class SessionKeeper:
     def _keep(self, audio: bytes) -> None:
         self._backlog.append(audio)
         self._backlog_bytes += len(audio)
+        self._trim()
+
+    def _trim(self) -> None:
         while self._backlog_bytes > self._max_backlog:
             old = self._backlog.popleft()
             self._backlog_bytes -= len(old)
@@ -184,6 +217,9 @@ class SessionKeeper:
         Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
         """
         self._read(self._conn)
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="voicelive_watch")
+            self._watcher.add_done_callback(_watch_ended)
         try:
             while True:
                 conn, event = await self._queue.get()
@@ -220,6 +256,8 @@ class SessionKeeper:
         finally:
             for task in list(self._readers.values()):
                 task.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
 
     def _read(self, conn: VoiceLiveConnection) -> None:
         """Start reading a session's events into the queue; None marks their end."""
@@ -227,6 +265,9 @@ class SessionKeeper:
         async def read() -> None:
             try:
                 async for event in conn.events():
+                    if conn is self._conn:  # a sign of life: what it got so far is not resent
+                        self._debts.received(event, time.monotonic())
+                        self._unconfirmed.clear()
                     self._queue.put_nowait((conn, event))
             finally:
                 self._ended.add(conn)
@@ -235,6 +276,31 @@ class SessionKeeper:
         task = asyncio.create_task(read(), name="voicelive_reader")
         self._readers[conn] = task
         task.add_done_callback(lambda _: self._readers.pop(conn, None))
+
+    # ---- finding a stalled session -----------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Probe the current session when a debt is overdue; no pong in time means it stalled."""
+        while True:
+            await asyncio.sleep(WATCH_TICK_S)
+            conn = self._conn
+            owed = self._debts.overdue(time.monotonic())
+            if owed is None or not self._ready or self._closing:
+                continue
+            what, owed_s = owed
+            try:
+                answered = await conn.probe(PROBE_TIMEOUT_S)
+            except ConnectionClosed:
+                continue  # a close: the reader reports it and a reconnect follows
+            if answered:
+                self.probes += 1
+                self._debts.answered(time.monotonic())
+                log.debug("voicelive.probe_answered", owed=what, owed_ms=round(owed_s * 1000))
+                continue
+            owed_s += PROBE_TIMEOUT_S
+            log.warning("voicelive.probe_failed", owed=what, owed_ms=round(owed_s * 1000),
+                        timeout_s=PROBE_TIMEOUT_S)  # fmt: skip
+            self._stalled(conn, f"stalled: {what} owed for {owed_s:.1f} s, no pong")
 
     # ---- recycling before expiry --------------------------------------------------------------
 
@@ -289,6 +355,7 @@ class SessionKeeper:
             except (ConnectionClosed, TimeoutError):  # the new one failed: stay with the old one
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
+                self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
                 if old in self._ended:  # it ended meanwhile: its end now means a reconnect
                     self._queue.put_nowait((old, None))
                 else:
@@ -360,8 +427,11 @@ class SessionKeeper:
     async def _activate(self, new: VoiceLiveConnection, *, planned: bool) -> float:
         """Give a new session the conversation so far, then the caller's waiting audio."""
         self._replayed = tuple(self._replay(planned))
+        self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
+        self._unconfirmed.clear()  # the old session's: a drop that was not a stall took it
         for event in self._replayed:
             await _send(new, event)
+            self._debts.sent_event(event, time.monotonic())
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + self.recycle_after_s
         return await self._flush(new)
@@ -382,7 +452,12 @@ class SessionKeeper:
             except (ConnectionClosed, TimeoutError):  # not sent: it waits for the next session
                 self._backlog.appendleft(bytes(chunk))
                 self._backlog_bytes += len(chunk)
+                for old in reversed(self._unconfirmed.take()):  # nor did what went before
+                    self._backlog.appendleft(old)
+                    self._backlog_bytes += len(old)
                 raise
+            self._unconfirmed.add(bytes(chunk))
+            self._debts.sent_audio(bytes(chunk), time.monotonic())
         self._ready = True
         return flushed
 
@@ -399,6 +474,10 @@ class SessionKeeper:
     async def close(self) -> None:
         """Close the current session and stop any recycle in progress."""
         self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
         if self._recycler is not None:
             self._recycler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -420,6 +499,11 @@ async def _send(conn: VoiceLiveConnection, text: str) -> None:
     """
     async with asyncio.timeout(SEND_TIMEOUT_S):
         await conn.send(text)
+
+
+def _watch_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("voicelive.watch_failed", error=repr(task.exception()))
 
 
 async def _close(conn: VoiceLiveConnection) -> None:

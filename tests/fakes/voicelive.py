@@ -77,6 +77,10 @@ def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(10)
 
 
+def _swallow(data: bytes) -> None:
+    """Bytes a stalled session receives and never reads."""
+
+
 def default_response_audio(index: int, fmt: str) -> bytes:
     """1.5 s sine at 400 + 150*index Hz, amplitude 0.3, in `fmt` at that format's rate."""
     rate = audio.FORMAT_RATES[fmt]
@@ -389,6 +393,7 @@ class FakeSession:
         self.received: list[dict[str, Any]] = []
         self.received_log: list[tuple[float, dict[str, Any]]] = []
         self.events_sent: list[tuple[float, dict[str, Any]]] = []
+        self.appended_at_send: list[int] = []  # bytes appended so far, as each event was sent
         self.append_log: list[tuple[float, int]] = []
         self.truncates: list[dict[str, Any]] = []
         self.cancels: list[dict[str, Any]] = []
@@ -399,6 +404,8 @@ class FakeSession:
         self.creates_while_active: list[dict[str, Any]] = []  # response.create, one was active
         self.config_errors: list[dict[str, Any]] = []  # errors answering a session.update
         self.closed = asyncio.Event()
+        self.closed_at: float | None = None  # loop time the connection was gone
+        self.stalled_at: float | None = None  # loop time stall() was called
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.appended_ms = 0.0  # ms of audio appended since the session started
@@ -450,6 +457,7 @@ class FakeSession:
         finally:
             self.close_code = self.ws.close_code
             self.close_reason = self.ws.close_reason
+            self.closed_at = self._loop.time()
             self.closed.set()
             if expiry is not None:
                 expiry.cancel()
@@ -467,10 +475,13 @@ class FakeSession:
         """Send anything as a JSON text frame, as-is (unknown types, warnings, ...).
 
         Function calls announced this way (hand-made events) count as known call_ids."""
+        if self.stalled_at is not None:  # a hung service says nothing
+            return
         self._note_call(event)
         if self.server.check_contract:
             check_server_event(event, "fake Voice Live -> bot")
         self.events_sent.append((self._loop.time(), event))
+        self.appended_at_send.append(len(self._appended))
         await self.ws.send(json.dumps(event))
 
     def _note_call(self, event: dict[str, Any]) -> None:
@@ -517,6 +528,21 @@ class FakeSession:
     async def close(self, code: int = 1001, reason: str = "") -> None:
         await self.ws.close(code, reason)
 
+    def stall(self) -> None:
+        """The service hangs without closing (a hung server, a dead path): from now on every
+        byte the client sends is swallowed unread (so no pong answers a ping, and no event is
+        recorded), nothing more is sent, and the TCP connection stays open until the client
+        drops it (`closed_at`). The client's sends still succeed, as into a kernel buffer."""
+        if self.stalled_at is not None or self.closed.is_set():
+            return
+        self.stalled_at = self._loop.time()
+        # websockets answers pings in the protocol, as bytes arrive: bytes never parsed get
+        # no pong. The transport still reads, so a reset or EOF from the client is seen.
+        self.ws.data_received = _swallow  # type: ignore[method-assign]
+        for response in self.responses:
+            if response.task is not None:
+                response.task.cancel()
+
     async def expire(self) -> None:
         """The session hit its time limit, as reported for the service: `error`
         {code: session_expired}, then close 1001."""
@@ -552,6 +578,8 @@ class FakeSession:
     # ---- client events ---------------------------------------------------------------------
 
     async def _on_message(self, message: str | bytes) -> None:
+        if self.stalled_at is not None:  # read before the stall, never looked at
+            return
         if self.server.check_contract:
             self._check_contract(message)
         if isinstance(message, bytes):
