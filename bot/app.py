@@ -29,6 +29,7 @@ from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
+from bot.journal import JOURNAL_DIR, Journal
 from bot.logs import SCRUBBER, mask_phone
 from bot.scheduling.inbound import CallInDirectory
 from bot.scheduling.setup import start_scheduling, stop_scheduling
@@ -290,8 +291,11 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             profiles=profiles,
             twiml=twiml,
         )
+        services.journal = Journal(settings.data_dir / JOURNAL_DIR, services.metrics)
         app.state.services = services
         app.state.store = store
+        # Call records journaled while the database was down: now (start-up), then as it returns
+        replayer = asyncio.create_task(services.journal.run(store), name="journal_replayer")
         start_scheduling(settings, store.engine, services)
         services.directory = services.interviews  # the code gate looks interviews up here
         sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
@@ -305,7 +309,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             yield
         finally:
             sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            replayer.cancel()
+            await asyncio.gather(sweeper, replayer, return_exceptions=True)
             await stop_scheduling(services)
             await services.sessions.close()
             await store.close()
