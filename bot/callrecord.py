@@ -268,8 +268,9 @@ class CallRecorder:
         """The database did not answer: said once per outage (per call)."""
         if self._down_since is None:
             self._down_since = time.monotonic()
+            error = f"{type(exc).__name__}: {exc}"
             log.warning("record.db_unavailable", call_sid=self.call_sid,
-                        pending=len(self._pending), error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                        pending=len(self._pending), error=error)  # fmt: skip
 
     def _available(self) -> None:
         if self._down_since is not None:

@@ -79,6 +79,9 @@ class Journal:
                     raise BadWrite(f"line {number}: {exc}") from None
         return writes
 
+    def _remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
     def _set_aside(self, path: Path, why: str) -> None:
         bad = path.with_name(path.name + ".bad")
         with contextlib.suppress(OSError):
@@ -105,7 +108,7 @@ class Journal:
         if rejected:  # written as far as possible; kept for a human, never retried forever
             self._set_aside(path, "; ".join(rejected[:5]))
             return True
-        path.unlink(missing_ok=True)
+        self._remove(path)
         sid = writes[0].call_sid if writes else None
         log.info("record.journal_replayed", call_sid=sid, path=str(path), writes=len(writes))
         return True

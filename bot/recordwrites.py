@@ -17,6 +17,7 @@ OPS = frozenset({
 })  # fmt: skip
 # Top-level fields that are datetimes (ISO 8601 strings in a journal).
 DATETIME_FIELDS = frozenset({"started_at", "answered_at", "ended_at", "at"})
+RETRY_FIRST_S, RETRY_CAP_S = 0.2, 5.0  # a write's retries: 0.2 s doubling to 5 s, jittered
 WRITE_TIMEOUT_S = 10.0  # one attempt; a database that neither answers nor refuses is down
 
 
@@ -71,24 +72,48 @@ async def apply(store: Any, write: Write) -> None:
             await getattr(store, write.op)(write.call_sid, **write.fields)
 
 
+# SQLSTATE classes of a server that is going away or full: connection exception, insufficient
+# resources (too many connections), operator intervention (admin shutdown, starting up).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(found) < 8:
+        e = todo.pop(0)
+        if e is None or any(e is f for f in found):
+            continue
+        found.append(e)
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return found
+
+
 def unavailable(exc: BaseException) -> bool:
     """The database did not answer (refused, dropped, timed out, read-only): try again later.
     Anything else (a bad value, an unknown call, a bug) would fail the same way again."""
-    if isinstance(exc, (OSError, TimeoutError, ConnectionError, sa_exc.TimeoutError)):
-        return True
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated)
-    # asyncpg raises its own errors when a connection closes under it
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    for e in _causes(exc):
+        if isinstance(e, (OSError, TimeoutError, sa_exc.TimeoutError)):
+            return True
+        if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return True
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in UNAVAILABLE_SQLSTATES:
+            return True
+        kind = type(e)  # asyncpg's own errors when a connection closes under it
+        if kind.__module__.startswith("asyncpg") and "Connection" in kind.__name__:
+            return True
+    return False
 
 
 class Backoff:
     """Delays that double from `first` to `cap`, with jitter (±20 %)."""
 
-    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
-        self.first, self.cap = first, cap
+    def __init__(self, first: float | None = None, cap: float | None = None) -> None:
+        self.first = RETRY_FIRST_S if first is None else first
+        self.cap = RETRY_CAP_S if cap is None else cap
         self.failures = 0
 
     def next(self) -> float:
