@@ -31,6 +31,7 @@ from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
 from bot.journal import JOURNAL_DIR, Journal
 from bot.logs import SCRUBBER, mask_phone
+from bot.recordwrites import unavailable
 from bot.scheduling.inbound import CallInDirectory
 from bot.scheduling.setup import start_scheduling, stop_scheduling
 from bot.scheduling.webhooks import on_status, outbound_answer
@@ -228,14 +229,21 @@ async def _sweep_interrupted(
     """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
     reports from what was stored, now and then."""
     stale_after = 3 * settings.call_heartbeat_s
+    down = False
     while True:
         try:
             count = await store.mark_interrupted(stale_after_s=stale_after)
             if count:
                 log.warning("calls.marked_interrupted", count=count)
             await report_interrupted(store, profiles, settings.default_profile)
+            down = False
         except Exception as exc:  # the database may be briefly unreachable; try again later
-            log.error("calls.sweep_failed", error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if not unavailable(exc):
+                log.error("calls.sweep_failed", error=error)
+            elif not down:  # once per outage (the record writers and the dialer say it too)
+                log.warning("calls.sweep_failed", error=error, reason="database unavailable")
+            down = unavailable(exc)
         await asyncio.sleep(max(stale_after, 1.0))
 
 

@@ -345,10 +345,13 @@ class Store:
         return count
 
     async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
-        """Store a call's interview report (its heartbeat is left alone)."""
+        """Store the interview report of a call still `interrupted` (its heartbeat is left
+        alone): a call whose end arrived meanwhile (a replayed journal) keeps its own report."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                sa.update(calls).where(calls.c.call_sid == call_sid).values(report=report)
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid, calls.c.status == "interrupted")
+                .values(report=report)
             )
 
     async def copy_answered_at(self, call_sid: str) -> None:
