@@ -18,7 +18,7 @@ from bot.interview.report import build_report
 from bot.interview.tools import Assessment
 from bot.journal import Journal
 from bot.metrics import Metrics
-from bot.recordwrites import Backoff, Write, apply, unavailable
+from bot.recordwrites import WRITE_TIMEOUT_S, Backoff, Write, apply, unavailable
 from bot.store.rows import percentile
 
 log = structlog.get_logger(__name__)
@@ -233,7 +233,7 @@ class CallRecorder:
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
         if self._pending:  # the database is still down (a write in flight is kept, too)
-            self._save_to_journal()
+            await self._save_to_journal()
 
     # ---- the writer ---------------------------------------------------------------------------
 
@@ -253,13 +253,13 @@ class CallRecorder:
             self._pending.popleft()
         self.metrics.record_writes_pending.dec(count)
 
-    def _save_to_journal(self) -> None:
+    async def _save_to_journal(self) -> None:
         writes = list(self._pending)
         try:
             if self.journal is None:
                 raise OSError("no journal")
-            self.journal.save(self.call_sid, writes)
-        except OSError as exc:
+            await self.journal.asave(self.call_sid, writes)
+        except Exception as exc:  # a full disk: said loudly, the call's end goes on
             log.error("record.journal_failed", call_sid=self.call_sid, writes_lost=len(writes),
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
         self._done(len(writes))
@@ -310,7 +310,7 @@ class CallRecorder:
     async def _heartbeat(self) -> None:
         assert self.store is not None
         try:
-            async with asyncio.timeout(self.heartbeat_s):
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
                 await self.store.call_updated(self.call_sid, **self.summary())
         except Exception as exc:  # superseded by the next one (and the final record)
             if unavailable(exc):

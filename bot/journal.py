@@ -41,6 +41,20 @@ class Journal:
 
     def save(self, call_sid: str, writes: Sequence[Write]) -> Path:
         """Write a call's pending writes atomically (temp file, fsync, rename; mode 0600)."""
+        return self._saved(call_sid, writes, self._write_file(call_sid, writes))
+
+    async def asave(self, call_sid: str, writes: Sequence[Write]) -> Path:
+        """As save, the file written off the event loop (fsync can take a while)."""
+        path = await asyncio.to_thread(self._write_file, call_sid, writes)
+        return self._saved(call_sid, writes, path)
+
+    def _saved(self, call_sid: str, writes: Sequence[Write], path: Path) -> Path:
+        self.metrics.record_journaled.inc(len(writes))
+        self.wake.set()
+        log.warning("record.journaled", call_sid=call_sid, path=str(path), writes=len(writes))
+        return path
+
+    def _write_file(self, call_sid: str, writes: Sequence[Write]) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         safe = "".join(c for c in call_sid if c.isalnum() or c in "-_")[:64] or "call"
         path = self.directory / f"{safe}.jsonl"
@@ -61,9 +75,6 @@ class Journal:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        self.metrics.record_journaled.inc(len(writes))
-        self.wake.set()
-        log.warning("record.journaled", call_sid=call_sid, path=str(path), writes=len(writes))
         return path
 
     def read(self, path: Path) -> list[Write]:
@@ -127,10 +138,10 @@ class Journal:
             self.wake.clear()
             try:
                 done = await self.replay(store)
+                self.metrics.record_journal_files.set(len(self.files()))
             except Exception as exc:  # never let the replayer die (e.g. DATA_DIR unreadable)
                 log.error("record.journal_replay_failed", error=f"{type(exc).__name__}: {exc}")
                 done = False
-            self.metrics.record_journal_files.set(len(self.files()))
             if not done:  # still down: back off (a newly journaled call can wait too)
                 await asyncio.sleep(backoff.next())
                 continue
