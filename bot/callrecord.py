@@ -274,9 +274,14 @@ class CallRecorder:
 
     def _available(self) -> None:
         if self._down_since is not None:
-            log.info("record.db_available", call_sid=self.call_sid,
-                     down_s=round(time.monotonic() - self._down_since, 1))  # fmt: skip
+            down_s = time.monotonic() - self._down_since
+            log.info("record.db_available", call_sid=self.call_sid, down_s=round(down_s, 1))
             self._down_since = None
+            if down_s >= self.heartbeat_s:  # a sweeper may have taken the call for dead
+                self._pending.insert(min(1, len(self._pending)),
+                                     Write("call_resumed", self.call_sid))  # fmt: skip
+                self.metrics.record_writes_pending.inc()
+                self._idle.clear()
 
     async def _write(self) -> None:
         """Write the pending writes in order; the head is retried until the database answers."""

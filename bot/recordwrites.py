@@ -13,7 +13,7 @@ import sqlalchemy.exc as sa_exc
 # What the recorder writes, by the Store method that writes it.
 OPS = frozenset({
     "call_started", "call_updated", "copy_answered_at", "add_turn", "turn_cut_off",
-    "add_assessment", "call_ended",
+    "add_assessment", "call_ended", "call_resumed",
 })  # fmt: skip
 # Top-level fields that are datetimes (ISO 8601 strings in a journal).
 DATETIME_FIELDS = frozenset({"started_at", "answered_at", "ended_at", "at"})

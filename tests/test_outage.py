@@ -347,7 +347,13 @@ async def test_the_recorder_keeps_writes_in_order_until_the_store_answers() -> N
     from bot.metrics import Metrics
 
     store, metrics = FlakyStore(), Metrics()
-    record = callrecord.CallRecorder(store, metrics, Prices(), call_sid="CAflaky")  # type: ignore[arg-type]
+    record = callrecord.CallRecorder(
+        store,  # type: ignore[arg-type]
+        metrics,
+        Prices(),
+        call_sid="CAflaky",
+        heartbeat_s=0.2,  # the outage (0.5 s) is longer: the call is said to be resumed
+    )
     with capture_logs() as logs:
         record.start(direction="inbound", from_masked=None, to_masked=None, instance="a")
         await until(lambda: len(store.writes) == 2, what="start written")
@@ -361,7 +367,8 @@ async def test_the_recorder_keeps_writes_in_order_until_the_store_answers() -> N
     assert [f.get("text") for op, f in store.writes if op == "add_turn"] == [
         f"turn {i}" for i in range(5)
     ]
-    assert store.writes[-1][0] == "call_ended"
+    ops = [op for op, _ in store.writes if op != "call_updated"]  # heartbeats aside
+    assert ops == ["call_started", "add_turn", "call_resumed", *["add_turn"] * 4, "call_ended"]
     events = [e["event"] for e in logs if e["log_level"] != "debug"]
     assert events.count("record.db_unavailable") == 1 and "record.write_failed" not in events
     assert events.count("record.db_available") == 1

@@ -255,6 +255,20 @@ async def test_a_turn_or_assessment_written_again_is_stored_once(store: Store) -
     assert len(call["assessments"]) == 1
 
 
+async def test_a_call_taken_for_dead_during_an_outage_is_resumed(store: Store) -> None:
+    now = datetime.now(UTC)
+    await start(store, "CA1", at=now - timedelta(minutes=5))
+    await store.call_updated("CA1", heartbeat_at=now - timedelta(minutes=1))
+    assert await store.mark_interrupted(stale_after_s=15) == 1
+    await store.call_resumed("CA1")  # its writes got through again
+    call = await store.get_call("CA1")
+    assert call is not None and call["status"] == "in_progress" and call["ended_at"] is None
+    await store.call_ended("CA1", end_reason="caller_hung_up")
+    await store.call_resumed("CA1")  # only an interrupted call is resumed
+    call = await store.get_call("CA1")
+    assert call is not None and call["status"] == "completed"
+
+
 async def test_mark_interrupted(store: Store) -> None:
     now = datetime.now(UTC)
     for sid in ("CAstale", "CAfresh", "CAdone"):

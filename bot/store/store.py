@@ -344,6 +344,18 @@ class Store:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count
 
+    async def call_resumed(self, call_sid: str) -> None:
+        """A call the sweeper marked `interrupted` while it could not write (a database outage)
+        is in progress after all: back to `in_progress`, its end cleared, heartbeat = now."""
+        resumed = {"status": "in_progress", "end_reason": None, "ended_at": None,
+                   "duration_s": None, "heartbeat_at": _now()}  # fmt: skip
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid, calls.c.status == "interrupted")
+                .values(**resumed)
+            )
+
     async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
         """Store the interview report of a call still `interrupted` (its heartbeat is left
         alone): a call whose end arrived meanwhile (a replayed journal) keeps its own report."""
