@@ -29,7 +29,9 @@ from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
+from bot.journal import JOURNAL_DIR, Journal
 from bot.logs import SCRUBBER, mask_phone
+from bot.recordwrites import unavailable
 from bot.scheduling.inbound import CallInDirectory
 from bot.scheduling.setup import start_scheduling, stop_scheduling
 from bot.scheduling.webhooks import on_status, outbound_answer
@@ -243,14 +245,21 @@ async def _sweep_interrupted(
     """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
     reports from what was stored, now and then."""
     stale_after = 3 * settings.call_heartbeat_s
+    down = False
     while True:
         try:
             count = await store.mark_interrupted(stale_after_s=stale_after)
             if count:
                 log.warning("calls.marked_interrupted", count=count)
             await report_interrupted(store, profiles, settings.default_profile)
+            down = False
         except Exception as exc:  # the database may be briefly unreachable; try again later
-            log.error("calls.sweep_failed", error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if not unavailable(exc):
+                log.error("calls.sweep_failed", error=error)
+            elif not down:  # once per outage (the record writers and the dialer say it too)
+                log.warning("calls.sweep_failed", error=error, reason="database unavailable")
+            down = unavailable(exc)
         await asyncio.sleep(max(stale_after, 1.0))
 
 
@@ -306,8 +315,11 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             profiles=profiles,
             twiml=twiml,
         )
+        services.journal = Journal(settings.data_dir / JOURNAL_DIR, services.metrics)
         app.state.services = services
         app.state.store = store
+        # Call records journaled while the database was down: now (start-up), then as it returns
+        replayer = asyncio.create_task(services.journal.run(store), name="journal_replayer")
         start_scheduling(settings, store.engine, services)
         services.directory = services.interviews  # the code gate looks interviews up here
         sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
@@ -321,7 +333,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
             yield
         finally:
             sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            replayer.cancel()
+            await asyncio.gather(sweeper, replayer, return_exceptions=True)
             await stop_scheduling(services)
             await services.sessions.close()
             await store.close()

@@ -152,6 +152,7 @@ class Call(Continuity):
             call_sid=start.call_sid,
             heartbeat_s=self.settings.call_heartbeat_s,
             profile=self.profile,
+            journal=services.journal,
         )
         self.keys = keys.KeyDebouncer()
         self.tool_names: dict[str, str] = {}  # call_id -> function name, from its item

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -16,7 +16,9 @@ from bot.cost import USAGE_FIELDS, Prices, cached_split_estimated, cost_usd, usa
 from bot.interview.profiles import Profile
 from bot.interview.report import build_report
 from bot.interview.tools import Assessment
+from bot.journal import Journal
 from bot.metrics import Metrics
+from bot.recordwrites import WRITE_TIMEOUT_S, Backoff, Write, apply, unavailable
 from bot.store.rows import percentile
 
 log = structlog.get_logger(__name__)
@@ -30,8 +32,9 @@ FAILED_REASONS = {
     "model_failed",  # responses failed and no audio came for 10 s (bot/continuity.py)
     "config_refused",  # Voice Live refused an essential part of the session's configuration
 }
-FLUSH_TIMEOUT_S = 5.0
+FLUSH_TIMEOUT_S = 5.0  # at the end, then what is still unwritten goes to the journal
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
+MAX_PENDING = 10_000  # writes waiting for the database; past it new ones (not the end) are lost
 
 
 class CallStore(Protocol):
@@ -52,13 +55,15 @@ def _round(value: float | None) -> float | None:
 class CallRecorder:
     """Collects what ops need about one call and writes it through one owned writer task.
 
-    Writes queue (bounded) so a slow database never stalls the audio; a heartbeat rewrites
-    the running summary, so a crash leaves a record that can be marked `interrupted`.
+    Writes queue (bounded) so a slow database never stalls the audio, wait in order while
+    the database is down (retried with backoff), and go to the journal if it is still down
+    when the call ends; a heartbeat rewrites the running summary, so a crash leaves a record
+    that can be marked `interrupted`.
     """
 
     def __init__(self, store: CallStore | None, metrics: Metrics, prices: Prices, *,
-                 call_sid: str, heartbeat_s: float = 5.0,
-                 profile: Profile | None = None) -> None:  # fmt: skip
+                 call_sid: str, heartbeat_s: float = 5.0, profile: Profile | None = None,
+                 journal: Journal | None = None) -> None:  # fmt: skip
         self.store = store
         self.metrics = metrics
         self.prices = prices
@@ -78,9 +83,13 @@ class CallRecorder:
         self.assessments: list[dict[str, Any]] = []
         self.keys: list[dict[str, Any]] = []
         self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(maxsize=1000)
+        self.journal = journal
+        self._pending: deque[Write] = deque()
+        self._added = asyncio.Event()
+        self._idle = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._down_since: float | None = None  # the database stopped answering (monotonic)
         self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
 
     # ---- what happens in the call -------------------------------------------------------------
@@ -91,16 +100,11 @@ class CallRecorder:
         self.trace.begin()
         if self.store is None:
             return
-        store = self.store
-        self._enqueue(
-            lambda: store.call_started(call_sid=self.call_sid, started_at=self.started_at, **fields)
-        )
+        self._enqueue("call_started", started_at=self.started_at, **fields)
         if fields.get("direction") == "outbound":  # answered when Twilio's callback says so
-            copy = getattr(store, "copy_answered_at", None)
-            if copy is not None:
-                self._enqueue(lambda: copy(self.call_sid))
+            self._enqueue("copy_answered_at")
         else:  # inbound: we answer as the stream starts
-            self._enqueue(lambda: store.call_updated(self.call_sid, answered_at=self.started_at))
+            self._enqueue("call_updated", answered_at=self.started_at)
         self._writer = asyncio.create_task(self._write(), name="call_record")
 
     def at(self, mono: float) -> datetime:
@@ -119,8 +123,7 @@ class CallRecorder:
                 self._bot_turns[item_id] = (len(self.transcript), fields["at"])
             self.transcript.append({**fields, "at": fields["at"].isoformat()})
         if self.store is not None:
-            store = self.store
-            self._enqueue(lambda: store.add_turn(self.call_sid, **fields))
+            self._enqueue("add_turn", **fields)
 
     def cut_off(self, item_id: str) -> None:
         """A bot turn already recorded (its response was done) was cut off while playing."""
@@ -130,8 +133,7 @@ class CallRecorder:
         index, at = found
         self.transcript[index]["interrupted"] = True
         if self.store is not None:
-            store = self.store
-            self._enqueue(lambda: store.turn_cut_off(self.call_sid, at=at))
+            self._enqueue("turn_cut_off", at=at)
 
     def _offset_ms(self, mono: float) -> float:
         return round((mono - self.started_mono) * 1000, 1)
@@ -147,8 +149,7 @@ class CallRecorder:
                 {"number": assessment.number, **fields, "at": fields["at"].isoformat()}
             )
         if self.store is not None:
-            store = self.store
-            self._enqueue(lambda: store.add_assessment(self.call_sid, **fields))
+            self._enqueue("add_assessment", **fields)
 
     def key(self, action: str, at_mono: float | None = None) -> None:
         """The caller pressed a key that means something (repeat, skip): kept for the report."""
@@ -204,13 +205,14 @@ class CallRecorder:
         }
 
     async def finish(self, end_reason: str) -> None:
-        """The call ended: write the final record and wait (bounded) for every write."""
+        """The call ended: write the final record and wait (bounded) for every write; what
+        the database has not taken by then goes to the journal, in order."""
         self.metrics.active_calls.dec()
         self.metrics.calls.labels(end_reason).inc()
         self.trace.end(end_reason, self.summary())
         if self.store is None or self._writer is None:
             return
-        store, ended = self.store, datetime.now(UTC)
+        ended = datetime.now(UTC)
         try:
             report = self.report(end_reason)
         except Exception as exc:  # a report bug must not lose the call's record
@@ -224,48 +226,105 @@ class CallRecorder:
             "ended_at": ended,
             "duration_s": round((ended - self.started_at).total_seconds(), 3),
         }
-        self._enqueue(lambda: store.call_ended(self.call_sid, **fields), force=True)
-        try:
-            await asyncio.wait_for(self._queue.join(), FLUSH_TIMEOUT_S)
-        except TimeoutError:
-            log.error("record.flush_timeout", pending=self._queue.qsize())
+        self._enqueue("call_ended", force=True, **fields)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), FLUSH_TIMEOUT_S)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        if self._pending:  # the database is still down (a write in flight is kept, too)
+            await self._save_to_journal()
 
     # ---- the writer ---------------------------------------------------------------------------
 
-    def _enqueue(self, op: Callable[[], Awaitable[None]], force: bool = False) -> None:
+    def _enqueue(self, op: str, force: bool = False, **fields: Any) -> None:
+        if len(self._pending) >= MAX_PENDING and not force:
+            self._dropped += 1  # ~MAX_PENDING writes of one call: hours of an outage
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.error("record.queue_full", dropped=self._dropped, pending=len(self._pending))
+            return
+        self._pending.append(Write(op, self.call_sid, fields))
+        self.metrics.record_writes_pending.inc()
+        self._idle.clear()
+        self._added.set()
+
+    def _done(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._pending.popleft()
+        self.metrics.record_writes_pending.dec(count)
+
+    async def _save_to_journal(self) -> None:
+        writes = list(self._pending)
         try:
-            self._queue.put_nowait(op)
-        except asyncio.QueueFull:
-            if not force:
-                self._dropped += 1
-                log.error("record.queue_full", dropped=self._dropped)
-                return
-            self._queue.get_nowait()  # the final write matters more than the oldest one
-            self._queue.task_done()
-            self._queue.put_nowait(op)
+            if self.journal is None:
+                raise OSError("no journal")
+            await self.journal.asave(self.call_sid, writes)
+        except Exception as exc:  # a full disk: said loudly, the call's end goes on
+            log.error("record.journal_failed", call_sid=self.call_sid, writes_lost=len(writes),
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        self._done(len(writes))
+
+    def _unavailable(self, exc: BaseException) -> None:
+        """The database did not answer: said once per outage (per call)."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("record.db_unavailable", call_sid=self.call_sid,
+                        pending=len(self._pending), error=error)  # fmt: skip
+
+    def _available(self) -> None:
+        if self._down_since is not None:
+            down_s = time.monotonic() - self._down_since
+            log.info("record.db_available", call_sid=self.call_sid, down_s=round(down_s, 1))
+            self._down_since = None
+            if down_s >= self.heartbeat_s:  # a sweeper may have taken the call for dead
+                self._pending.insert(min(1, len(self._pending)),
+                                     Write("call_resumed", self.call_sid))  # fmt: skip
+                self.metrics.record_writes_pending.inc()
+                self._idle.clear()
 
     async def _write(self) -> None:
+        """Write the pending writes in order; the head is retried until the database answers."""
         assert self.store is not None
+        backoff = Backoff()
         while True:
+            if not self._pending:
+                self._idle.set()
+                self._added.clear()
+                try:
+                    await asyncio.wait_for(self._added.wait(), self.heartbeat_s)
+                except TimeoutError:
+                    await self._heartbeat()
+                continue
+            write = self._pending[0]
             try:
-                op = await asyncio.wait_for(self._queue.get(), self.heartbeat_s)
-            except TimeoutError:
-                op, heartbeat = None, True
-            else:
-                heartbeat = False
-            try:
-                if heartbeat:
-                    await self.store.call_updated(self.call_sid, **self.summary())
-                elif op is not None:
-                    await op()
+                await apply(self.store, write)
             except Exception as exc:  # the database must never take the call down
-                log.error("record.write_failed", error=f"{type(exc).__name__}: {exc}")
-            finally:
-                if not heartbeat:
-                    self._queue.task_done()
+                if unavailable(exc):
+                    self._unavailable(exc)
+                    self.metrics.record_write_retries.inc()
+                    await asyncio.sleep(backoff.next())
+                    continue
+                log.error("record.write_failed", op=write.op,
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            else:
+                self._available()
+                backoff.reset()
+            self._done()
+
+    async def _heartbeat(self) -> None:
+        assert self.store is not None
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.store.call_updated(self.call_sid, **self.summary())
+        except Exception as exc:  # superseded by the next one (and the final record)
+            if unavailable(exc):
+                self._unavailable(exc)
+            else:
+                log.error("record.write_failed", op="heartbeat",
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        else:
+            self._available()
 
 
 async def report_interrupted(store: Any, profiles: dict[str, Profile], default: str) -> int:

@@ -32,5 +32,22 @@ class Metrics:
         self.cost_usd = Counter("bot_voicelive_cost_usd", "Estimated Voice Live cost in USD",
                                 registry=r)  # fmt: skip
 
+        self.record_writes_pending = Gauge(
+            "bot_record_writes_pending", "Call record writes waiting for the database",
+            registry=r,
+        )  # fmt: skip
+        self.record_write_retries = Counter(
+            "bot_record_write_retries", "Call record writes retried (the database did not "
+            "answer)", registry=r,
+        )  # fmt: skip
+        self.record_journaled = Counter(
+            "bot_record_journaled", "Call record writes saved to the journal (the call ended "
+            "with the database down)", registry=r,
+        )  # fmt: skip
+        self.record_journal_files = Gauge(
+            "bot_record_journal_files", "Journal files (calls) waiting to be replayed",
+            registry=r,
+        )  # fmt: skip
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

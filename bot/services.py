@@ -146,6 +146,7 @@ class Services:
     interviews: Any = None  # bot.store.interviews.InterviewStore (scheduling) once opened
     dialer: Any = None  # bot.scheduling.dialer.Dialer, only with Twilio REST settings
     twiml: Any = None  # bot.twimldocs.TwimlDocs: what a refused caller hears
+    journal: Any = None  # bot.journal.Journal: call records written while the database was down
 
     @property
     def calls(self) -> int:

@@ -233,6 +233,42 @@ async def test_turns_in_order(store: Store) -> None:
     assert await store.get_call("CA404") is None
 
 
+async def test_a_turn_or_assessment_written_again_is_stored_once(store: Store) -> None:
+    """A write retried after its answer was lost (it had committed), or a journal replayed
+    twice: the same turn (speaker, time, text) and assessment (question, time) are kept once."""
+    await start(store, "CA1")
+    turns = [("bot", "Hello, ready?", T0), ("caller", "Yes.", T0 + timedelta(seconds=2)),
+             ("caller", "Yes.", T0 + timedelta(seconds=4))]  # fmt: skip
+    for _ in range(2):
+        for speaker, text, at in turns:
+            await store.add_turn(
+                "CA1", speaker=speaker, text=text, at=at, offset_ms=0, interrupted=False
+            )
+        await store.add_assessment(
+            "CA1", question="q1", score=3, evidence="e", at=T0, offset_ms=1.0
+        )
+    call = await store.get_call("CA1")
+    assert call is not None
+    assert [(t["speaker"], t["text"]) for t in call["transcript"]] == [
+        ("bot", "Hello, ready?"), ("caller", "Yes."), ("caller", "Yes.")  # said twice: kept
+    ]  # fmt: skip
+    assert len(call["assessments"]) == 1
+
+
+async def test_a_call_taken_for_dead_during_an_outage_is_resumed(store: Store) -> None:
+    now = datetime.now(UTC)
+    await start(store, "CA1", at=now - timedelta(minutes=5))
+    await store.call_updated("CA1", heartbeat_at=now - timedelta(minutes=1))
+    assert await store.mark_interrupted(stale_after_s=15) == 1
+    await store.call_resumed("CA1")  # its writes got through again
+    call = await store.get_call("CA1")
+    assert call is not None and call["status"] == "in_progress" and call["ended_at"] is None
+    await store.call_ended("CA1", end_reason="caller_hung_up")
+    await store.call_resumed("CA1")  # only an interrupted call is resumed
+    call = await store.get_call("CA1")
+    assert call is not None and call["status"] == "completed"
+
+
 async def test_mark_interrupted(store: Store) -> None:
     now = datetime.now(UTC)
     for sid in ("CAstale", "CAfresh", "CAdone"):

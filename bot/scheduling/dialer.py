@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import structlog
 
 from bot.logs import mask_phone
+from bot.recordwrites import Backoff, unavailable
 from bot.store.interviews import Claim, InterviewStore
 from bot.twilio.rest import RestError
 
@@ -115,6 +116,8 @@ class RateLimiter:
 
 
 Hook = Callable[[Claim], Awaitable[None]]
+DB_BACKOFF_CAP_S = 30.0  # while the database is down: poll_s doubling up to this
+
 # Errors about our account or caller ID, not the candidate: every call would fail alike.
 ACCOUNT_ERRORS = frozenset({20003, 21210})
 
@@ -148,6 +151,8 @@ class Dialer:
         self._loop: asyncio.Task[None] | None = None
         self.paused_until: datetime | None = None  # set by an account error
         self._stopping = False
+        self._db_down_since: datetime | None = None
+        self._db_backoff = Backoff(config.poll_s, DB_BACKOFF_CAP_S)
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self.run(), name=f"dialer:{self.instance}")
@@ -179,13 +184,35 @@ class Dialer:
                 if self.clock.now() >= recover_at:
                     await self.store.recover_stale(self.config.recovery_s)
                     recover_at = self.clock.now() + timedelta(seconds=self.config.recovery_s / 4)
-                if not await self.step():
+                dialed = await self.step()
+                self._db_answered()
+                if not dialed:
                     await self.clock.sleep(self.config.poll_s)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database may be briefly unreachable
+            except Exception as exc:
+                if unavailable(exc):  # quietly: one warning per outage, then back off
+                    await self.clock.sleep(self._db_unavailable(exc))
+                    continue
                 log.error("dialer.loop_failed", error=f"{type(exc).__name__}: {exc}")
                 await self.clock.sleep(self.config.poll_s)
+
+    def _db_unavailable(self, exc: Exception) -> float:
+        """The database did not answer: a warning the first time; the next delay."""
+        if self._db_down_since is None:
+            self._db_down_since = self.clock.now()
+            log.warning("dialer.db_unavailable", error=f"{type(exc).__name__}: {exc}",
+                        retry_up_to_s=DB_BACKOFF_CAP_S)  # fmt: skip
+        else:
+            log.debug("dialer.db_still_unavailable", error=type(exc).__name__)
+        return self._db_backoff.next()
+
+    def _db_answered(self) -> None:
+        if self._db_down_since is not None:
+            down_s = (self.clock.now() - self._db_down_since).total_seconds()
+            log.info("dialer.db_available", down_s=round(down_s, 1))
+            self._db_down_since = None
+            self._db_backoff.reset()
 
     def _held(self) -> bool:
         """Draining, or paused after Twilio refused our account or caller ID."""

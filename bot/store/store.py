@@ -201,7 +201,10 @@ class Store:
         offset_ms: float,
         interrupted: bool,
     ) -> None:
-        """Append a transcript turn (seq = next for this call); also refreshes the heartbeat."""
+        """Append a transcript turn (seq = next for this call); also refreshes the heartbeat.
+
+        Idempotent: a turn already stored (same speaker, time and text) is not added again, so
+        a write retried after a lost answer, or a journal replayed twice, adds it once."""
         if speaker not in SPEAKERS:
             raise ValueError(f"speaker must be one of {', '.join(SPEAKERS)}")
         next_seq = (
@@ -209,10 +212,19 @@ class Store:
             .where(call_turns.c.call_sid == call_sid)
             .scalar_subquery()
         )
+        stored = sa.select(call_turns.c.id).where(
+            call_turns.c.call_sid == call_sid,
+            call_turns.c.speaker == speaker,
+            call_turns.c.at == at,
+            call_turns.c.text == text,
+        )
         async with self.engine.begin() as conn:
             # The update first: it takes the call's row lock (PostgreSQL) or the write lock
-            # (SQLite), so concurrent turns of one call get distinct seq values.
+            # (SQLite), so concurrent turns of one call get distinct seq values (and the
+            # check for an already stored turn cannot race).
             await self._update(conn, call_sid, {})
+            if await conn.scalar(stored.limit(1)) is not None:
+                return
             await conn.execute(
                 sa.insert(call_turns).values(
                     call_sid=call_sid,
@@ -248,14 +260,22 @@ class Store:
         at: datetime,
         offset_ms: float,
     ) -> None:
-        """Append one assessment of an answer (seq = next for this call)."""
+        """Append one assessment of an answer (seq = next for this call); idempotent as
+        add_turn (same question and time: stored once)."""
         next_seq = (
             sa.select(sa.func.coalesce(sa.func.max(call_assessments.c.seq), 0) + 1)
             .where(call_assessments.c.call_sid == call_sid)
             .scalar_subquery()
         )
+        stored = sa.select(call_assessments.c.id).where(
+            call_assessments.c.call_sid == call_sid,
+            call_assessments.c.question == question,
+            call_assessments.c.at == at,
+        )
         async with self.engine.begin() as conn:
             await self._update(conn, call_sid, {})  # the call's lock, as in add_turn
+            if await conn.scalar(stored.limit(1)) is not None:
+                return
             await conn.execute(
                 sa.insert(call_assessments).values(
                     call_sid=call_sid,
@@ -324,11 +344,26 @@ class Store:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count
 
-    async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
-        """Store a call's interview report (its heartbeat is left alone)."""
+    async def call_resumed(self, call_sid: str) -> None:
+        """A call the sweeper marked `interrupted` while it could not write (a database outage)
+        is in progress after all: back to `in_progress`, its end cleared, heartbeat = now."""
+        resumed = {"status": "in_progress", "end_reason": None, "ended_at": None,
+                   "duration_s": None, "heartbeat_at": _now()}  # fmt: skip
         async with self.engine.begin() as conn:
             await conn.execute(
-                sa.update(calls).where(calls.c.call_sid == call_sid).values(report=report)
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid, calls.c.status == "interrupted")
+                .values(**resumed)
+            )
+
+    async def set_report(self, call_sid: str, report: dict[str, Any]) -> None:
+        """Store the interview report of a call still `interrupted` (its heartbeat is left
+        alone): a call whose end arrived meanwhile (a replayed journal) keeps its own report."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid, calls.c.status == "interrupted")
+                .values(report=report)
             )
 
     async def copy_answered_at(self, call_sid: str) -> None:
