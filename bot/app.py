@@ -21,22 +21,23 @@ from starlette.websockets import WebSocket
 from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
-from bot.callrecord import FAILED_REASONS, report_interrupted
+from bot.callrecord import FAILED_REASONS
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
 from bot.interview.context import InterviewContext
-from bot.interview.profiles import Profile, ProfileError, load_profiles
+from bot.interview.profiles import ProfileError, load_profiles
 from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
 from bot.journal import JOURNAL_DIR, Journal
 from bot.logs import SCRUBBER, mask_phone
-from bot.recordwrites import unavailable
 from bot.scheduling.inbound import CallInDirectory
 from bot.scheduling.setup import start_scheduling, stop_scheduling
 from bot.scheduling.webhooks import on_status, outbound_answer
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
+from bot.store.shared import SharedState
+from bot.sweeper import run_sweeper
 from bot.twilio.webhooks import (
     APOLOGY,
     SIGNATURE_SETTINGS,
@@ -203,7 +204,10 @@ async def stream_ended(request: Request) -> Response:
     if form is None:
         return _forbidden()
     services: Services = request.app.state.services
-    outcome = services.outcomes.pop(form.get("CallSid", ""))
+    outcome = await services.outcomes.take(form.get("CallSid", ""))
+    if outcome is None:
+        log.warning("call.stream_ended_unknown", call_sid=form.get("CallSid"),
+                    meaning="no replica recorded how the stream ended: no apology")  # fmt: skip
     log.info("call.stream_ended", call_sid=form.get("CallSid"), outcome=outcome)
     return Response(hangup_twiml(APOLOGY if outcome in FAILED_REASONS else None), media_type=XML)
 
@@ -237,30 +241,6 @@ async def metrics(request: Request) -> Response:
 
 async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
-
-
-async def _sweep_interrupted(
-    store: Store, settings: Settings, profiles: dict[str, Profile]
-) -> None:
-    """Mark calls whose replica stopped writing (a crash) as interrupted, and write their
-    reports from what was stored, now and then."""
-    stale_after = 3 * settings.call_heartbeat_s
-    down = False
-    while True:
-        try:
-            count = await store.mark_interrupted(stale_after_s=stale_after)
-            if count:
-                log.warning("calls.marked_interrupted", count=count)
-            await report_interrupted(store, profiles, settings.default_profile)
-            down = False
-        except Exception as exc:  # the database may be briefly unreachable; try again later
-            error = f"{type(exc).__name__}: {exc}"
-            if not unavailable(exc):
-                log.error("calls.sweep_failed", error=error)
-            elif not down:  # once per outage (the record writers and the dialer say it too)
-                log.warning("calls.sweep_failed", error=error, reason="database unavailable")
-            down = unavailable(exc)
-        await asyncio.sleep(max(stale_after, 1.0))
 
 
 def create_app(settings: Settings, *, credential: AsyncCredential | None = None) -> Starlette:
@@ -303,11 +283,14 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
                 return await open_session(settings, endpoint, api_key, configure(context), tokens)
 
         store = await Store.open(database_url(settings.database_url, settings.data_dir))
+        shared = SharedState(store.engine)  # what every replica must agree on
         services = Services(
             settings=settings,
-            tokens=StreamTokens(settings.twilio_auth_token, settings.stream_token_ttl_s),
+            tokens=StreamTokens(
+                settings.twilio_auth_token, settings.stream_token_ttl_s, ledger=shared.redeem_token
+            ),
             sessions=SessionOpener(open_model),
-            outcomes=Outcomes(),
+            outcomes=Outcomes(shared=shared),
             store=store,
             silence_duration_ms=configure(InterviewContext(settings.default_profile))[
                 "turn_detection"
@@ -322,7 +305,11 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         replayer = asyncio.create_task(services.journal.run(store), name="journal_replayer")
         start_scheduling(settings, store.engine, services)
         services.directory = services.interviews  # the code gate looks interviews up here
-        sweeper = asyncio.create_task(_sweep_interrupted(store, settings, profiles), name="sweeper")
+        sweeper = asyncio.create_task(
+            run_sweeper(store, settings, profiles, interviews=services.interviews,
+                        shared=shared, instance=services.instance),
+            name="sweeper",
+        )  # fmt: skip
         log.info(
             "service.started",
             public_url=settings.public_url,

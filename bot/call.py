@@ -69,7 +69,7 @@ async def handle_media_stream(ws: WebSocket, services: Services) -> None:
         log.info("media.closed_before_start")
         return
     try:
-        services.tokens.redeem(start.custom_parameters.get("token", ""), start.call_sid)
+        await services.tokens.redeem(start.custom_parameters.get("token", ""), start.call_sid)
     except TokenError as exc:
         log.warning("media.rejected", reason=str(exc), call_sid=start.call_sid)
         await _close(ws, 1008, "unauthorised stream")
@@ -228,7 +228,8 @@ class Call(Continuity):
 
     async def _end(self, reason: str) -> None:
         self.services.active.discard(self)
-        self.services.outcomes.record(self.start.call_sid, reason)
+        # Before the socket closes: Twilio's <Connect action> may reach any replica right after.
+        await self.services.outcomes.record(self.start.call_sid, reason, self.services.instance)
         if self.model is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.model.close(), 2.0)

@@ -108,22 +108,49 @@ async def _discard(task: asyncio.Task[VoiceLiveConnection]) -> None:
 
 
 class Outcomes:
-    """How each recent call's stream ended, for the <Connect action> request that follows."""
+    """How each recent call's stream ended, for the <Connect action> request that follows.
 
-    def __init__(self, size: int = 2000) -> None:
+    The database (`shared`, a bot.store.shared.SharedState) is the truth, so any replica
+    answers; this replica's own ends are also kept in memory, as a fast path and for when the
+    database cannot be reached.
+    """
+
+    def __init__(self, size: int = 2000, shared: Any = None, timeout_s: float = 2.0) -> None:
         self._size = size
         self._items: OrderedDict[str, str] = OrderedDict()
+        self.shared = shared
+        self.timeout_s = timeout_s
 
-    def record(self, call_sid: str, reason: str) -> None:
+    async def record(self, call_sid: str, reason: str, instance: str | None = None) -> None:
+        """Remember how this call ended, here and (bounded in time) in the database."""
         self._items[call_sid] = reason
         self._items.move_to_end(call_sid)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
+        if self.shared is None:
+            return
+        try:
+            await asyncio.wait_for(
+                self.shared.record_outcome(call_sid, reason, instance), self.timeout_s
+            )
+        except Exception as exc:  # only this replica can answer the action request now
+            log.error("outcome.store_failed", call_sid=call_sid, reason=reason,
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
-    def pop(self, call_sid: str) -> str | None:
-        return self._items.pop(call_sid, None)
+    async def take(self, call_sid: str) -> str | None:
+        """How the call ended, recorded by this replica or any other; None if unknown."""
+        local = self._items.pop(call_sid, None)
+        if local is not None or self.shared is None:
+            return local
+        try:
+            return await asyncio.wait_for(self.shared.outcome(call_sid), self.timeout_s)
+        except Exception as exc:  # unknown: no apology (logged so ops can tell)
+            log.error("outcome.lookup_failed", call_sid=call_sid,
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            return None
 
     def get(self, call_sid: str) -> str | None:
+        """This replica's record of the call's end (not yet taken by its action request)."""
         return self._items.get(call_sid)
 
 

@@ -45,26 +45,26 @@ class Clock:
         return self.t
 
 
-def test_tokens_are_single_use_bound_to_the_call_and_expire() -> None:
+async def test_tokens_are_single_use_bound_to_the_call_and_expire() -> None:
     clock = Clock()
     tokens = StreamTokens("secret", ttl_s=60, clock=clock)
     t = tokens.mint("CA1")
     with pytest.raises(TokenError, match="does not match this CallSid"):
-        tokens.redeem(t, "CA2")
-    tokens.redeem(t, "CA1")
+        await tokens.redeem(t, "CA2")
+    await tokens.redeem(t, "CA1")
     with pytest.raises(TokenError, match="already used"):
-        tokens.redeem(t, "CA1")
+        await tokens.redeem(t, "CA1")
     late = tokens.mint("CA3")
     clock.t += 61
     with pytest.raises(TokenError, match="expired"):
-        tokens.redeem(late, "CA3")
+        await tokens.redeem(late, "CA3")
     for bad in ("", "abc", "1.2", "x.y.z"):
         with pytest.raises(TokenError, match="malformed"):
-            tokens.redeem(bad, "CA1")
+            await tokens.redeem(bad, "CA1")
 
 
-def test_a_token_from_another_replica_with_the_same_secret_is_accepted() -> None:
+async def test_a_token_from_another_replica_with_the_same_secret_is_accepted() -> None:
     t = StreamTokens("shared").mint("CA1")
-    StreamTokens("shared").redeem(t, "CA1")
+    await StreamTokens("shared").redeem(t, "CA1")
     with pytest.raises(TokenError):
-        StreamTokens("different").redeem(StreamTokens("shared").mint("CA1"), "CA1")
+        await StreamTokens("different").redeem(StreamTokens("shared").mint("CA1"), "CA1")

@@ -214,7 +214,7 @@ def interview_step(attempt_outcome: str) -> str | None:
         return "in_progress"
     if attempt_outcome == "completed":
         return "completed"
-    if attempt_outcome in (*NOT_REACHED, "voicemail", "not_placed", "transient_error"):
+    if attempt_outcome in (*NOT_REACHED, "voicemail", "not_placed", "transient_error", "lost"):
         return "retry"
     if attempt_outcome in ("fax", "rejected"):
         return "failed"

@@ -377,6 +377,12 @@ class InterviewStore:
             log.warning("dialer.recovered_unplaced", count=count)
         return count
 
+    async def resolve_stuck(self, older_than_s: float, instance: str) -> int:
+        """Interviews stuck in dialing/in_progress whose call is gone: see bot/store/stuck.py."""
+        from bot.store.stuck import resolve_stuck
+
+        return await resolve_stuck(self, older_than_s, instance)
+
     # --- Twilio's callbacks ---------------------------------------------------------------
 
     async def apply_callback(

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import structlog
 from twilio import request_validator
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
+
+log = structlog.get_logger(__name__)
 
 APOLOGY = (
     "We're sorry, the interviewer is not available right now. "
@@ -157,20 +162,32 @@ class TokenError(ValueError):
     """A stream token was refused; the message says why (never the token itself)."""
 
 
+# Records a token's single use for every replica: (call_sid, nonce, expires_at) -> False if used.
+Ledger = Callable[[str, str, datetime], Awaitable[bool]]
+LEDGER_TIMEOUT_S = 3.0
+
+
 class StreamTokens:
     """Short-lived, single-use tokens bound to a CallSid.
 
-    Tokens are HMAC-signed, so any replica can check one minted by another; each
-    replica remembers the nonces it has accepted until they expire (single use).
+    Tokens are HMAC-signed, so any replica can check one minted by another. Single use holds
+    across replicas through the `ledger` (the database: a unique row per token); each replica
+    also remembers the nonces it accepted until they expire, which is all there is when the
+    ledger is unset or unreachable.
     """
 
     def __init__(
-        self, secret: str, ttl_s: float = 60.0, clock: Callable[[], float] = time.time
+        self,
+        secret: str,
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        ledger: Ledger | None = None,
     ) -> None:
         self._key = hmac.new(secret.encode(), b"stream-token-v1", hashlib.sha256).digest()
         self.ttl_s = ttl_s
         self._clock = clock
         self._used: dict[str, float] = {}
+        self.ledger = ledger
 
     def _mac(self, call_sid: str, expires: int, nonce: str) -> str:
         msg = f"{call_sid}|{expires}|{nonce}".encode()
@@ -182,18 +199,41 @@ class StreamTokens:
         nonce = secrets.token_hex(8)
         return f"{expires}.{nonce}.{self._mac(call_sid, expires, nonce)}"
 
-    def redeem(self, token: str, call_sid: str) -> None:
-        """Accept the token once for this call, or raise TokenError with the reason."""
-        now = self._clock()
-        self._used = {n: exp for n, exp in self._used.items() if exp >= now}
+    def check(self, token: str, call_sid: str) -> tuple[str, int]:
+        """The token's (nonce, expiry) if it is well-formed, ours, for this call and not expired;
+        else TokenError. Says nothing about earlier use."""
         if not token or not _TOKEN.fullmatch(token):
             raise TokenError("stream token missing or malformed")
         parts = token.split(".")
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac, self._mac(call_sid, expires, nonce)):
             raise TokenError("stream token does not match this CallSid")
-        if expires < now:
+        if expires < self._clock():
             raise TokenError("stream token expired")
+        return nonce, expires
+
+    async def redeem(self, token: str, call_sid: str) -> None:
+        """Accept the token once for this call (on any replica), or raise TokenError."""
+        now = self._clock()
+        self._used = {n: exp for n, exp in self._used.items() if exp >= now}
+        nonce, expires = self.check(token, call_sid)
         if nonce in self._used:
             raise TokenError("stream token already used")
+        if self.ledger is not None and not await self._first_use(call_sid, nonce, expires):
+            raise TokenError("stream token already used (on another replica)")
         self._used[nonce] = expires
+
+    async def _first_use(self, call_sid: str, nonce: str, expires: int) -> bool:
+        """The ledger's verdict; True (this replica's memory decides) when it cannot answer."""
+        assert self.ledger is not None
+        at = datetime.fromtimestamp(expires, UTC)
+        try:
+            return await asyncio.wait_for(self.ledger(call_sid, nonce, at), LEDGER_TIMEOUT_S)
+        except Exception as exc:  # the database is down: HMAC, expiry and local memory still hold
+            log.warning(
+                "stream_token.ledger_unavailable",
+                call_sid=call_sid,
+                error=f"{type(exc).__name__}: {exc}",
+                fallback="single use checked on this replica only",
+            )
+            return True
