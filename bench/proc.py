@@ -21,6 +21,21 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """Open file descriptors by kind: socket, pipe, anon (eventfd, epoll…), file."""
+    kinds: dict[str, int] = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:  # closed meanwhile
+            continue
+        prefix = target.split(":", 1)[0]
+        kind = prefix if prefix in ("socket", "pipe", "anon_inode") else "file"
+        kind = "anon" if kind == "anon_inode" else kind
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

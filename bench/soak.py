@@ -19,14 +19,14 @@ from bench import soak_calls
 from bench.bridge import free_port
 from bench.bridge_load import AUTH_TOKEN, wait_port
 from bench.machine import machine
-from bench.proc import cpu_seconds, open_fds, rss_mb, slope_per_minute
+from bench.proc import cpu_seconds, fd_kinds, open_fds, rss_mb, slope_per_minute
 
 PY = sys.executable
 SOAK_S = 180.0  # `python -m bench soak --soak-s N` for longer
 CALLS = 20
 SAMPLE_S = 5.0
 STAGGER_S = 0.3  # line i places its first call i x this after the start
-SETTLE_S = 3.0  # after the last call ended, before the idle figures
+SETTLE_S = 6.0  # after the last call ended: longer than uvicorn's 5 s keep-alive
 
 
 def warm_up_s(seconds: float) -> float:
@@ -76,6 +76,7 @@ async def _drive(pid: int, public: str, seconds: float, calls: int) -> dict[str,
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         idle_before = (rss_mb(pid), open_fds(pid))
+        fds_before = fd_kinds(pid)
         t0 = loop.time()
         cpu0 = cpu_seconds(pid)
         sampler = asyncio.create_task(_sampler(pid, t0, samples))
@@ -94,10 +95,13 @@ async def _drive(pid: int, public: str, seconds: float, calls: int) -> dict[str,
             if await _active_calls(client) == 0:
                 break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(SETTLE_S)
-        idle_after = (rss_mb(pid), open_fds(pid), await _active_calls(client))
+    await asyncio.sleep(SETTLE_S)  # our webhook connections closed, the bot's timed out
+    idle_after = (rss_mb(pid), open_fds(pid), fd_kinds(pid))
+    async with httpx.AsyncClient(base_url=public, timeout=30) as client:
+        still_active = await _active_calls(client)
     return {"tally": tally, "samples": samples, "idle_before": idle_before,
-            "idle_after": idle_after, "load_s": load_s, "cpu_s": cpu}  # fmt: skip
+            "idle_after": idle_after, "still_active": still_active, "load_s": load_s,
+            "cpu_s": cpu, "fds_before": fds_before}  # fmt: skip
 
 
 async def _soak(seconds: float, calls: int, data_dir: str, log: IO[bytes]) -> dict[str, Any]:
@@ -145,6 +149,28 @@ def _mb_min(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
+def _per_call(slope: float | None, calls: int, r: dict[str, Any]) -> str:
+    """The RSS slope divided by calls placed per minute: growth per call, if it were a leak."""
+    if slope is None or not calls:
+        return "n/a"
+    return f"{slope * 1024 / (calls / (r['load_s'] / 60)):+.0f}"
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+
+
+def _by_minute(samples: list[tuple[float, float, int]]) -> str:
+    """RSS at the sample nearest each whole minute (and at the end)."""
+    marks = [m * 60.0 for m in range(int(samples[-1][0] // 60) + 1)] + [samples[-1][0]]
+    picked: list[tuple[float, float, int]] = []
+    for m in marks:
+        nearest = min(samples, key=lambda s, m=m: abs(s[0] - m))
+        if nearest not in picked:
+            picked.append(nearest)
+    return " → ".join(f"{rss:.1f} ({at / 60:.1f} min)" for at, rss, _ in picked)
+
+
 def _event(line: str) -> str:
     try:
         entry = json.loads(line)
@@ -174,7 +200,9 @@ def render(r: dict[str, Any], seconds: float, calls: int) -> str:
         "|---|--:|",
         f"| load | {calls} calls at a time for {r['load_s'] / 60:.1f} min |",
         f"| calls placed (failed) | {t.calls} ({t.calls_failed}) |",
-        f"| greetings heard | {t.greetings_heard} / {t.greetings} |",
+        f"| greetings heard (first audio after the stream started, p50 / p95 ms) | "
+        f"{t.greetings_heard} / {t.greetings} ({_ms(_pct(t.greeting_s, 50))} / "
+        f"{_ms(_pct(t.greeting_s, 95))}) |",
         f"| caller turns: reply heard | {t.replies_heard} / {t.turns} ({100 * heard:.1f} %) |",
         f"| reply heard after the caller stopped, p50 / p95 ms | {_ms(p50)} / {_ms(p95)} |",
         f"| barge-ins: bot cleared the caller's audio | {t.barge_ins_cleared} / {t.barge_ins} |",
@@ -183,8 +211,12 @@ def render(r: dict[str, Any], seconds: float, calls: int) -> str:
         f"{r['idle_after'][0]:.1f} |",
         f"| RSS slope after warm-up (whole load), MB per minute | {_mb_min(slope)} "
         f"({_mb_min(overall)}) |",
+        f"| that slope ÷ calls placed per minute, KB per call | {_per_call(slope, t.calls, r)} |",
         f"| open fds idle before / peak / idle after | {r['idle_before'][1]} / "
         f"{max(f for _, _, f in samples)} / {r['idle_after'][1]} |",
+        f"| fds idle before → after, by kind | {_kinds(r['fds_before'])} → "
+        f"{_kinds(r['idle_after'][2])} |",
+        f"| RSS each minute of the load, MB | {_by_minute(samples)} |",
         f"| bot CPU, % of one core over the load | {100 * r['cpu_s'] / r['load_s']:.0f} |",
         f"| protocol errors seen by the callers / fake crashes | {t.protocol_errors} / "
         f"{len(r['handler_errors'])} |",
@@ -211,8 +243,8 @@ def render(r: dict[str, Any], seconds: float, calls: int) -> str:
         notes.append("- First failures: " + "; ".join(f"`{f}`" for f in t.failures))
     if r["handler_errors"]:
         notes.append("- Fake crashes: " + "; ".join(f"`{e}`" for e in r["handler_errors"][:3]))
-    if r["idle_after"][2]:
-        notes.append(f"- {r['idle_after'][2]} call(s) still active after the load ended.")
+    if r["still_active"]:
+        notes.append(f"- {r['still_active']} call(s) still active after the load ended.")
     return (
         "## Soak\n\n"
         "Many calls for minutes: does the bot's memory or its open files grow, and does every "

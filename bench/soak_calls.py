@@ -64,6 +64,7 @@ class Tally:
     barge_ins_cleared: int = 0  # the bot sent <clear>: the caller stopped hearing the reply
     protocol_errors: int = 0
     reply_s: list[float] = field(default_factory=list)  # turn end -> first reply audio
+    greeting_s: list[float] = field(default_factory=list)  # stream start -> first bot audio
     failures: list[str] = field(default_factory=list)
 
 
@@ -149,9 +150,14 @@ async def one_call(client: httpx.AsyncClient, public: str, tally: Tally, stop_at
         call.custom_parameters["token"] = token
         call.signature_url = stream_url
         await call.connect()
+        started = loop.time()
         await call.start()
         tally.greetings += 1
-        tally.greetings_heard += await _heard(call, 0.0)
+        if await _heard(call, 0.0):
+            tally.greetings_heard += 1
+            tally.greeting_s.append(call.media_log[0][0] - started)
+        elif len(tally.failures) < 5:
+            tally.failures.append(f"{call.call_sid}: no greeting ({call.describe()[:160]})")
         ended = 0.0
         for turn in range(TURNS_PER_CALL):
             if loop.time() >= stop_at or call.closed:
