@@ -2,52 +2,68 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import importlib
-import os
-import platform
 import sys
 from pathlib import Path
 
-SECTIONS = ("bench.audio", "bench.bridge")
+from bench.machine import machine
+
+SECTIONS = ("bench.audio", "bench.bridge", "bench.soak")
+NAMES = tuple(name.split(".")[-1] for name in SECTIONS)
 OUT = Path("docs/benchmarks.md")
 
 
-def machine() -> str:
-    """The facts a reader needs to weigh the figures."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import numpy
+def splice(document: str, parts: list[str]) -> str:
+    """The document with each part's `## ` section replaced (or appended), the rest kept."""
+    head, *sections = document.split("\n## ")
+    blocks = {("## " + s).split("\n", 1)[0]: "## " + s.rstrip() + "\n" for s in sections}
+    for part in parts:
+        blocks[part.split("\n", 1)[0]] = part.rstrip() + "\n"
+    return "\n".join([head.rstrip() + "\n", *blocks.values()])
 
-    return (
-        f"- Taken {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or 'unknown'}\n"
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores; {platform.machine()}, "
-        f"{platform.system()} {platform.release()}\n"
-        f"- Python {platform.python_version()}, numpy {numpy.__version__}\n"
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run benchmarks and write docs/benchmarks.md. With section names, run only "
+        "those and replace only their sections in the existing file.",
     )
+    parser.add_argument("sections", nargs="*", metavar="SECTION",
+                        help=f"any of {', '.join(NAMES)} (default: all)")  # fmt: skip
+    parser.add_argument("--soak-s", type=float, default=None,
+                        help="seconds the soak places calls for (default 180)")  # fmt: skip
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.sections) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(NAMES)}")
+    if args.soak_s is not None and args.soak_s <= 0:
+        parser.error("--soak-s: must be positive")
+    return args
 
 
 def main(argv: list[str]) -> int:
-    only = set(argv)
-    parts = [
-        "# Benchmarks\n",
-        "Written by `make bench`. Medians and ratios; this machine is "
-        "shared and noisy, so read small differences as noise.\n",
-        machine(),
-    ]
+    args = parse(argv)
+    only = set(args.sections)
+    parts = []
     for name in SECTIONS:
-        if only and name.split(".")[-1] not in only:
+        short = name.split(".")[-1]
+        if only and short not in only:
             continue
         print(f"bench: running {name} …", file=sys.stderr, flush=True)
-        parts.append(importlib.import_module(name).run())
+        options = {"seconds": args.soak_s} if short == "soak" and args.soak_s else {}
+        parts.append(importlib.import_module(name).run(**options))
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(parts).rstrip() + "\n")
+    if only and OUT.exists():
+        OUT.write_text(splice(OUT.read_text(), parts))
+    else:
+        head = [
+            "# Benchmarks\n",
+            "Written by `make bench`. Medians and ratios; this machine is "
+            "shared and noisy, so read small differences as noise.\n",
+            machine(),
+        ]
+        OUT.write_text("\n".join(head + parts).rstrip() + "\n")
     print(f"bench: wrote {OUT}", file=sys.stderr)
     return 0
 

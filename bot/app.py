@@ -25,6 +25,7 @@ from bot.callrecord import FAILED_REASONS
 from bot.config import Settings
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
+from bot.interview.code_limits import CodeLimits, derive_key
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import ProfileError, load_profiles
 from bot.interview.session import call_session
@@ -36,6 +37,7 @@ from bot.scheduling.setup import start_scheduling, stop_scheduling
 from bot.scheduling.webhooks import on_status, outbound_answer
 from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
+from bot.store.code_failures import CodeFailures
 from bot.store.shared import SharedState
 from bot.sweeper import run_sweeper
 from bot.twilio.webhooks import (
@@ -131,6 +133,8 @@ async def voice(request: Request) -> Response:
     )
     inbound = not form.get("Direction", "").startswith("outbound")
     if inbound and settings.inbound_require_code:  # the caller keys in their interview code
+        if (limited := await _limited_at_the_door(services, form)) is not None:
+            return Response(limited, media_type=XML)
         return Response(gate.ask_twiml(settings.url_for("/twilio/code"), 1), media_type=XML)
     return Response(_stream_twiml(services, form, context), media_type=XML)
 
@@ -149,6 +153,15 @@ def _capacity_retry(request: Request) -> str | None:
     params["capacity_retry"] = str(tries + 1)
     settings: Settings = request.app.state.services.settings
     return f"{settings.url_for(request.url.path)}?{urlencode(params)}"
+
+
+async def _limited_at_the_door(services: Services, form: dict[str, str]) -> str | None:
+    """The goodbye for a caller already past a limit on wrong codes (no point asking them)."""
+    try:
+        return await gate.refusal(services.code_limits, form.get("From", ""))
+    except Exception as exc:  # the code webhook checks again (and fails closed)
+        log.error("gate.limits_failed", error=type(exc).__name__, call_sid=form.get("CallSid"))
+        return None
 
 
 def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:
@@ -194,6 +207,8 @@ async def code_entered(request: Request) -> Response:
             attempt,
             services.settings.url_for("/twilio/code"),
             lambda context: _stream_twiml(services, form, context),
+            limits=services.code_limits,
+            caller=form.get("From", ""),
         )
     return Response(twiml, media_type=XML)
 
@@ -305,6 +320,13 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         replayer = asyncio.create_task(services.journal.run(store), name="journal_replayer")
         start_scheduling(settings, store.engine, services)
         services.directory = services.interviews  # the code gate looks interviews up here
+        services.code_limits = CodeLimits(
+            CodeFailures(store.engine),
+            derive_key(settings.twilio_auth_token),
+            settings.code_attempts_per_hour,
+            settings.code_attempts_global_per_hour,
+            services.metrics.code_attempts_limited,
+        )
         sweeper = asyncio.create_task(
             run_sweeper(store, settings, profiles, interviews=services.interviews,
                         shared=shared, instance=services.instance),

@@ -97,6 +97,8 @@ class Settings:
     profiles_dir: Path = PROJECT_PROFILES
     default_profile: str = "practice"
     inbound_require_code: bool = False
+    code_attempts_per_hour: int = 5  # wrong codes one caller number may key in per hour
+    code_attempts_global_per_hour: int = 200  # wrong codes from all callers together per hour
     dialer: DialerSettings = field(default_factory=DialerSettings)
 
     def __repr__(self) -> str:  # never print secrets by accident
@@ -321,6 +323,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         profiles_dir=profiles_dir,
         default_profile=default_profile,
         inbound_require_code=_flag(env, "INBOUND_REQUIRE_CODE", False),
+        code_attempts_per_hour=int(_number(env, "CODE_ATTEMPTS_PER_HOUR", 5, 1, 1000)),
+        code_attempts_global_per_hour=int(
+            _number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
+        ),
         dialer=_dialer(env),
     )
 

@@ -31,6 +31,13 @@ class Metrics:
                               registry=r)  # fmt: skip
         self.cost_usd = Counter("bot_voicelive_cost_usd", "Estimated Voice Live cost in USD",
                                 registry=r)  # fmt: skip
+        self.code_attempts_limited = Counter(
+            "bot_code_attempts_limited", "Interview codes refused unchecked: the caller's "
+            "number or all callers were past their hourly limit of wrong codes", ["scope"],
+            registry=r,
+        )  # fmt: skip
+        for scope in ("caller", "global"):
+            self.code_attempts_limited.labels(scope)
 
         self.record_writes_pending = Gauge(
             "bot_record_writes_pending", "Call record writes waiting for the database",

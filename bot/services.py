@@ -169,6 +169,7 @@ class Services:
     active: set[Any] = field(default_factory=set)
     profiles: dict[str, Profile] = field(default_factory=dict)  # empty: loaded from PROFILES_DIR
     directory: InterviewDirectory | None = None  # scheduled interviews, for the code gate
+    code_limits: Any = None  # bot.interview.code_limits.CodeLimits once the store is open
     draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
     interviews: Any = None  # bot.store.interviews.InterviewStore (scheduling) once opened
     dialer: Any = None  # bot.scheduling.dialer.Dialer, only with Twilio REST settings

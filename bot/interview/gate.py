@@ -1,7 +1,9 @@
 """The code gate: an inbound caller keys in a 6-digit interview code that selects their interview.
 
 The attempt counter travels in the <Gather action> URL, which Twilio signs with the form, so a
-caller cannot reset it. The digits are never logged.
+caller cannot reset it. Across calls, wrong codes are limited per caller number and overall
+(bot/interview/code_limits.py): past a limit no code is checked at all. The digits are never
+logged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Mapping
 import structlog
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from bot.interview.code_limits import CodeLimits
 from bot.interview.context import InterviewContext, InterviewDirectory
 
 log = structlog.get_logger(__name__)
@@ -26,6 +29,11 @@ GOODBYE = (
     "Sorry, we could not find your interview. Please check the code in your invitation "
     "and call again. Goodbye."
 )
+LIMITED = (
+    "Sorry, too many interview codes have been tried from this number. Please check the code "
+    "in your invitation and call again later. Goodbye."
+)
+BUSY = "Sorry, we cannot check interview codes right now. Please call again later. Goodbye."
 UNAVAILABLE = (
     "Sorry, we cannot check interview codes right now. Please try again in a few minutes. Goodbye."
 )
@@ -66,17 +74,40 @@ def well_formed(digits: str) -> bool:
     return len(digits) == CODE_LENGTH and digits.isascii() and digits.isdigit()
 
 
+async def refusal(limits: CodeLimits | None, caller: str) -> str | None:
+    """The goodbye TwiML for a caller past a limit on wrong codes, else None.
+
+    Raises what the database raised (or TimeoutError): the caller decides what that means.
+    """
+    if limits is None:
+        return None
+    scope = await asyncio.wait_for(limits.check(caller), LOOKUP_TIMEOUT_S)
+    if scope is None:
+        return None
+    return goodbye_twiml(LIMITED if scope == "caller" else BUSY)
+
+
 async def code_entered(
     directory: InterviewDirectory | None,
     digits: str,
     attempt: int,
     action_url: str,
     connect: Callable[[InterviewContext], str],
+    *,
+    limits: CodeLimits | None = None,
+    caller: str = "",
 ) -> str:
     """The TwiML answering one <Gather> result: the stream, another try, or goodbye."""
     if directory is None:
         log.error("gate.no_directory", reason="INBOUND_REQUIRE_CODE is on but no directory")
         return goodbye_twiml(UNAVAILABLE)
+    try:  # past a limit, even the right code is refused: guessing cannot go on
+        refused = await refusal(limits, caller)
+    except Exception as exc:  # cannot tell whether they are limited: check nothing
+        log.error("gate.limits_failed", error=type(exc).__name__, attempt=attempt)
+        return goodbye_twiml(UNAVAILABLE)
+    if refused is not None:
+        return refused
     context = None
     if well_formed(digits):
         try:
@@ -90,6 +121,11 @@ async def code_entered(
         return connect(context)
     entered = "none" if not digits else ("wrong" if well_formed(digits) else "malformed")
     log.info("gate.code_rejected", attempt=attempt, entered=entered)
+    if entered == "wrong" and limits is not None:  # a guess: it counts against the limits
+        try:
+            await asyncio.wait_for(limits.failed(caller), LOOKUP_TIMEOUT_S)
+        except Exception as exc:
+            log.error("gate.failure_not_recorded", error=type(exc).__name__, attempt=attempt)
     if attempt >= MAX_ATTEMPTS:
         log.warning("gate.attempts_exhausted", attempts=attempt)
         return goodbye_twiml(GOODBYE)
