@@ -165,7 +165,8 @@ def summary(call: dict[str, Any]) -> str:
         f"  tokens      in text {usage['input_text_tokens']}, in audio "
         f"{usage['input_audio_tokens']}, cached text {usage['cached_text_tokens']}, "
         f"cached audio {usage['cached_audio_tokens']}, out text {usage['output_text_tokens']}, "
-        f"out audio {usage['output_audio_tokens']}",
+        f"out audio {usage['output_audio_tokens']}"
+        + (" (cached split estimated)" if usage.get("cached_split") == "estimated" else ""),
         f"  cost        {_cost(call['cost_usd'])}",
         f"  errors      {len(call.get('errors') or [])}",
         "",

@@ -63,6 +63,7 @@ async def _fill(url: str) -> None:
         barge_ins=1,
         response_ms=[600.0, 620.0],
         usage={"input_audio_tokens": 1000, "output_audio_tokens": 2000},
+        cached_split="estimated",
         cost_usd=0.1761,
     )
     await store.call_started(
@@ -133,6 +134,7 @@ def test_show(call_log: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "1m05s" in out and "interview_finished" in out
     assert "p50 610 ms" in out and "p95 619 ms" in out
     assert "$0.1761" in out
+    assert "out audio 2000 (cached split estimated)" in out
     timeline = out.split("Timeline\n")[1].split("\n\n")[0].splitlines()
     assert [line.split(None, 1) for line in timeline] == [
         ["+0.00s", "call started (inbound)"],
@@ -151,6 +153,7 @@ def test_show(call_log: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calls", "show", "CAdone", "--json"]) == 0
     call = json.loads(capsys.readouterr().out)
     assert call["call_sid"] == "CAdone" and len(call["transcript"]) == 3
+    assert call["usage"]["cached_split"] == "estimated"
 
 
 def test_show_unknown_call(call_log: str, capsys: pytest.CaptureFixture[str]) -> None:
