@@ -27,10 +27,9 @@ WRAP_UP_TIMEOUT_S = 45.0  # from wrap_up to hang-up at the latest, closing line 
 RESPONSE_GRACE_S = 8.0  # at wrap-up, a response in flight may finish this long before the cut
 CLOSING_GRACE_S = 5.0  # after the closing line's response.done, how long past its playout we wait
 # A failed response (rate limit, server error) is asked for again after these pauses; from the
-# second failure in a row the caller hears ONE_MOMENT first. When the model has produced no
-# audio for MODEL_FAILED_S since the first failure, the call ends with the apology.
+# second failure in a row the caller hears the profile's holding line first. When the model has
+# produced no audio for MODEL_FAILED_S since the first failure, the call ends with the apology.
 RETRY_S = (0.3, 0.8, 1.5, 2.0)
-ONE_MOMENT = "One moment, please."
 MODEL_FAILED_S = 10.0
 RESUME_NOTE = (
     "The phone connection was briefly interrupted. Continue the interview naturally from "
@@ -65,12 +64,13 @@ class Continuity:
         self.key_lock = asyncio.Lock()  # held while a key press stops the bot and asks anew
         self.greeting = " ".join(self.profile.greeting.split())
         self.closing = " ".join(self.profile.closing.split())
+        self.holding_line = " ".join(self.profile.holding_line.split())
         self.asked_say: str | None = None  # the fixed line of the response asked for, if any
         self.response_say: dict[str, str | None] = {}  # response id -> its fixed line
         self.failures = 0  # failed responses in a row
         self.failing_since: float | None = None  # first failure since the model last spoke
         self.retry: tuple[float, str | None] | None = None  # (when, fixed line) to ask again
-        self.retry_after_line: tuple[str | None] | None = None  # asked once ONE_MOMENT is done
+        self.retry_after_line: tuple[str | None] | None = None  # asked after the holding line
         self.said_one_moment = False
         self.failing = asyncio.Event()  # wakes _watch_responses
 
@@ -266,7 +266,7 @@ class Continuity:
             await self.request_response()
             return
         if self.retry_after_line is not None and self.ending_reason is None:
-            (line,) = self.retry_after_line  # ONE_MOMENT was said: now the real answer
+            (line,) = self.retry_after_line  # the holding line was said: now the answer
             self.retry_after_line = None
             await self.request_response(say=line)
             return
@@ -354,7 +354,7 @@ class Continuity:
 
     async def _response_failed(self: Call, event: vl.ResponseDone) -> bool:
         """A response failed (rate limit, server error): the caller would hear silence. Ask
-        again after a short pause (ONE_MOMENT first from the second failure in a row); True
+        again after a short pause (the holding line first from the second failure in a row); True
         when the model has produced nothing for MODEL_FAILED_S: the call ends."""
         error = event.error or {}
         code = str(error.get("code") or error.get("type") or "failed")
@@ -374,7 +374,7 @@ class Continuity:
         if event.response_id == self.closing_response:
             self.closing_response = None  # the closing line's retry is the one that ends
         line = self.response_say.get(event.response_id)
-        if line == ONE_MOMENT and self.retry_after_line is not None:
+        if line == self.holding_line and self.retry_after_line is not None:
             (line,) = self.retry_after_line  # the holding line failed too: ask for the answer
             self.retry_after_line = None
         delay = RETRY_S[min(self.failures - 1, len(RETRY_S) - 1)]
@@ -411,7 +411,7 @@ class Continuity:
                     if self.failures >= 2 and not self.said_one_moment and line is None:
                         self.said_one_moment = True
                         self.retry_after_line = (line,)
-                        line = ONE_MOMENT
+                        line = self.holding_line
                     log.info("call.response_retry", failures=self.failures, fixed_line=bool(line))
                     await self.request_response(say=line)
                 await asyncio.sleep(0.05)

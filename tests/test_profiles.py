@@ -69,6 +69,9 @@ def test_a_valid_file_becomes_a_profile(tmp_path: Path) -> None:
     assert backend.questions[1] == Question(
         "How do you test it?", "Automated tests at the right level."
     )
+    assert profiles["practice"].holding_line == "One moment, please."  # the default
+    (tmp_path / "backend.toml").write_text('holding_line = "Einen Moment, bitte."\n' + VALID)
+    assert load_profiles(tmp_path, "practice")["backend"].holding_line == "Einen Moment, bitte."
 
 
 @pytest.mark.parametrize(
@@ -85,6 +88,8 @@ def test_a_valid_file_becomes_a_profile(tmp_path: Path) -> None:
         (("greeting = \"Hallo.\"", "greeting = \"Hi\"\nvoicee = \"x\""), "voicee: unknown field"),
         (("language = \"de-DE\"", "language = \"German\""), "language: must be a language tag"),
         (("[rubric]", "[scores]"), "scores: unknown field"),
+        (("greeting = \"Hallo.\"", "greeting = \"Hallo.\"\nholding_line = \"\""),
+         "holding_line: must be a non-empty string"),
         (("closing = \"Danke. Auf Wiedersehen.\"", "closing = \"Danke"), "not valid TOML"),
     ],
 )  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bot.continuity import ONE_MOMENT
+from bot.interview.profiles import DEFAULT_HOLDING_LINE as ONE_MOMENT
 from tests.bridge import bridge, wait_ended
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
 from tests.interview import fixed_line
@@ -264,3 +264,25 @@ async def test_a_full_outbound_queue_is_one_warning_per_response(tmp_path: Path)
     assert full[0]["response_id"] == session.responses[0].id and full[0]["queued_s"] <= 1.0
     ended = next(e for e in logs if e["event"] == "call.ended")
     assert ended["overflowed_deltas"] > 1  # every dropped delta counted, one line logged
+
+
+async def test_the_holding_line_is_the_profiles_own(tmp_path: Path) -> None:
+    import dataclasses
+
+    from tests.interview import practice_profile
+
+    fake = FakeVoiceLive(response_audio=tones({}, 400), speed=math.inf, energy_vad=False)
+    async with bridge(tmp_path, fake) as b:
+        profile = dataclasses.replace(practice_profile(), holding_line="Einen Moment, bitte.")
+        b.app_state.services.profiles["practice"] = profile
+        async with await b.call() as call:
+            session = await b.vl.wait_for_session(1)
+            await session.wait_for(lambda: session.responses and session.responses[0].done_at)
+            fake.fail_responses(2)
+            await session.caller_turn("Ja.")
+            await session.wait_for(
+                lambda: any(r.pre_generated == "Einen Moment, bitte." for r in session.responses),
+                timeout=4,
+                what="the profile's holding line",
+            )
+            await call.hangup()

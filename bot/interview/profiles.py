@@ -16,7 +16,10 @@ MAX_TEXT = 2000  # any one line the model is asked to say or weigh
 MAX_QUESTIONS = 50
 MAX_DURATION_MIN = 120
 REQUIRED = ("role", "company", "greeting", "questions", "rubric", "duration_min", "closing")
-OPTIONAL = ("language", "voice", "description")
+OPTIONAL = ("language", "voice", "description", "holding_line")
+# Said word for word when the model's responses fail and the caller would otherwise wait in
+# silence (bot/continuity.py); a profile in another language says it in its own.
+DEFAULT_HOLDING_LINE = "One moment, please."
 
 
 class ProfileError(ValueError):
@@ -47,6 +50,7 @@ class Profile:
     closing: str
     source: str = ""  # the file it came from
     extra: dict[str, str] = field(default_factory=dict)
+    holding_line: str = DEFAULT_HOLDING_LINE
 
     @property
     def score_range(self) -> tuple[int, int]:
@@ -150,6 +154,7 @@ def profile_from_dict(name: str, data: Mapping[str, Any], source: str = "") -> P
         closing=_text("closing", data["closing"]),
         source=source,
         extra=extra,
+        holding_line=_text("holding_line", data.get("holding_line", DEFAULT_HOLDING_LINE)),
     )
 
 
