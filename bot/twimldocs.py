@@ -1,4 +1,4 @@
-"""The static TwiML documents ops may edit in twiml/ (call back later, at capacity)."""
+"""The TwiML documents ops may edit in TWIML_DIR: call back later, at capacity, voicemail."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from bot.twilio.webhooks import hangup_twiml
 
 CALL_BACK_SHORTLY = "call-back-shortly.xml"
 AT_CAPACITY = "at-capacity.xml"
+VOICEMAIL = "voicemail.xml"
+VOICEMAIL_MAX_CHARS = 4000  # it goes to Twilio inline (calls(sid).update(twiml=…)), capped there
 # Used when the file is absent (e.g. `bot serve` started outside the project directory).
 BUILT_IN = {
     CALL_BACK_SHORTLY: hangup_twiml(
@@ -20,6 +22,10 @@ BUILT_IN = {
     AT_CAPACITY: hangup_twiml(
         "Thank you for calling. All of our interviewers are busy right now. "
         "Please call back in a few minutes. Goodbye."
+    ),
+    VOICEMAIL: hangup_twiml(
+        "Hello, this is the interview assistant calling about your scheduled interview. "
+        "We will call you again later. Goodbye."
     ),
 }
 MAX_BYTES = 16 * 1024
@@ -31,6 +37,7 @@ class TwimlDocs:
 
     call_back_shortly: str
     at_capacity: str
+    voicemail: str = BUILT_IN[VOICEMAIL]  # left on an answering machine (the dialer)
 
 
 def _load(directory: Path, name: str) -> str:
@@ -46,7 +53,12 @@ def _load(directory: Path, name: str) -> str:
         raise ConfigError(f"TWIML_DIR: {path}: not well-formed XML ({exc})") from None
     if root.tag != "Response":
         raise ConfigError(f"TWIML_DIR: {path}: the root element must be <Response>")
-    return text
+    if name == VOICEMAIL and len(text.strip()) > VOICEMAIL_MAX_CHARS:
+        raise ConfigError(
+            f"TWIML_DIR: {path}: longer than {VOICEMAIL_MAX_CHARS} characters (Twilio's limit "
+            "for TwiML sent with a call update)"
+        )
+    return text.strip() if name == VOICEMAIL else text
 
 
 def load_twiml(directory: Path) -> TwimlDocs:
@@ -54,4 +66,5 @@ def load_twiml(directory: Path) -> TwimlDocs:
     return TwimlDocs(
         call_back_shortly=_load(directory, CALL_BACK_SHORTLY),
         at_capacity=_load(directory, AT_CAPACITY),
+        voicemail=_load(directory, VOICEMAIL),
     )

@@ -10,10 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bot.interview.gate import ask_twiml
-from bot.scheduling.dialer import VOICEMAIL_FALLBACK
 from bot.scheduling.webhooks import _wait_twiml
 from bot.twilio.webhooks import APOLOGY, connect_twiml, hangup_twiml
-from bot.twimldocs import BUILT_IN
+from bot.twimldocs import BUILT_IN, VOICEMAIL
 from tests import contract
 from tests.contract.twilio import rest_errors, rest_form, twiml_errors
 from tests.contract.voicelive import (
@@ -178,7 +177,7 @@ def test_valid_twiml_passes() -> None:
     """Every document the bot builds, also those a test may never have asked for."""
     assert twiml_errors(hangup_twiml(APOLOGY)) == []
     assert twiml_errors(hangup_twiml()) == []
-    assert twiml_errors(VOICEMAIL_FALLBACK) == []
+    assert twiml_errors(BUILT_IN[VOICEMAIL]) == []
     assert twiml_errors(_wait_twiml("https://example.com/twilio/voice?wait=1")) == []
     assert twiml_errors(ask_twiml("https://example.com/twilio/code", 2)) == []
     document = connect_twiml(

@@ -273,3 +273,35 @@ async def test_dev_mode_has_no_dialer_and_says_so(tmp_path: Path) -> None:
             assert app.state.services.interviews is not None  # scheduling still works
     [line] = [e for e in logs if e["event"] == "dialer.disabled"]
     assert "TWILIO_ACCOUNT_SID" in line["reason"]
+
+
+async def test_the_voicemail_message_is_read_from_twiml_dir(tmp_path: Path) -> None:
+    """Ops edit TWIML_DIR/voicemail.xml (e.g. /app/twiml in the image), not a file beside the
+    source: both ways a machine gets the message use their edit."""
+    docs = tmp_path / "twiml"
+    docs.mkdir()
+    edited = "<Response><Say>Acme here about your interview; we will ring again.</Say></Response>"
+    (docs / "voicemail.xml").write_text(edited)
+    (tmp_path / "run").mkdir()
+    async with outbound(tmp_path / "run", DIALER_AMD_WAIT_S="5", TWIML_DIR=str(docs)) as (b, fake):
+        await schedule(b)
+        call = await placed(fake)
+        await fake.status(call, "in-progress")
+        root = twiml(await fake.voice(call))  # held for the AMD verdict
+        redirect = root.find("./Redirect")
+        assert redirect is not None
+        await fake.amd(call, "machine_end_beep")
+        held = twiml(await fake.voice(call, redirect.text))
+        assert held.findtext("./Say") == "Acme here about your interview; we will ring again."
+    (tmp_path / "live").mkdir()
+    async with outbound(tmp_path / "live", DIALER_AMD_WAIT_S="0", TWIML_DIR=str(docs)) as (b, fake):
+        await schedule(b)
+        call = await placed(fake)
+        await fake.status(call, "in-progress")
+        await fake.voice(call)  # the stream connects at once
+        await fake.amd(call, "machine_end_beep")
+        for _ in range(200):
+            if call.updates:
+                break
+            await asyncio.sleep(0.025)
+        assert [u["Twiml"] for u in call.updates] == [edited]

@@ -7,7 +7,6 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -17,29 +16,9 @@ from bot.logs import mask_phone
 from bot.recordwrites import Backoff, unavailable
 from bot.store.interviews import Claim, InterviewStore
 from bot.twilio.rest import RestError
+from bot.twimldocs import BUILT_IN, VOICEMAIL
 
 log = structlog.get_logger(__name__)
-
-TWIML_DIR = Path(__file__).resolve().parents[2] / "twiml"  # static TwiML ops may edit
-VOICEMAIL_FALLBACK = (
-    '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello, this is the interview '
-    "assistant calling about your scheduled interview. We will call you again later. "
-    "Goodbye.</Say><Hangup/></Response>"
-)
-
-
-def voicemail_twiml(directory: Path = TWIML_DIR) -> str:
-    """twiml/voicemail.xml (ops may edit it; at most 4000 characters), or a built-in message."""
-    path = directory / "voicemail.xml"
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return VOICEMAIL_FALLBACK
-    if not text or len(text) > 4000:
-        log.warning("dialer.voicemail_twiml_unusable", path=str(path), chars=len(text))
-        return VOICEMAIL_FALLBACK
-    return text
-
 
 # Twilio hangs up at TimeLimit, mid-sentence: leave room past the longest interview for the
 # wrap-up (closing line, at most 45 s) and the <Connect action> round trip.
@@ -134,6 +113,7 @@ class Dialer:
         instance: str,
         clock: Clock | None = None,
         paused: Callable[[], bool] = lambda: False,
+        voicemail: str | None = None,
     ) -> None:
         self.store = store
         self.rest = rest
@@ -142,7 +122,7 @@ class Dialer:
         self.clock = clock or SystemClock()
         self.paused = paused
         self.limiter = RateLimiter(config.calls_per_second, self.clock)
-        self.voicemail = voicemail_twiml()
+        self.voicemail = voicemail or BUILT_IN[VOICEMAIL]  # TWIML_DIR/voicemail.xml
         self.dials = 0  # calls Twilio accepted from this dialer
         self.before_dial: Hook | None = None  # test hooks: a crash between claim and dial …
         self.after_dial: Hook | None = None  # … or between dial and storing the CallSid

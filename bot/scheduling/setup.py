@@ -48,6 +48,7 @@ def start_scheduling(settings: Settings, engine: Any, services: Any) -> None:
         config,
         instance=services.instance,
         paused=lambda: bool(getattr(services, "draining", False)),
+        voicemail=services.twiml.voicemail if services.twiml is not None else None,
     )
     services.dialer = dialer
     dialer.start()

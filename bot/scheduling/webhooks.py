@@ -10,8 +10,8 @@ import structlog
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.interview.context import InterviewContext
-from bot.scheduling.dialer import voicemail_twiml
 from bot.twilio.webhooks import hangup_twiml
+from bot.twimldocs import BUILT_IN, VOICEMAIL
 
 log = structlog.get_logger(__name__)
 
@@ -57,9 +57,9 @@ async def outbound_answer(
     if action == "wait":
         params = urlencode({"interview": interview_id, "attempt": seq, "wait": waited + 1})
         return _wait_twiml(services.settings.url_for(f"/twilio/voice?{params}"))
-    if action == "voicemail":
-        dialer = getattr(services, "dialer", None)
-        return dialer.voicemail if dialer is not None else voicemail_twiml()
+    if action == "voicemail":  # TWIML_DIR/voicemail.xml, read and checked at start-up
+        docs = getattr(services, "twiml", None)
+        return docs.voicemail if docs is not None else BUILT_IN[VOICEMAIL]
     return hangup_twiml()
 
 
