@@ -156,7 +156,7 @@ class Call(Continuity):
         )
         self.keys = keys.KeyDebouncer()
         self.tool_names: dict[str, str] = {}  # call_id -> function name, from its item
-        self.tools_answered: set[str] = set()  # call_ids whose output went (or is not due)
+        self.tools_answered: dict[str, None] = {}  # call_ids handled, oldest first
         self.unnamed_calls: dict[str, vl.FunctionCall] = {}  # .done without a known name yet
         self.content_index: dict[str, int] = {}  # assistant item -> its audio content part
         self.pending_key: keys.KeyAction | None = None  # pressed while a session was set up
@@ -327,8 +327,7 @@ class Call(Continuity):
                 self._on_response_done(event)
                 await self._run_unnamed_calls(event)
                 if event.status == "failed":
-                    if await self._response_failed(event):
-                        return "model_failed"
+                    self._response_failed(event)
                     continue
                 await self._after_response(event)
             elif isinstance(event, vl.FunctionCallItem):
@@ -498,9 +497,9 @@ class Call(Continuity):
         if not name:
             self.unnamed_calls[event.call_id] = event
             return
-        self.tools_answered.add(event.call_id)
+        self.tools_answered[event.call_id] = None
         if len(self.tools_answered) > 500:  # a long interview: forget the oldest
-            self.tools_answered.pop()
+            del self.tools_answered[next(iter(self.tools_answered))]
         event = vl.FunctionCall(event.response_id, event.call_id, name, event.arguments)
         if event.response_id in self.dropped_responses:
             log.info("voicelive.tool_call_dropped", name=event.name)  # the caller cut it off

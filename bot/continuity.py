@@ -71,7 +71,7 @@ class Continuity:
         self.failing_since: float | None = None  # first failure since the model last spoke
         self.retry: tuple[float, str | None] | None = None  # (when, fixed line) to ask again
         self.retry_after_line: tuple[str | None] | None = None  # asked after the holding line
-        self.said_one_moment = False
+        self.said_holding_line = False
         self.failing = asyncio.Event()  # wakes _watch_responses
 
     # ---- the model session ------------------------------------------------------------------
@@ -352,10 +352,10 @@ class Continuity:
 
     # ---- failed responses ---------------------------------------------------------------------
 
-    async def _response_failed(self: Call, event: vl.ResponseDone) -> bool:
+    def _response_failed(self: Call, event: vl.ResponseDone) -> None:
         """A response failed (rate limit, server error): the caller would hear silence. Ask
-        again after a short pause (the holding line first from the second failure in a row); True
-        when the model has produced nothing for MODEL_FAILED_S: the call ends."""
+        again after a short pause (the holding line first from the second failure in a row);
+        _watch_responses does that, and ends the call after MODEL_FAILED_S without audio."""
         error = event.error or {}
         code = str(error.get("code") or error.get("type") or "failed")
         message = str(error.get("message") or "")
@@ -368,9 +368,6 @@ class Continuity:
                   type=error.get("type"), message=message[:200], failures=self.failures,
                   failing_s=round(failing_s, 2))  # fmt: skip
         self.record.error("voicelive", code, f"response failed: {message}")
-        if failing_s >= MODEL_FAILED_S:
-            log.error("call.model_failed", failures=self.failures, failing_s=round(failing_s, 1))
-            return True
         if event.response_id == self.closing_response:
             self.closing_response = None  # the closing line's retry is the one that ends
         line = self.response_say.get(event.response_id)
@@ -380,7 +377,6 @@ class Continuity:
         delay = RETRY_S[min(self.failures - 1, len(RETRY_S) - 1)]
         self.retry = (now + delay, line)
         self.failing.set()
-        return False
 
     def _responses_recovered(self: Call) -> None:
         """The model produces audio again."""
@@ -389,7 +385,7 @@ class Continuity:
         self.failures = 0
         self.failing_since = None
         self.retry = None
-        self.said_one_moment = False
+        self.said_holding_line = False
 
     async def _watch_responses(self: Call) -> str:
         """While responses fail: ask again when due; end the call when the model has produced
@@ -408,8 +404,8 @@ class Continuity:
                     self.retry = None
                     if self.ending_reason is not None or self.end_after_playout:
                         line = self.closing if self.closing_requested else line
-                    if self.failures >= 2 and not self.said_one_moment and line is None:
-                        self.said_one_moment = True
+                    if self.failures >= 2 and not self.said_holding_line and line is None:
+                        self.said_holding_line = True
                         self.retry_after_line = (line,)
                         line = self.holding_line
                     log.info("call.response_retry", failures=self.failures, fixed_line=bool(line))
@@ -432,13 +428,19 @@ class Continuity:
         return event.dropped is not None
 
 
-def _message_text(event: dict[str, object]) -> str | None:
-    """The text of a conversation.item.create message event, if it is one."""
-    item = event.get("item")
-    content = item.get("content") if isinstance(item, dict) else None
-    if event.get("type") != "conversation.item.create" or not isinstance(content, list):
+def _text_of(message: object) -> str | None:
+    """The joined text parts of a message item ({content: [{text}, …]}), None if not one."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
         return None
     return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+
+
+def _message_text(event: dict[str, object]) -> str | None:
+    """The text of a conversation.item.create message event, if it is one."""
+    if event.get("type") != "conversation.item.create":
+        return None
+    return _text_of(event.get("item"))
 
 
 def _fixed_line(create: dict[str, object]) -> str | None:
@@ -446,8 +448,4 @@ def _fixed_line(create: dict[str, object]) -> str | None:
     response = create.get("response")
     if not isinstance(response, dict):
         return None
-    message = response.get("pre_generated_assistant_message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, list):
-        return None
-    return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict)) or None
+    return _text_of(response.get("pre_generated_assistant_message")) or None

@@ -18,6 +18,7 @@ from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile
 from bot.interview.session import call_session
 from bot.logs import SCRUBBER
+from bot.voicelive import events as vl
 from bot.voicelive.auth import TokenProvider, default_credential
 from bot.voicelive.client import (
     VoiceLiveConnection,
@@ -165,10 +166,8 @@ async def check_session(
     if profile is None:
         return skipped(name, "the profiles did not load", "fix profiles first")
     session = call_session(settings, profile, InterviewContext(profile.name))
-    event_id = f"evt_doctor_session_{secrets.token_hex(4)}"
-    await conn.send(
-        json.dumps({"type": "session.update", "event_id": event_id, "session": session})
-    )
+    event_id = vl.new_event_id("session")
+    await conn.send(vl.session_update(session, event_id))
     deadline = time.monotonic() + SESSION_TIMEOUT_S
     updated = False
     try:
@@ -212,14 +211,9 @@ async def check_response(
     name = "voice_live_response"
     if conn is None or frames is None or not session_ok:
         return skipped(name, "voice_live_session failed", "fix voice_live_session first")
-    event_id = f"evt_doctor_response_{secrets.token_hex(4)}"
-    request = {
-        "type": "response.create",
-        "event_id": event_id,
-        "response": {"instructions": PROMPT},
-    }
+    event_id = vl.new_event_id("response")
     began = time.monotonic()
-    await conn.send(json.dumps(request))
+    await conn.send(vl.response_create(PROMPT, event_id=event_id))
     deadline = began + RESPONSE_TIMEOUT_S
     first_ms: float | None = None
     words: list[str] = []
