@@ -12,8 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.api import _authenticated
+from bot.interview.lifecycle import STATUSES
+from bot.interview.schedule import InvalidField, validate
 from bot.logs import mask_phone
-from bot.scheduling.rules import STATUSES, InvalidField, validate
 from bot.store.interviews import Conflict, InterviewStore, NotFound
 
 log = structlog.get_logger(__name__)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.calls_cli import run_on_store
+from bot.interview.lifecycle import STATUSES
+from bot.interview.schedule import DEFAULT_WINDOW, InvalidField, validate, zone
 from bot.logs import mask_phone
-from bot.scheduling.rules import DEFAULT_WINDOW, STATUSES, InvalidField, validate, zone
 from bot.store import Store
 from bot.store.interviews import Conflict, InterviewStore, NotFound
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.scheduling.rules import RetryPolicy, validate
+from bot.interview.schedule import RetryPolicy, validate
 from bot.store import Store, database_url
 from bot.store.interviews import InterviewStore
 

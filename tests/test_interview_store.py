@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.scheduling.rules import InvalidField
+from bot.interview.schedule import InvalidField
 from bot.store.interviews import Claim, Conflict, InterviewStore
 from tests.scheduling import T0, FakeClock, database, fields, interviews_on
 

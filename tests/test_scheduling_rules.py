@@ -6,15 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.scheduling.rules import (
-    RetryPolicy,
-    Window,
-    interview_step,
-    outcome,
-    parse_hhmm,
-    transient,
-    zone,
-)
+from bot.interview.outcomes import interview_step, outcome, transient
+from bot.interview.schedule import RetryPolicy, Window, parse_hhmm, zone
 
 NY = Window(zone("America/New_York"), parse_hhmm("09:00"), parse_hhmm("20:00"))
 

@@ -7,8 +7,8 @@ from typing import Any
 import structlog
 
 from bot.config import Settings
+from bot.interview.schedule import RetryPolicy
 from bot.scheduling.dialer import Dialer, DialerConfig, call_time_limit_s
-from bot.scheduling.rules import RetryPolicy
 from bot.store.interviews import InterviewStore
 from bot.twilio.rest import TwilioRest
 

@@ -1,32 +1,12 @@
-"""Shaping interview rows: JSON for the API, call contexts, and Twilio's callback fields."""
+"""Shaping interview rows: JSON for the API, and the call context an interview gives a call."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from bot.interview.context import InterviewContext
 from bot.store.rows import iso
-
-
-def timestamp(raw: str | None) -> datetime | None:
-    """Twilio's RFC 2822 Timestamp field as an aware datetime, or None."""
-    if not raw:
-        return None
-    try:
-        value = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def integer(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
 
 
 def interview_json(row: Mapping[str, Any], rows: list[Mapping[str, Any]] | None = None) -> dict:
@@ -78,6 +58,7 @@ def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def context_of(row: Mapping[str, Any]) -> InterviewContext:
+    """The context a call of this interview carries (profile, candidate, role)."""
     return InterviewContext(
         profile=row["profile"],
         interview_id=row["id"],

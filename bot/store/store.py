@@ -1,85 +1,32 @@
-"""Store: the call log's async queries, one engine shared by every call, short transactions."""
+"""Store: the call log's writes, one engine shared by every call, short transactions.
+
+The only module that writes the calls, call_turns and call_assessments tables; the reads are
+in bot/store/call_queries.py, opening the engine in bot/store/engine.py.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store import migrate
-from bot.store.rows import (
-    CALL_STATUSES,
-    SPEAKERS,
-    USAGE_FIELDS,
-    assessment_json,
-    call_json,
-    decode_cursor,
-    encode_cursor,
-    iso,
-    percentile,
-    turn_json,
-)
-from bot.store.tables import CALL_COLUMNS, call_assessments, call_turns, calls
-from bot.store.url import database_url
+from bot.store import call_queries
+from bot.store.call_fields import column_values, error_entry
+from bot.store.call_fields import now as _now
+from bot.store.engine import open_engine
+from bot.store.interview_tables import interview_attempts
+from bot.store.rows import SPEAKERS
+from bot.store.tables import call_assessments, call_turns, calls
 
 log = structlog.get_logger(__name__)
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-MAX_LIMIT = 1000
-_READ_ONLY = frozenset({"call_sid"})
 
 
 class UnknownCall(LookupError):
     """No call with this CallSid in the log."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _values(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validated column values for an update (usage={…} and response_ms=[…] are expanded)."""
-    values = dict(fields)
-    usage = values.pop("usage", None)
-    if usage is not None:
-        for name in USAGE_FIELDS:
-            if name in usage:
-                values.setdefault(name, int(usage[name]))
-    unknown = sorted(set(values) - (CALL_COLUMNS - _READ_ONLY))
-    if unknown:
-        raise ValueError(f"unknown call field(s): {', '.join(unknown)}")
-    if "status" in values and values["status"] not in CALL_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(CALL_STATUSES)}")
-    for name, value in values.items():
-        if isinstance(value, datetime) and value.tzinfo is None:
-            values[name] = value.replace(tzinfo=UTC)
-    if "response_ms" in values:
-        samples = [float(v) for v in values["response_ms"] or []]
-        values["response_ms"] = samples
-        values.setdefault("response_ms_p50", percentile(samples, 50))
-        values.setdefault("response_ms_p95", percentile(samples, 95))
-    if "errors" in values:
-        values["errors"] = [_error(**e) if "at" not in e else dict(e) for e in values["errors"]]
-    return values
-
-
-def _error(*, source: str, code: str | None, message: str, at: Any = None) -> dict[str, Any]:
-    when = at if isinstance(at, str) else iso(at or _now())
-    return {"at": when, "source": source, "code": code, "message": message}
 
 
 class Store:
@@ -92,21 +39,7 @@ class Store:
     @classmethod
     async def open(cls, url: str, *, connect_args: dict[str, Any] | None = None) -> Store:
         """Connect (sqlite+aiosqlite:// or postgresql+asyncpg://) and migrate to head."""
-        if not url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
-            url = database_url(url, Path("."))
-        options: dict[str, Any] = {"connect_args": dict(connect_args or {})}
-        if url.startswith("postgresql"):
-            options["pool_pre_ping"] = True
-        engine = create_async_engine(url, **options)
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        try:
-            await migrate.upgrade(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-        log.info("store.opened", backend=engine.dialect.name)
-        return cls(engine)
+        return cls(await open_engine(url, connect_args=connect_args))
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -168,14 +101,14 @@ class Store:
 
     async def call_updated(self, call_sid: str, **fields: Any) -> None:
         """Set any columns of a call (usage={…} and response_ms=[…] accepted); heartbeat = now."""
-        values = _values(fields)
+        values = column_values(fields)
         async with self.engine.begin() as conn:
             await self._update(conn, call_sid, values)
 
     async def call_ended(self, call_sid: str, **fields: Any) -> None:
         """As call_updated; status defaults to completed, ended_at to now, duration_s to
         ended_at - started_at."""
-        values = _values(fields)
+        values = column_values(fields)
         values.setdefault("status", "completed")
         values.setdefault("ended_at", _now())
         async with self.engine.begin() as conn:
@@ -298,7 +231,7 @@ class Store:
         at: datetime | None = None,
     ) -> None:
         """Append one {at, source, code, message} to the call's errors."""
-        entry = _error(source=source, code=code, message=message, at=at)
+        entry = error_entry(source=source, code=code, message=message, at=at)
         async with self.engine.begin() as conn:
             await self._update(conn, call_sid, {})
             errors = await conn.scalar(
@@ -368,26 +301,27 @@ class Store:
 
     async def copy_answered_at(self, call_sid: str) -> None:
         """An outbound call's answer time, from Twilio's `answered` callback for its attempt."""
-        from bot.store.interviews import copy_answered_at
+        answered = (
+            sa.select(interview_attempts.c.answered_at)
+            .where(
+                interview_attempts.c.call_sid == call_sid,
+                interview_attempts.c.answered_at.is_not(None),
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(calls)
+                .where(calls.c.call_sid == call_sid, calls.c.answered_at.is_(None))
+                .values(answered_at=answered)
+            )
 
-        await copy_answered_at(self.engine, call_sid)
-
-    # --- reads ------------------------------------------------------------------------------
+    # --- reads (bot/store/call_queries.py) --------------------------------------------------
 
     async def interrupted_without_report(self, limit: int = 20) -> list[dict[str, Any]]:
         """Interrupted calls (their replica died) with no report yet, with turns and assessments."""
-        async with self.engine.connect() as conn:
-            sids = (
-                await conn.execute(
-                    sa.select(calls.c.call_sid)
-                    .where(calls.c.status == "interrupted", calls.c.report.is_(None))
-                    .order_by(calls.c.started_at)
-                    .limit(limit)
-                )
-            ).scalars()
-            wanted = list(sids)
-        found = [await self.get_call(sid) for sid in wanted]
-        return [call for call in found if call is not None]
+        return await call_queries.interrupted_without_report(self.engine, limit)
 
     async def list_calls(
         self,
@@ -398,63 +332,20 @@ class Store:
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Calls newest first, and the cursor of the next page (None on the last page)."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-        if status is not None and status not in CALL_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(CALL_STATUSES)}")
-        query = sa.select(calls)
-        if since is not None:
-            query = query.where(calls.c.started_at >= since)
-        if status is not None:
-            query = query.where(calls.c.status == status)
-        if cursor is not None:
-            at, sid = decode_cursor(cursor)
-            query = query.where(
-                sa.or_(
-                    calls.c.started_at < at,
-                    sa.and_(calls.c.started_at == at, calls.c.call_sid < sid),
-                )
-            )
-        query = query.order_by(calls.c.started_at.desc(), calls.c.call_sid.desc()).limit(limit + 1)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        page = rows[:limit]
-        following = None
-        if len(rows) > limit:
-            following = encode_cursor(page[-1]["started_at"], page[-1]["call_sid"])
-        return [call_json(row) for row in page], following
+        return await call_queries.list_calls(
+            self.engine, since=since, status=status, limit=limit, cursor=cursor
+        )
 
     async def get_call(self, call_sid: str) -> dict[str, Any] | None:
         """The call with its transcript (turns in order), assessments and report, or None."""
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            turns = (
-                await conn.execute(
-                    sa.select(call_turns)
-                    .where(call_turns.c.call_sid == call_sid)
-                    .order_by(call_turns.c.seq)
-                )
-            ).mappings()
-            transcript = [turn_json(turn) for turn in turns]
-            assessed = (
-                await conn.execute(
-                    sa.select(call_assessments)
-                    .where(call_assessments.c.call_sid == call_sid)
-                    .order_by(call_assessments.c.seq)
-                )
-            ).mappings()
-            assessments = [assessment_json(a) for a in assessed]
-        call = call_json(row)
-        call["instance"] = row["instance"]
-        call["heartbeat_at"] = iso(row["heartbeat_at"])
-        call["response_ms"] = list(row["response_ms"] or [])
-        call["transcript"] = transcript
-        call["assessments"] = assessments
-        call["report"] = row["report"]
-        return call
+        return await call_queries.get_call(self.engine, call_sid)
+
+
+async def record_answer(conn: AsyncConnection, call_sid: str, at: datetime) -> None:
+    """In the caller's transaction (a status callback's): the call's answer time, if the call
+    log has a record of it and no answer time yet."""
+    await conn.execute(
+        sa.update(calls)
+        .where(calls.c.call_sid == call_sid, calls.c.answered_at.is_(None))
+        .values(answered_at=at)
+    )

@@ -1,4 +1,4 @@
-"""Pure scheduling rules: interview input validation, calling windows, retry and outcome policy."""
+"""When an interview may be called, pure: input validation, calling windows and the retry policy."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-STATUSES = ("scheduled", "dialing", "in_progress", "completed", "retrying", "failed", "cancelled")
-DUE = ("scheduled", "retrying")  # statuses the dialer may claim
-RESCHEDULABLE = ("scheduled", "retrying", "failed")  # PATCH allowed
-CANCELLABLE = ("scheduled", "retrying", "failed", "cancelled")  # DELETE allowed (idempotent)
 DEFAULT_WINDOW = ("09:00", "20:00")
 MAX_NAME = 200
 FIELDS = (
@@ -27,10 +23,6 @@ FIELDS = (
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-# Twilio call statuses (twilio.md) and what an attempt can end as.
-RINGING = ("queued", "initiated", "ringing")
-NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 
 
 class InvalidField(ValueError):
@@ -195,32 +187,3 @@ class RetryPolicy:
         if tries >= self.max_attempts:
             return None
         return window.next_open(now + self.delay(tries))
-
-
-def outcome(call_status: str | None, answered_by: str | None) -> str:
-    """An attempt's outcome from Twilio's last CallStatus and AnsweredBy."""
-    if answered_by and answered_by.startswith("machine"):
-        return "voicemail"
-    if answered_by == "fax":
-        return "fax"
-    return call_status or "queued"
-
-
-def interview_step(attempt_outcome: str) -> str | None:
-    """What an attempt outcome means for its interview: a status, 'retry', or None (no change)."""
-    if attempt_outcome in RINGING:
-        return "dialing"
-    if attempt_outcome == "in-progress":
-        return "in_progress"
-    if attempt_outcome == "completed":
-        return "completed"
-    if attempt_outcome in (*NOT_REACHED, "voicemail", "not_placed", "transient_error", "lost"):
-        return "retry"
-    if attempt_outcome in ("fax", "rejected"):
-        return "failed"
-    return None
-
-
-def transient(http_status: int | None, code: int | None) -> bool:
-    """A Twilio REST error worth retrying (429, 5xx, no answer from the API); else permanent."""
-    return http_status is None or http_status == 429 or http_status >= 500 or code == 20429
