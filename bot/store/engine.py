@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.store import migrate
+from bot.store.migrate import upgrade
 from bot.store.url import database_url
 
 log = structlog.get_logger(__name__)
@@ -37,7 +37,7 @@ async def open_engine(url: str, *, connect_args: dict[str, Any] | None = None) -
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     try:
-        await migrate.upgrade(engine)
+        await upgrade(engine)
     except BaseException:
         await engine.dispose()
         raise

@@ -16,12 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bot.store.interview_callbacks as callbacks
+import bot.store.interview_dialing as dialing
+import bot.store.stuck as stuck
 from bot.interview import lifecycle
 from bot.interview.context import InterviewContext
 from bot.interview.decisions import Action
 from bot.interview.lifecycle import Conflict
 from bot.interview.schedule import RetryPolicy
-from bot.store import interview_callbacks, interview_dialing, stuck
 from bot.store.interview_callbacks import CallbackResult
 from bot.store.interview_db import lock, read
 from bot.store.interview_dialing import Claim
@@ -112,11 +114,11 @@ class InterviewStore:
 
     async def claim_due(self, instance: str, limit: int = 1) -> list[Claim]:
         """Claim up to `limit` due interviews inside their window, each attempt recorded first."""
-        return await interview_dialing.claim_due(self, instance, limit)
+        return await dialing.claim_due(self, instance, limit)
 
     async def dialed(self, claim: Claim, call_sid: str) -> None:
         """Twilio accepted the call: remember its CallSid (a callback may have come first)."""
-        await interview_dialing.dialed(self, claim, call_sid)
+        await dialing.dialed(self, claim, call_sid)
 
     async def dial_failed(
         self,
@@ -134,13 +136,13 @@ class InterviewStore:
         means the request never left (connection refused): a transient error. Returns the
         attempt's outcome.
         """
-        return await interview_dialing.dial_failed(
+        return await dialing.dial_failed(
             self, claim, http_status=http_status, code=code, message=message, sent=sent
         )
 
     async def recover_stale(self, older_than_s: float) -> int:
         """Claims Twilio never reported on within older_than_s: not placed; try again."""
-        return await interview_dialing.recover_stale(self, older_than_s)
+        return await dialing.recover_stale(self, older_than_s)
 
     async def resolve_stuck(self, older_than_s: float, instance: str) -> int:
         """Interviews stuck in dialing/in_progress whose call is gone: see bot/store/stuck.py."""
@@ -152,25 +154,23 @@ class InterviewStore:
         self, interview_id: str, seq: int, form: Mapping[str, str]
     ) -> CallbackResult | None:
         """A status or AMD callback for one attempt; None if the attempt is unknown."""
-        return await interview_callbacks.apply_callback(self, interview_id, seq, form)
+        return await callbacks.apply_callback(self, interview_id, seq, form)
 
     async def voice_answer(
         self, interview_id: str, seq: int, answered_by: str | None, amd_pending: bool
     ) -> tuple[Action, InterviewContext | None]:
         """The voice webhook of an outbound attempt: ('connect', context), ('wait', None),
         ('voicemail', None), ('fax', None) or ('gone', None)."""
-        return await interview_callbacks.voice_answer(
-            self, interview_id, seq, answered_by, amd_pending
-        )
+        return await callbacks.voice_answer(self, interview_id, seq, answered_by, amd_pending)
 
     async def call_in(self, interview_id: str, call_sid: str, instance: str) -> bool:
         """An inbound caller keyed in this interview's code: it is theirs now, as an attempt.
         False if it is no longer open (the dialer or another caller took it first)."""
-        return await interview_callbacks.call_in(self, interview_id, call_sid, instance)
+        return await callbacks.call_in(self, interview_id, call_sid, instance)
 
     async def call_in_ended(self, interview_id: str, call_sid: str, *, failed: bool) -> None:
         """The inbound call of an interview ended: completed, or (our failure) retried."""
-        await interview_callbacks.call_in_ended(self, interview_id, call_sid, failed=failed)
+        await callbacks.call_in_ended(self, interview_id, call_sid, failed=failed)
 
     # --- InterviewDirectory -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store import call_queries
+import bot.store.call_queries as queries
 from bot.store.call_fields import column_values, error_entry
 from bot.store.call_fields import now as _now
 from bot.store.engine import open_engine
@@ -321,7 +321,7 @@ class Store:
 
     async def interrupted_without_report(self, limit: int = 20) -> list[dict[str, Any]]:
         """Interrupted calls (their replica died) with no report yet, with turns and assessments."""
-        return await call_queries.interrupted_without_report(self.engine, limit)
+        return await queries.interrupted_without_report(self.engine, limit)
 
     async def list_calls(
         self,
@@ -332,13 +332,13 @@ class Store:
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Calls newest first, and the cursor of the next page (None on the last page)."""
-        return await call_queries.list_calls(
+        return await queries.list_calls(
             self.engine, since=since, status=status, limit=limit, cursor=cursor
         )
 
     async def get_call(self, call_sid: str) -> dict[str, Any] | None:
         """The call with its transcript (turns in order), assessments and report, or None."""
-        return await call_queries.get_call(self.engine, call_sid)
+        return await queries.get_call(self.engine, call_sid)
 
 
 async def record_answer(conn: AsyncConnection, call_sid: str, at: datetime) -> None:
