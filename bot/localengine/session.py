@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,8 +13,8 @@ import structlog
 from bot.localengine import events
 from bot.localengine.events import Event, InvalidRequest
 from bot.localengine.failures import FailurePlan
-from bot.localengine.response import Response
-from bot.localengine.script import END_CALL_TOOL, Interviewer, Script, Turn, quoted_line
+from bot.localengine.responder import Responder
+from bot.localengine.script import Interviewer, Script, Turn, quoted_line
 from bot.localengine.vad import InputDecoder, SpeechStarted, SpeechStopped, TurnDetector
 
 log = structlog.get_logger(__name__)
@@ -37,11 +35,7 @@ class EngineSession:
         failures: FailurePlan | None = None,
     ) -> None:
         self._send_text = send
-        self._speed = speed
         self._model = model
-        self._failures = failures if failures is not None else FailurePlan()
-        self._responses = 0  # responses started in this session
-        self._last_input_tokens = 0  # the previous response's input: cached for the next one
         self.session = events.default_session(model)
         self._items: list[str] = []
         self._interviewer = Interviewer(Script.from_instructions(""))
@@ -54,9 +48,8 @@ class EngineSession:
         self._buffer_start_ms = 0.0  # start of the uncommitted input buffer
         self._user_item_id: str | None = None
         self._committed_audio_ms = 0.0
-        self._response: Response | None = None
-        self._spoken: dict[str, Response] = {}  # assistant audio items by id
-        self._task: asyncio.Task[None] | None = None
+        failures = failures if failures is not None else FailurePlan()
+        self._responder = Responder(self.send, self._add_item, speed=speed, failures=failures)
         self._configure_input()
         self._handlers: dict[str, Callable[[Event], Awaitable[None]]] = {
             "session.update": self._session_update,
@@ -80,10 +73,7 @@ class EngineSession:
 
     async def close(self) -> None:
         """Stop any response in flight (the socket is gone)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self._responder.close()
 
     async def handle(self, message: str | bytes) -> None:
         """Dispatch one client message; bad input becomes an `error` event, never an exception."""
@@ -183,8 +173,8 @@ class EngineSession:
             }
         )
         detection = self.session.get("turn_detection") or {}
-        if detection.get("interrupt_response", True) and self._active() is not None:
-            await self._cancel("turn_detected")
+        if detection.get("interrupt_response", True) and self._responder.active() is not None:
+            await self._responder.cancel("turn_detected")
 
     async def _speech_stopped(self, end_ms: int) -> None:
         item_id = self._user_item_id or events.new_id("item")
@@ -193,7 +183,7 @@ class EngineSession:
         await self._commit(item_id, end_ms)
         detection = self.session.get("turn_detection") or {}
         if detection.get("create_response", True):
-            if self._active() is None:
+            if self._responder.active() is None:
                 await self._start_response()
             else:
                 log.info("localengine.response_skipped", reason="a response is active")
@@ -271,7 +261,7 @@ class EngineSession:
         audio_end_ms = event.get("audio_end_ms")
         if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
             raise InvalidRequest("audio_end_ms must be a whole number", param="audio_end_ms")
-        response = self._spoken.get(item_id)
+        response = self._responder.spoken.get(item_id)
         if response is not None:
             if audio_end_ms > response.audio_ms_sent + 1:
                 raise InvalidRequest(
@@ -295,10 +285,6 @@ class EngineSession:
         self._items.remove(item_id)
         await self.send({"type": "conversation.item.deleted", "item_id": item_id})
 
-    def _active(self) -> Response | None:
-        response = self._response
-        return response if response is not None and not response.done else None
-
     def _add_item(self, item: Event) -> str | None:
         previous = self._items[-1] if self._items else None
         self._items.append(item["id"])
@@ -311,7 +297,7 @@ class EngineSession:
         if not isinstance(options, dict):
             raise InvalidRequest("response must be an object", param="response")
         exact = events.pre_generated_text(options)
-        active = self._active()
+        active = self._responder.active()
         if active is not None:
             # cancel_previous (default true) cancels the active response; false refuses this one
             if options.get("cancel_previous", True) is False:
@@ -319,7 +305,7 @@ class EngineSession:
                     f"Conversation already has an active response in progress: {active.id}",
                     code="conversation_already_has_active_response",
                 )
-            await self._cancel("client_cancelled")
+            await self._responder.cancel("client_cancelled")
         turn = None
         if exact is not None:  # said word for word with the session's voice, no inference
             log.info("localengine.pre_generated", chars=len(exact))
@@ -334,70 +320,16 @@ class EngineSession:
         await self._start_response(turn)
 
     async def _start_response(self, turn: Turn | None = None) -> None:
-        failure = self._failures.take()
-        if failure is not None:  # a failed turn of the script is asked again: no step taken
-            turn = Turn("", final=False)
-        turn = turn or self._interviewer.next_turn()
-        text_tokens = len((self.session.get("instructions") or "").split()) * 4 // 3
-        prompt = events.input_tokens(text_tokens, self._committed_audio_ms)
-        response = Response(
-            send=self.send,
-            add_item=self._add_item,
-            turn=turn,
-            output_format=self.session["output_audio_format"],
-            offer_end_call=END_CALL_TOOL in events.tool_names(self.session),
-            speed=self._speed,
-            input_text_tokens=text_tokens,
-            input_audio_ms=self._committed_audio_ms,
-            failure=failure,
-            # the previous prompt is cached; every other response reports cached_tokens without
-            # cached_tokens_details, as the API reference's example does
-            cached_tokens=self._last_input_tokens,
-            cached_details=self._responses % 2 == 0,
+        """A response saying `turn`, else the script's next turn (the responder decides)."""
+        await self._responder.start(
+            turn, self._interviewer.next_turn, self.session, self._committed_audio_ms
         )
-        self._responses += 1
-        self._last_input_tokens = prompt
-        self._response = response
-        self._spoken[response.item_id] = response
-        if failure is not None:
-            log.info("localengine.response_fails", id=response.id, code=failure.get("code"))
-        else:
-            log.info("localengine.response", id=response.id, text=turn.text, final=turn.final)
-        await response.start()
-        self._task = asyncio.create_task(self._run(response))
-
-    async def _run(self, response: Response) -> None:
-        try:
-            await response.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("localengine.response_failed", id=response.id)
-            failed = {"type": "failed", "error": {"type": "server_error", "code": "tts_failed"}}
-            with contextlib.suppress(Exception):
-                body = {"id": response.id, "status": "failed", "status_details": failed}
-                await self.send({"type": "response.done", "response": body})
-        finally:
-            if self._response is response:
-                self._response = None
-
-    async def _cancel(self, reason: str) -> None:
-        response, task = self._active(), self._task
-        if response is None or task is None:
-            return
-        self._response = None
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        log.info("localengine.cancelled", id=response.id, reason=reason,
-                 audio_ms_sent=round(response.audio_ms_sent))  # fmt: skip
-        await response.finish_cancelled(reason)
 
     async def _response_cancel(self, event: Event) -> None:
         wanted = event.get("response_id")
-        active = self._active()
+        active = self._responder.active()
         if active is None or (wanted and wanted != active.id):
             raise InvalidRequest(
                 "Cancellation failed: no active response found", code="response_cancel_not_active"
             )
-        await self._cancel("client_cancelled")
+        await self._responder.cancel("client_cancelled")

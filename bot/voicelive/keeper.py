@@ -4,52 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from websockets.exceptions import ConnectionClosed
 
 from bot.voicelive import events as vl
+from bot.voicelive.backlog import BACKLOG_S, Backlog
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
-from bot.voicelive.stall import PROBE_TIMEOUT_S, Debts, Unconfirmed
+from bot.voicelive.deadlines import SEND_TIMEOUT_S, close_quietly, send_within
+from bot.voicelive.readers import Readers
+from bot.voicelive.reconnect import recycle_in, retry_delay
+from bot.voicelive.stall import Debts, Unconfirmed
+from bot.voicelive.switchover import Handover, Resumed
+from bot.voicelive.watch import StallWatch
 
 log = structlog.get_logger(__name__)
 
-BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # after the first attempt, which is immediate
-BACKLOG_S = 30.0  # caller audio kept while no session takes it; older audio is dropped
 FLUSH_MS = 200  # backlog audio goes out in appends of this length
-EXPIRY_MARGIN_S = 300.0  # recycle at least this long before expires_at (a fifth of short TTLs)
-SEND_TIMEOUT_S = 2.0  # a send that takes longer means a dead path: the session counts as dropped
 HANDOVER_S = 2.0  # after a switch the old session is kept this long for the caller's last words
 SWITCH_WAIT_S = 120.0  # a recycle waits this long for a turn boundary, then gives up for now
-WATCH_TICK_S = 0.1  # how often the session's debts are looked at
-
-
-@dataclass(frozen=True, slots=True)
-class Resumed:
-    """A new session took over: planned (a recycle) or not (a drop); what caused it, how long."""
-
-    planned: bool
-    cause: str
-    took_ms: float
-    attempts: int
-    backlog_ms: float
-    dropped_ms: float
-    replayed: tuple[str, ...] = ()  # the events the new session got before the caller's audio
-
-
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """The caller's words, transcribed by a session after the call had switched away from it."""
-
-    item_id: str
-    text: str
-
 
 Event = vl.ServerEvent | Resumed
 Opener = Callable[[], Awaitable[VoiceLiveConnection]]
@@ -89,15 +65,11 @@ class SessionKeeper:
         self.reconnect_budget_s = reconnect_budget_s
         self._ready = True
         self._closing = False
-        self._backlog: deque[bytes] = deque()
-        self._backlog_bytes = 0
-        self._max_backlog = int(BACKLOG_S * 1000 * bytes_per_ms)
+        self._backlog = Backlog(bytes_per_ms)  # caller audio waiting for the next session
         self._ulaw = bytes_per_ms == 8  # the bot appends μ-law (8 kHz) or PCM16 (24 kHz)
         self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
-        self._unconfirmed = Unconfirmed(self._max_backlog)  # sent since the last sign of life
-        self._watcher: asyncio.Task[None] | None = None
-        self.probes = 0  # probes answered (the session was only quiet)
-        self._dropped_bytes = 0
+        self._unconfirmed = Unconfirmed(self._backlog.max_bytes)  # sent since the last sign of life
+        self._watch = StallWatch(self._live, lambda: self._debts, self._stalled)
         self._audio_ms_in = 0.0  # caller audio handed to us, all sessions together
         self.offset_ms = 0.0  # where the current session's audio starts in the caller's audio
         self._session_started = time.monotonic()
@@ -106,9 +78,7 @@ class SessionKeeper:
         self._queue: asyncio.Queue[tuple[VoiceLiveConnection | None, Event | None]] = (
             asyncio.Queue()
         )
-        self._readers: dict[VoiceLiveConnection, asyncio.Task[None]] = {}
-        self._closers: set[asyncio.Task[None]] = set()
-        self._ended: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()
+        self._readers = Readers(self._heard)
         self._stalls: weakref.WeakSet[VoiceLiveConnection] = weakref.WeakSet()  # given up on
         self._cause: str | None = None
         self._replayed: tuple[str, ...] = ()
@@ -128,7 +98,7 @@ class SessionKeeper:
             return False
         conn = self._conn
         try:
-            await _send(conn, text)
+            await send_within(conn, text)
         except ConnectionClosed:
             self._ready = False  # events() sees the close and reconnects
             return False
@@ -145,7 +115,7 @@ class SessionKeeper:
         if self._ready:
             conn = self._conn
             try:
-                await _send(conn, vl.append_audio(audio))
+                await send_within(conn, vl.append_audio(audio))
             except ConnectionClosed:
                 self._ready = False
             except TimeoutError:  # it may not have gone out: the next session gets it
@@ -172,40 +142,22 @@ class SessionKeeper:
         log.warning("voicelive.send_stalled" if cause.startswith("send") else "voicelive.stalled",
                     cause=cause, resend_ms=round(resent, 1),
                     silent_ms=round((time.monotonic() - self._debts.heard_at) * 1000))  # fmt: skip
-        for chunk in reversed(self._unconfirmed.take()):
-            self._backlog.appendleft(chunk)
-            self._backlog_bytes += len(chunk)
+        self._backlog.push_front(self._unconfirmed.take())
         self._trim()
-        self._abandon(conn)
+        self._readers.abandon(conn)
         self._queue.put_nowait((conn, None))  # its end, as far as the call is concerned
-
-    def _abandon(self, conn: VoiceLiveConnection) -> None:
-        """Stop reading a session given up on and drop its connection at once (it may not
-        answer a close handshake); the close that follows in the background is a formality."""
-        conn.abort()
-        reader = self._readers.pop(conn, None)
-        if reader is not None:
-            reader.cancel()
-        task = asyncio.create_task(_close(conn), name="voicelive_close")
-        self._closers.add(task)
-        task.add_done_callback(self._closers.discard)
 
     def _keep(self, audio: bytes) -> None:
         self._backlog.append(audio)
-        self._backlog_bytes += len(audio)
         self._trim()
 
     def _trim(self) -> None:
-        while self._backlog_bytes > self._max_backlog:
-            old = self._backlog.popleft()
-            self._backlog_bytes -= len(old)
-            if not self._dropped_bytes:
-                log.error("voicelive.backlog_full", kept_s=BACKLOG_S)
-            self._dropped_bytes += len(old)
+        if self._backlog.trim():
+            log.error("voicelive.backlog_full", kept_s=BACKLOG_S)
 
     @property
     def backlog_ms(self) -> float:
-        return self._backlog_bytes / self._bytes_per_ms
+        return self._backlog.ms
 
     # ---- what the call reads ------------------------------------------------------------------
 
@@ -216,10 +168,8 @@ class SessionKeeper:
         can still hand over the caller's words while the new one is already being read.
         Ends when the keeper is closed or a reconnect gives up (`gave_up` says why).
         """
-        self._read(self._conn)
-        if self._watcher is None:
-            self._watcher = asyncio.create_task(self._watch(), name="voicelive_watch")
-            self._watcher.add_done_callback(_watch_ended)
+        self._readers.read(self._conn)
+        self._watch.start()
         try:
             while True:
                 conn, event = await self._queue.get()
@@ -238,7 +188,7 @@ class SessionKeeper:
                         self.gave_up = str(exc)
                         log.error("voicelive.reconnect_failed", cause=cause, reason=str(exc))
                         return
-                    self._read(self._conn)
+                    self._readers.read(self._conn)
                     yield resumed
                 elif conn is not self._conn:  # switched away: only the caller's words count
                     if isinstance(event, vl.Transcript) and event.role == "user":
@@ -252,55 +202,28 @@ class SessionKeeper:
                         self._expires(event.expires_at)
                     yield event
                     if expired:  # do not wait for the service to close it (or not)
-                        await _close(conn)
+                        await close_quietly(conn)
         finally:
-            for task in list(self._readers.values()):
-                task.cancel()
-            if self._watcher is not None:
-                self._watcher.cancel()
+            self._readers.stop()
+            self._watch.cancel()
 
-    def _read(self, conn: VoiceLiveConnection) -> None:
-        """Start reading a session's events into the queue; None marks their end."""
-
-        async def read() -> None:
-            try:
-                async for event in conn.events():
-                    if conn is self._conn:  # a sign of life: what it got so far is not resent
-                        self._debts.received(event, time.monotonic())
-                        self._unconfirmed.clear()
-                    self._queue.put_nowait((conn, event))
-            finally:
-                self._ended.add(conn)
-                self._queue.put_nowait((conn, None))
-
-        task = asyncio.create_task(read(), name="voicelive_reader")
-        self._readers[conn] = task
-        task.add_done_callback(lambda _: self._readers.pop(conn, None))
+    def _heard(self, conn: VoiceLiveConnection, event: vl.ServerEvent | None) -> None:
+        """A session's event (None: its events ended), from its reader into the queue."""
+        if event is not None and conn is self._conn:  # a sign of life: what it got is not resent
+            self._debts.received(event, time.monotonic())
+            self._unconfirmed.clear()
+        self._queue.put_nowait((conn, event))
 
     # ---- finding a stalled session -----------------------------------------------------------
 
-    async def _watch(self) -> None:
-        """Probe the current session when a debt is overdue; no pong in time means it stalled."""
-        while True:
-            await asyncio.sleep(WATCH_TICK_S)
-            conn = self._conn
-            owed = self._debts.overdue(time.monotonic())
-            if owed is None or not self._ready or self._closing:
-                continue
-            what, owed_s = owed
-            try:
-                answered = await conn.probe(PROBE_TIMEOUT_S)
-            except ConnectionClosed:
-                continue  # a close: the reader reports it and a reconnect follows
-            if answered:
-                self.probes += 1
-                self._debts.answered(time.monotonic())
-                log.debug("voicelive.probe_answered", owed=what, owed_ms=round(owed_s * 1000))
-                continue
-            owed_s += PROBE_TIMEOUT_S
-            log.warning("voicelive.probe_failed", owed=what, owed_ms=round(owed_s * 1000),
-                        timeout_s=PROBE_TIMEOUT_S)  # fmt: skip
-            self._stalled(conn, f"stalled: {what} owed for {owed_s:.1f} s, no pong")
+    def _live(self) -> VoiceLiveConnection | None:
+        """The session to watch: the current one, unless it is being replaced or closed."""
+        return self._conn if self._ready and not self._closing else None
+
+    @property
+    def probes(self) -> int:
+        """Probes the current and earlier sessions answered (they were only quiet)."""
+        return self._watch.probes
 
     # ---- recycling before expiry --------------------------------------------------------------
 
@@ -309,8 +232,7 @@ class SessionKeeper:
         if expires_at is None:
             return
         lifetime = expires_at - time.time()
-        margin = min(EXPIRY_MARGIN_S, max(lifetime, 0.0) / 5)
-        at = time.monotonic() + max(lifetime - margin, 0.0)
+        at = time.monotonic() + recycle_in(lifetime)
         self._recycle_at = min(self._recycle_at, at)
         log.info("voicelive.session_expiry", expires_in_s=round(lifetime), recycle_in_s=round(
             self._recycle_at - time.monotonic()))  # fmt: skip
@@ -345,7 +267,7 @@ class SessionKeeper:
                 if time.monotonic() > deadline or self._closing or self._conn is not old:
                     log.info("voicelive.recycle_postponed", reason="no turn boundary")
                     self._recycle_at = time.monotonic() + 30.0
-                    await _close(new)
+                    await close_quietly(new)
                     return
                 await asyncio.sleep(0.02)
             switch = time.monotonic()
@@ -356,26 +278,26 @@ class SessionKeeper:
                 log.warning("voicelive.recycle_failed", reason="new session closed")
                 self._conn = old
                 self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
-                if old in self._ended:  # it ended meanwhile: its end now means a reconnect
+                if old in self._readers.ended:  # it ended meanwhile: its end now means a reconnect
                     self._queue.put_nowait((old, None))
                 else:
                     await self._flush(old)
                 self._recycle_at = time.monotonic() + 30.0
-                self._abandon(new)
+                self._readers.abandon(new)
                 return
             took = (time.monotonic() - switch) * 1000
             resumed = Resumed(True, "recycle", took, 1, replayed, 0.0, self._replayed)
             self._queue.put_nowait((None, resumed))
-            self._read(new)
+            self._readers.read(new)
             log.info("voicelive.recycled", switch_ms=round(took, 1),
                      opened_in_ms=round((switch - started) * 1000, 1))  # fmt: skip
             # The old session may still transcribe what the caller said just before the switch.
             await asyncio.sleep(HANDOVER_S)
-            await _close(old)
+            await close_quietly(old)
         except asyncio.CancelledError:  # the call ends, or the new session dropped
             for conn in (old, new):
                 if conn is not self._conn:
-                    await asyncio.shield(_close(conn))
+                    await asyncio.shield(close_quietly(conn))
             raise
 
     # ---- reconnecting after a drop ------------------------------------------------------------
@@ -401,14 +323,12 @@ class SessionKeeper:
             except (VoiceLiveUnavailable, TimeoutError, ConnectionClosed) as exc:
                 if new is not None:  # it closed or stalled while being set up
                     self._ready = False
-                    self._abandon(new)
+                    self._readers.abandon(new)
                 reason = str(exc) or type(exc).__name__
                 if isinstance(exc, VoiceLiveUnavailable) and not exc.retryable:
                     raise
-                delay = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
-                left = deadline - time.monotonic()
-                delay = min(delay, left - 0.1)  # a last attempt just before the budget runs out
-                if delay < 0.05:
+                delay = retry_delay(attempt, deadline - time.monotonic())
+                if delay is None:
                     raise VoiceLiveUnavailable(
                         f"no session after {attempt} attempts in "
                         f"{time.monotonic() - started:.1f} s: {reason}"
@@ -417,8 +337,7 @@ class SessionKeeper:
                             delay_s=round(delay, 2))  # fmt: skip
                 await asyncio.sleep(delay)
         took = (time.monotonic() - started) * 1000
-        dropped = self._dropped_bytes / self._bytes_per_ms
-        self._dropped_bytes = 0
+        dropped = self._backlog.take_dropped_ms()
         self.resumes += 1
         log.info("voicelive.reconnected", cause=cause, took_ms=round(took, 1), attempts=attempt,
                  backlog_ms=round(backlog, 1), dropped_ms=round(dropped, 1))  # fmt: skip
@@ -430,7 +349,7 @@ class SessionKeeper:
         self._debts = Debts(time.monotonic(), ulaw=self._ulaw)
         self._unconfirmed.clear()  # the old session's: a drop that was not a stall took it
         for event in self._replayed:
-            await _send(new, event)
+            await send_within(new, event)
             self._debts.sent_event(event, time.monotonic())
         self._session_started = time.monotonic()
         self._recycle_at = self._session_started + self.recycle_after_s
@@ -442,22 +361,15 @@ class SessionKeeper:
         self.offset_ms = self._audio_ms_in - flushed
         step = int(FLUSH_MS * self._bytes_per_ms)
         while self._backlog:
-            chunk = bytearray()
-            while self._backlog and len(chunk) < step:
-                part = self._backlog.popleft()
-                self._backlog_bytes -= len(part)
-                chunk += part
+            chunk = self._backlog.take(step)
             try:
-                await _send(conn, vl.append_audio(bytes(chunk)))
-            except (ConnectionClosed, TimeoutError):  # not sent: it waits for the next session
-                self._backlog.appendleft(bytes(chunk))
-                self._backlog_bytes += len(chunk)
-                for old in reversed(self._unconfirmed.take()):  # nor did what went before
-                    self._backlog.appendleft(old)
-                    self._backlog_bytes += len(old)
+                await send_within(conn, vl.append_audio(chunk))
+            except (ConnectionClosed, TimeoutError):  # not sent: it waits for the next session,
+                # as does what went before it
+                self._backlog.push_front([*self._unconfirmed.take(), chunk])
                 raise
-            self._unconfirmed.add(bytes(chunk))
-            self._debts.sent_audio(bytes(chunk), time.monotonic())
+            self._unconfirmed.add(chunk)
+            self._debts.sent_audio(chunk, time.monotonic())
         self._ready = True
         return flushed
 
@@ -474,38 +386,10 @@ class SessionKeeper:
     async def close(self) -> None:
         """Close the current session and stop any recycle in progress."""
         self._closing = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watcher
+        await self._watch.stop()
         if self._recycler is not None:
             self._recycler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recycler
-        for task in list(self._readers.values()):
-            task.cancel()
-        if self._closers:  # sessions given up on, closing in the background
-            await asyncio.wait(self._closers, timeout=1.0)
-            for task in list(self._closers):
-                task.cancel()
+        await self._readers.close()  # and sessions given up on, closing in the background
         await self._conn.close()
-
-
-async def _send(conn: VoiceLiveConnection, text: str) -> None:
-    """Send one event; TimeoutError if the connection takes longer than SEND_TIMEOUT_S.
-
-    asyncio.timeout, not wait_for: no task per send (3.7 µs against 10.6 µs on Python 3.11,
-    and this runs for every 20 ms of caller audio).
-    """
-    async with asyncio.timeout(SEND_TIMEOUT_S):
-        await conn.send(text)
-
-
-def _watch_ended(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("voicelive.watch_failed", error=repr(task.exception()))
-
-
-async def _close(conn: VoiceLiveConnection) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.close(), 2.0)

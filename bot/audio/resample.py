@@ -1,86 +1,12 @@
-"""Telephone audio path: G.711 μ-law codec, 8 <-> 24 kHz streaming resamplers, transcoders."""
+"""Streaming 8 <-> 24 kHz resamplers: one polyphase FIR low-pass, evaluated block-wise."""
 
-from collections.abc import Callable
-from typing import Final, NamedTuple, Protocol, runtime_checkable
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "FRAME_BYTES",
-    "ULAW_SILENCE",
-    "Downsampler",
-    "PassthroughTranscoder",
-    "PcmTranscoder",
-    "Transcoder",
-    "Upsampler",
-    "make_transcoder",
-    "pcm16_to_ulaw",
-    "ulaw_to_pcm16",
-]
+from bot.audio.g711 import PCM_TO_ULAW, ULAW_TO_PCM
 
-ULAW_SILENCE: int = 0xFF  # μ-law byte for zero
-FRAME_BYTES: int = 160  # 20 ms of μ-law at 8 kHz
-
-# ---------------------------------------------------------------------------
-# G.711 μ-law, as lookup tables built from the segment/mantissa definition.
-# The encoder works on 14-bit magnitudes (the 16-bit sample shifted right by two,
-# rounding towards minus infinity, as audioop does), biased by 33 so that the
-# segment is the position of the leading one bit.
-
-_ULAW_BIAS: Final = 33
-_ULAW_MAX_BIASED: Final = 0x1FFF  # largest biased magnitude: segment 7, mantissa 15
-
-
-def _ulaw_decode_table() -> npt.NDArray[np.int16]:
-    code = np.arange(256, dtype=np.int32) ^ 0xFF  # codes are transmitted inverted
-    segment = (code >> 4) & 0x07
-    mantissa = code & 0x0F
-    magnitude = (((2 * mantissa + _ULAW_BIAS) << segment) - _ULAW_BIAS) * 4  # back to 16 bits
-    return np.where(code & 0x80, -magnitude, magnitude).astype(np.int16)
-
-
-def _ulaw_encode_table() -> npt.NDArray[np.uint8]:
-    # Index i is the int16 sample whose bit pattern, read as uint16, equals i.
-    sample = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.int16).astype(np.int32)
-    value = sample >> 2
-    negative = value < 0
-    biased = np.minimum(np.abs(value) + _ULAW_BIAS, _ULAW_MAX_BIASED)
-    # segment s holds biased magnitudes in [32 << s, 64 << s)
-    segment = np.zeros_like(biased)
-    for s in range(1, 8):
-        segment += biased >= (32 << s)
-    mantissa = (biased >> (segment + 1)) & 0x0F
-    code = np.where(negative, 0x80, 0) | (segment << 4) | mantissa
-    return (code ^ 0xFF).astype(np.uint8)
-
-
-_ULAW_TO_PCM: Final = _ulaw_decode_table()
-_PCM_TO_ULAW: Final = _ulaw_encode_table()
-
-
-def ulaw_to_pcm16(data: bytes) -> npt.NDArray[np.int16]:
-    """Decode μ-law bytes to int16 samples (G.711, bit-exact)."""
-    return _ULAW_TO_PCM.take(np.frombuffer(data, dtype=np.uint8))
-
-
-def pcm16_to_ulaw(samples: npt.ArrayLike) -> bytes:
-    """Encode samples to μ-law bytes (G.711, bit-exact).
-
-    int16 is the native input; wider integers are saturated to the int16 range first,
-    floats are rounded to the nearest integer and saturated.
-    """
-    pcm = np.asarray(samples)
-    if pcm.dtype != np.int16:
-        if pcm.dtype.kind == "f":
-            pcm = np.rint(pcm)
-        elif pcm.dtype.kind not in "iub":
-            raise TypeError(f"pcm16_to_ulaw needs integer samples, got {pcm.dtype}")
-        pcm = np.clip(pcm, -32768, 32767).astype(np.int16)
-    return _PCM_TO_ULAW.take(pcm.reshape(-1).view(np.uint16)).tobytes()
-
-
-# ---------------------------------------------------------------------------
 # Resampling filter: one linear-phase low-pass prototype at 24 kHz, used by both
 # directions. Kaiser-windowed sinc, cutoff 4 kHz (half the 8 kHz rate), so its
 # transition band 3.4-4.6 kHz is symmetric around the cutoff: the telephone band
@@ -126,9 +52,9 @@ _ROUND: Final = np.float32(32768.5)  # value + 32768.5, truncated = index of rou
 
 # index (sample + 32768) -> sample / μ-law byte; out-of-range indices clip to the ends
 _PCM16_BY_INDEX: Final = (np.arange(65536) - 32768).astype(np.int16)
-_PCM16LE_BY_INDEX: Final = _PCM16_BY_INDEX.astype("<i2")  # the model's byte order
-_ULAW_BY_INDEX: Final = _PCM_TO_ULAW.take(_PCM16_BY_INDEX.view(np.uint16))
-_ULAW_TO_WORK: Final = _ULAW_TO_PCM.astype(_WORK)
+PCM16LE_BY_INDEX: Final = _PCM16_BY_INDEX.astype("<i2")  # the model's byte order
+ULAW_BY_INDEX: Final = PCM_TO_ULAW.take(_PCM16_BY_INDEX.view(np.uint16))
+_ULAW_TO_WORK: Final = ULAW_TO_PCM.astype(_WORK)
 
 
 def _up_matrix() -> npt.NDArray[np.float32]:
@@ -283,86 +209,3 @@ class Downsampler(_StreamingFir):
         # Output j of this call needs buffer sample 3j + _DOWN_SPAN.
         ready = max(0, -(-(total - _DOWN_SPAN) // _RATIO))
         return ready, _RATIO * ready
-
-
-# ---------------------------------------------------------------------------
-# Transcoders: what the call bridge uses.
-
-
-@runtime_checkable
-class Transcoder(Protocol):
-    """What the bridge uses: caller audio to model format, model audio to caller format."""
-
-    model_format: str  # "pcm16" or "g711_ulaw": Voice Live input/output_audio_format
-
-    def inbound(self, mulaw: bytes) -> bytes:
-        """Twilio μ-law 8 kHz -> model audio bytes."""
-        ...
-
-    def outbound(self, audio: bytes) -> bytes:
-        """Model audio bytes (any length) -> μ-law 8 kHz."""
-        ...
-
-    def reset_outbound(self) -> None:
-        """Barge-in: forget the outbound state."""
-        ...
-
-
-class PcmTranscoder:
-    """AUDIO_FORMAT=pcm16: μ-law 8 kHz <-> pcm16 little-endian 24 kHz."""
-
-    model_format: str = "pcm16"
-
-    def __init__(self) -> None:
-        self._up = Upsampler()
-        self._down = Downsampler()
-        self._odd_byte = b""
-
-    def inbound(self, mulaw: bytes) -> bytes:
-        return _PCM16LE_BY_INDEX.take(self._up._filter_ulaw(mulaw), mode="clip").tobytes()
-
-    def outbound(self, audio: bytes) -> bytes:
-        if self._odd_byte:
-            audio = self._odd_byte + audio
-            self._odd_byte = b""
-        view = memoryview(audio)
-        if len(view) % 2:
-            self._odd_byte = bytes(view[-1:])
-            view = view[:-1]
-        index = self._down._filter(np.frombuffer(view, dtype="<i2"))
-        return _ULAW_BY_INDEX.take(index, mode="clip").tobytes()
-
-    def reset_outbound(self) -> None:
-        self._down.reset()
-        self._odd_byte = b""
-
-
-class PassthroughTranscoder:
-    """AUDIO_FORMAT=g711_ulaw: μ-law both ways, bytes untouched."""
-
-    model_format: str = "g711_ulaw"
-
-    def inbound(self, mulaw: bytes) -> bytes:
-        return bytes(mulaw)
-
-    def outbound(self, audio: bytes) -> bytes:
-        return bytes(audio)
-
-    def reset_outbound(self) -> None:
-        return None
-
-
-_TRANSCODERS: Final[dict[str, Callable[[], Transcoder]]] = {
-    "pcm16": PcmTranscoder,
-    "g711_ulaw": PassthroughTranscoder,
-}
-
-
-def make_transcoder(audio_format: str) -> Transcoder:
-    """The transcoder for an AUDIO_FORMAT value: "pcm16" or "g711_ulaw"."""
-    try:
-        return _TRANSCODERS[audio_format]()
-    except KeyError:
-        raise ValueError(
-            f"unknown audio format {audio_format!r}: expected one of {', '.join(_TRANSCODERS)}"
-        ) from None

@@ -1,0 +1,101 @@
+"""The softphone's caller: when they speak or barge in, what they hear, what is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bot.localengine import audio, tts
+from bot.localengine.callclock import FRAME, RATE, Caller, Speaker, Timeline
+
+LOUD_RMS = 300  # a caller frame above this counts as speech (about -40 dBFS)
+TURN_GAP_MS = 500  # the caller answers once the bot has been quiet this long
+CALLER_VOICE = tts.Voice("en-us+m3", rate=180)
+BARGE_IN_PHRASE = "Actually, sorry to interrupt, I have a question."
+
+
+class MicrophoneUnavailable(RuntimeError):
+    """--mic was asked for, but no microphone can be opened here."""
+
+
+def voice(text: str) -> np.ndarray:
+    """The caller's voice saying `text`, silence trimmed."""
+    return audio.trim_silence(tts.synthesize(text, RATE, CALLER_VOICE), RATE)
+
+
+class CallerSide:
+    """The caller's end of one call, a 20 ms frame at a time, on the stream's clock `t` (ms)."""
+
+    def __init__(
+        self,
+        caller: Caller,
+        barge_phrase: np.ndarray,
+        timeline: Timeline,
+        *,
+        barge_in_after: float | None,
+        speaker: bool,
+        record: Path | None,
+    ) -> None:
+        self.caller, self._barge_phrase = caller, barge_phrase
+        self.timeline = timeline
+        self._barge_in_after = barge_in_after
+        self._want_speaker = speaker
+        self._record = record
+        self._barged = False
+        self._left: list[np.ndarray] = []
+        self._right: list[np.ndarray] = []
+        self._speaker: Speaker | None = None
+
+    def speak(self, t: float, bot_playing: bool) -> tuple[np.ndarray, bytes]:
+        """The caller's next frame, as samples and as the μ-law payload sent to the bot."""
+        self._take_turn(t, bot_playing)
+        caller = self.caller.frame()
+        return caller, audio.ulaw_encode(caller)
+
+    def hear(self, t: float, caller: np.ndarray, payload: bytes, bot_frame: bytes | None) -> None:
+        """After a frame: record both sides, play the bot, note who was talking."""
+        bot_playing = bot_frame is not None
+        heard_bot = audio.ulaw_decode(bot_frame) if bot_frame else np.zeros(FRAME, np.int16)
+        self._left.append(audio.ulaw_decode(payload))
+        self._right.append(heard_bot)
+        if self._speaker is not None:
+            self._speaker.play(heard_bot)
+        loud = float(np.sqrt(np.mean(caller.astype(np.float64) ** 2))) > LOUD_RMS
+        self.timeline.update(t, loud, bot_playing)
+
+    def _take_turn(self, t: float, bot_playing: bool) -> None:
+        """Start the caller's next utterance: after the bot's turn, or over it on purpose."""
+        line = self.timeline
+        if self.caller.speaking:
+            return
+        after = self._barge_in_after
+        if after is not None and not self._barged and line.bot_talking_ms(t) >= after * 1000:
+            self._barged = True
+            phrase = self.caller.pending.popleft() if self.caller.pending else self._barge_phrase
+            self.caller.start(phrase)
+        elif self.caller.pending and line.bot_spoke and line.bot_quiet_ms(t) >= TURN_GAP_MS:
+            self.caller.start(self.caller.pending.popleft())
+
+    def open_speaker(self) -> None:
+        """With --speaker, play the bot on a sound device, if there is one."""
+        if self._want_speaker:
+            try:
+                self._speaker = Speaker(RATE)
+            except Exception as exc:  # no module, no library, no device: play nothing
+                self.timeline.say(0, "speaker", f"unavailable ({type(exc).__name__}: {exc})")
+
+    def finish(self, t: float) -> None:
+        """The call is over: close the devices, write the --record file."""
+        self.timeline.end_bot_segment()
+        if self._speaker is not None:
+            self._speaker.close()
+            self._speaker = None
+        if self.caller.microphone is not None:
+            self.caller.microphone.close()
+            self.caller.microphone = None
+        if self._record and self._left:
+            audio.write_wav(self._record, RATE, np.concatenate(self._left),
+                            np.concatenate(self._right))  # fmt: skip
+            self.timeline.say(t, "record", f"{self._record} (caller left, bot right)")
+            self._left = []

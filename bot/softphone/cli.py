@@ -1,0 +1,63 @@
+"""`bot softphone`: its options, and one call run from them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import wave
+from pathlib import Path
+
+from bot.softphone.call import Options, run_call
+from bot.softphone.caller import MicrophoneUnavailable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `bot softphone` options."""
+    parser.add_argument("--url", help="the bot's base URL (default: PUBLIC_URL)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--wav", type=Path, help="caller audio, streamed from the start")
+    source.add_argument(
+        "--say", action="append", default=[], metavar="TEXT",
+        help="a caller answer, spoken after the bot's turn (repeat: one per turn)",
+    )  # fmt: skip
+    source.add_argument(
+        "--mic", action="store_true",
+        help="speak yourself, from the default microphone (needs: pip install sounddevice)",
+    )  # fmt: skip
+    parser.add_argument("--record", type=Path, help="stereo WAV: caller left, bot right")
+    parser.add_argument("--barge-in-after", type=float, metavar="SECONDS",
+                        help="interrupt the bot once it has spoken this long")  # fmt: skip
+    parser.add_argument("--speaker", action="store_true", help="play the bot on a sound device")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="hang up after this long (default 300)")  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `bot softphone`; the exit status says whether the call completed normally."""
+    from bot.config import load_settings
+
+    settings = load_settings()
+    options = Options(
+        url=args.url or settings.public_url,
+        token=settings.twilio_auth_token,
+        wav=args.wav,
+        say=list(args.say or []),
+        record=args.record,
+        barge_in_after=args.barge_in_after,
+        speaker=args.speaker,
+        mic=args.mic,
+        timeout=args.timeout,
+        account_sid=settings.twilio_account_sid or Options.account_sid,
+        to_number=settings.twilio_phone_number or Options.to_number,
+    )
+    try:
+        report = asyncio.run(run_call(options))
+    except MicrophoneUnavailable as exc:
+        print(f"softphone: no microphone ({exc}); use --say or --wav instead", file=sys.stderr)
+        return 1
+    except (OSError, EOFError, wave.Error) as exc:  # an unreadable --wav or --record path
+        print(f"softphone: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary(), flush=True)
+    return report.exit_code
