@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from pathlib import Path
 
 from bot import calls_cli, interviews_cli, telemetry
 from bot import softphone as phone
-from bot.config import ConfigError, Settings, load_settings, read_dotenv
+from bot.config import ConfigError, Settings, environment, load_settings
 from bot.doctor import cli as doctor_cli
 from bot.interview.profiles import ProfileError, load_profiles
 from bot.logs import configure
@@ -20,9 +18,8 @@ WS_MAX_SIZE = 1024 * 1024  # larger frames close the socket; up to this, the bri
 
 def _settings(**overrides: str) -> Settings:
     """Settings from the environment (and .env), or exit 2 naming the bad variable."""
-    env = {**read_dotenv(Path(".env")), **os.environ, **overrides}
     try:
-        return load_settings(env)
+        return load_settings({**environment(), **overrides})
     except ConfigError as exc:
         print(f"bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine
 from urllib.parse import parse_qsl, urlencode
 
 import structlog
@@ -21,34 +20,25 @@ from starlette.websockets import WebSocket
 from bot import telemetry
 from bot.api import api_routes
 from bot.call import handle_media_stream
-from bot.callrecord import FAILED_REASONS
 from bot.config import Settings
+from bot.endreasons import FAILED
 from bot.health import healthz, readyz, refuse_call
 from bot.interview import gate
-from bot.interview.code_limits import CodeLimits, derive_key
 from bot.interview.context import InterviewContext
-from bot.interview.profiles import ProfileError, load_profiles
+from bot.interview.profiles import Profile, ProfileError
 from bot.interview.session import call_session
 from bot.interviews_api import interview_routes
-from bot.journal import JOURNAL_DIR, Journal
 from bot.logs import SCRUBBER, mask_phone
+from bot.runtime import Runtime, build_runtime
 from bot.scheduling.inbound import CallInDirectory
-from bot.scheduling.setup import start_scheduling, stop_scheduling
+from bot.scheduling.setup import start_dialer, stop_dialer
 from bot.scheduling.webhooks import on_status, outbound_answer
-from bot.services import Outcomes, Services, SessionOpener
 from bot.store import Store, database_url
-from bot.store.code_failures import CodeFailures
+from bot.store.interviews import InterviewStore
 from bot.store.shared import SharedState
 from bot.sweeper import run_sweeper
-from bot.twilio.webhooks import (
-    APOLOGY,
-    SIGNATURE_SETTINGS,
-    StreamTokens,
-    check_signature,
-    connect_twiml,
-    hangup_twiml,
-)
-from bot.twimldocs import load_twiml
+from bot.twilio.twiml import APOLOGY, TwimlDocs, connect_twiml, hangup_twiml, load_twiml
+from bot.twilio.webhooks import SIGNATURE_SETTINGS, check_signature
 from bot.voicelive.auth import AsyncCredential, TokenProvider, default_credential
 from bot.voicelive.client import VoiceLiveConnection, open_session
 
@@ -111,7 +101,7 @@ async def voice(request: Request) -> Response:
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     call_sid = form.get("CallSid", "")
     if not call_sid.startswith("CA"):
         return PlainTextResponse("missing or malformed CallSid\n", status_code=400)
@@ -155,7 +145,7 @@ def _capacity_retry(request: Request) -> str | None:
     return f"{settings.url_for(request.url.path)}?{urlencode(params)}"
 
 
-async def _limited_at_the_door(services: Services, form: dict[str, str]) -> str | None:
+async def _limited_at_the_door(services: Runtime, form: dict[str, str]) -> str | None:
     """The goodbye for a caller already past a limit on wrong codes (no point asking them)."""
     try:
         return await gate.refusal(services.code_limits, form.get("From", ""))
@@ -164,7 +154,7 @@ async def _limited_at_the_door(services: Services, form: dict[str, str]) -> str 
         return None
 
 
-def _stream_twiml(services: Services, form: dict[str, str], context: InterviewContext) -> str:
+def _stream_twiml(services: Runtime, form: dict[str, str], context: InterviewContext) -> str:
     """TwiML that opens the media stream for this interview (and starts opening its session)."""
     settings, call_sid = services.settings, form.get("CallSid", "")
     # Marks the webhook in the call's trace; the Voice Live connect it starts is its child.
@@ -191,7 +181,7 @@ async def code_entered(request: Request) -> Response:
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     attempt = gate.attempt_of(request.query_params)
     if attempt is None or not form.get("CallSid", "").startswith("CA"):
         return PlainTextResponse("missing attempt or CallSid\n", status_code=400)
@@ -199,7 +189,7 @@ async def code_entered(request: Request) -> Response:
         return refused  # draining or full since the caller was asked for the code
     with structlog.contextvars.bound_contextvars(call_sid=form["CallSid"]):
         directory = services.directory
-        if directory is services.interviews and directory is not None:  # the real store
+        if isinstance(directory, InterviewStore):  # a matching code also takes the interview
             directory = CallInDirectory(directory, form["CallSid"], services.instance)
         twiml = await gate.code_entered(
             directory,
@@ -218,13 +208,13 @@ async def stream_ended(request: Request) -> Response:
     form = await _signed_form(request)
     if form is None:
         return _forbidden()
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     outcome = await services.outcomes.take(form.get("CallSid", ""))
     if outcome is None:
         log.warning("call.stream_ended_unknown", call_sid=form.get("CallSid"),
                     meaning="no replica recorded how the stream ended: no apology")  # fmt: skip
     log.info("call.stream_ended", call_sid=form.get("CallSid"), outcome=outcome)
-    return Response(hangup_twiml(APOLOGY if outcome in FAILED_REASONS else None), media_type=XML)
+    return Response(hangup_twiml(APOLOGY if outcome in FAILED else None), media_type=XML)
 
 
 async def status(request: Request) -> Response:
@@ -250,12 +240,81 @@ async def status(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """Prometheus text format: active calls, outcomes, barge-ins, response times, tokens, cost."""
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def media_stream(ws: WebSocket) -> None:
     await handle_media_stream(ws, ws.app.state.services)
+
+
+async def _voice_live(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[str, str | None]:
+    """Voice Live's endpoint and API key: the configured ones, else the local engine's."""
+    if settings.voice_live_endpoint is not None:
+        return settings.voice_live_endpoint, settings.voice_live_api_key
+    from bot.localengine import LocalEngine
+
+    api_key = secrets.token_hex(16)
+    SCRUBBER.add_secrets(api_key)
+    engine = LocalEngine(api_key=api_key)
+    endpoint = await engine.start()
+    stack.push_async_callback(engine.stop)
+    log.info("localengine.started", endpoint=endpoint)
+    return endpoint, api_key
+
+
+async def _start(
+    settings: Settings,
+    twiml: TwimlDocs,
+    credential: AsyncCredential | None,
+    stack: contextlib.AsyncExitStack,
+) -> Runtime:
+    """Open what calls share (model endpoint, database, runtime, background tasks); `stack`
+    closes each of them, in reverse order, when the service stops or start-up fails."""
+    endpoint, api_key = await _voice_live(settings, stack)
+    # Entra ID (no API key): managed identity in Azure, developer sign-in locally.
+    tokens = TokenProvider(credential) if api_key is None and credential else None
+    if tokens is not None:
+        stack.push_async_callback(tokens.close)
+
+    async def connect(profile: Profile, context: InterviewContext) -> VoiceLiveConnection:
+        session = call_session(settings, profile, context)
+        with telemetry.span("voicelive.connect", auth="api-key" if api_key else "entra-id"):
+            return await open_session(settings, endpoint, api_key, session, tokens)
+
+    store = await Store.open(database_url(settings.database_url, settings.data_dir))
+    stack.push_async_callback(store.close)
+    shared = SharedState(store.engine)  # what every replica must agree on
+    try:  # every profile is checked before the service starts
+        runtime = build_runtime(settings, connect, store=store, shared=shared, twiml=twiml)
+    except ProfileError as exc:
+        log.error("service.invalid_profile", error=str(exc))
+        raise
+    stack.push_async_callback(runtime.sessions.close)
+    stack.push_async_callback(stop_dialer, runtime.dialer)
+    # Call records journaled while the database was down: now (start-up), then as it returns
+    _own(stack, runtime.journal.run(store), "journal_replayer")
+    start_dialer(runtime.dialer, settings)
+    _own(
+        stack,
+        run_sweeper(store, settings, runtime.profiles, interviews=runtime.interviews,
+                    shared=shared, instance=runtime.instance),
+        "sweeper",
+    )  # fmt: skip
+    return runtime
+
+
+def _own(stack: contextlib.AsyncExitStack, work: Coroutine[None, None, None], name: str) -> None:
+    """Run `work` as a task that `stack` cancels (and awaits) when it closes."""
+    task = asyncio.create_task(work, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(cancel)
 
 
 def create_app(settings: Settings, *, credential: AsyncCredential | None = None) -> Starlette:
@@ -270,88 +329,18 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:  # every profile is checked before the service starts
-            profiles = load_profiles(settings.profiles_dir, settings.default_profile)
-        except ProfileError as exc:
-            log.error("service.invalid_profile", error=str(exc))
-            raise
-        engine = None
-        endpoint, api_key = settings.voice_live_endpoint, settings.voice_live_api_key
-        if endpoint is None:
-            from bot.localengine import LocalEngine
-
-            api_key = secrets.token_hex(16)
-            SCRUBBER.add_secrets(api_key)
-            engine = LocalEngine(api_key=api_key)
-            endpoint = await engine.start()
-            log.info("localengine.started", endpoint=endpoint)
-        # Entra ID (no API key): managed identity in Azure, developer sign-in locally.
-        tokens = TokenProvider(credential) if api_key is None and credential else None
-
-        def configure(context: InterviewContext) -> dict[str, Any]:
-            profile = profiles.get(context.profile) or profiles[settings.default_profile]
-            return call_session(settings, profile, context)
-
-        async def open_model(context: InterviewContext) -> VoiceLiveConnection:
-            assert endpoint is not None
-            with telemetry.span("voicelive.connect", auth="api-key" if api_key else "entra-id"):
-                return await open_session(settings, endpoint, api_key, configure(context), tokens)
-
-        store = await Store.open(database_url(settings.database_url, settings.data_dir))
-        shared = SharedState(store.engine)  # what every replica must agree on
-        services = Services(
-            settings=settings,
-            tokens=StreamTokens(
-                settings.twilio_auth_token, settings.stream_token_ttl_s, ledger=shared.redeem_token
-            ),
-            sessions=SessionOpener(open_model),
-            outcomes=Outcomes(shared=shared),
-            store=store,
-            silence_duration_ms=configure(InterviewContext(settings.default_profile))[
-                "turn_detection"
-            ]["silence_duration_ms"],
-            profiles=profiles,
-            twiml=twiml,
-        )
-        services.journal = Journal(settings.data_dir / JOURNAL_DIR, services.metrics)
-        app.state.services = services
-        app.state.store = store
-        # Call records journaled while the database was down: now (start-up), then as it returns
-        replayer = asyncio.create_task(services.journal.run(store), name="journal_replayer")
-        start_scheduling(settings, store.engine, services)
-        services.directory = services.interviews  # the code gate looks interviews up here
-        services.code_limits = CodeLimits(
-            CodeFailures(store.engine),
-            derive_key(settings.twilio_auth_token),
-            settings.code_attempts_per_hour,
-            settings.code_attempts_global_per_hour,
-            services.metrics.code_attempts_limited,
-        )
-        sweeper = asyncio.create_task(
-            run_sweeper(store, settings, profiles, interviews=services.interviews,
-                        shared=shared, instance=services.instance),
-            name="sweeper",
-        )  # fmt: skip
-        log.info(
-            "service.started",
-            public_url=settings.public_url,
-            dev_mode=settings.dev_mode,
-            audio_format=settings.audio_format,
-        )
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            runtime = await _start(settings, twiml, credential, stack)
+            app.state.services = runtime
+            app.state.store = runtime.store
+            log.info(
+                "service.started",
+                public_url=settings.public_url,
+                dev_mode=settings.dev_mode,
+                audio_format=settings.audio_format,
+            )
             yield
-        finally:
-            sweeper.cancel()
-            replayer.cancel()
-            await asyncio.gather(sweeper, replayer, return_exceptions=True)
-            await stop_scheduling(services)
-            await services.sessions.close()
-            await store.close()
-            if engine is not None:
-                await engine.stop()
-            if tokens is not None:
-                await tokens.close()
-            log.info("service.stopped")
+        log.info("service.stopped")
 
     routes = [
         Route("/twilio/voice", voice, methods=["POST"]),

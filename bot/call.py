@@ -28,7 +28,7 @@ from bot.voicelive.client import ConfigRefused, VoiceLiveUnavailable
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a 
 GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
 
 
-async def handle_media_stream(ws: WebSocket, services: Services) -> None:
+async def handle_media_stream(ws: WebSocket, services: Runtime) -> None:
     """Accept a Twilio media stream, check who it is, and run the call to its end."""
     settings = services.settings
     check = check_signature(
@@ -111,7 +111,7 @@ class TwilioGone(ConnectionError):
 class Call(Continuity):
     """One live call: the Twilio stream and the Voice Live session, owned together."""
 
-    def __init__(self, ws: WebSocket, start: media.Start, services: Services) -> None:
+    def __init__(self, ws: WebSocket, start: media.Start, services: Runtime) -> None:
         self.ws = ws
         self.start = start
         self.services = services

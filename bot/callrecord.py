@@ -13,6 +13,7 @@ import structlog
 
 from bot import telemetry
 from bot.cost import USAGE_FIELDS, Prices, cached_split_estimated, cost_usd, usage_tokens
+from bot.endreasons import FAILED
 from bot.interview.profiles import Profile
 from bot.interview.report import build_report
 from bot.interview.tools import Assessment
@@ -23,15 +24,6 @@ from bot.store.rows import percentile
 
 log = structlog.get_logger(__name__)
 
-# Ends that failed on our side: the record says `failed`, the caller hears the apology, and an
-# interview taken by code is retried.
-FAILED_REASONS = {
-    "error",
-    "engine_unavailable",
-    "voicelive_closed",
-    "model_failed",  # responses failed and no audio came for 10 s (bot/continuity.py)
-    "config_refused",  # Voice Live refused an essential part of the session's configuration
-}
 FLUSH_TIMEOUT_S = 5.0  # at the end, then what is still unwritten goes to the journal
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
 MAX_PENDING = 10_000  # writes waiting for the database; past it new ones (not the end) are lost
@@ -221,7 +213,7 @@ class CallRecorder:
         fields = {
             "report": report,
             **self.summary(),
-            "status": "failed" if end_reason in FAILED_REASONS else "completed",
+            "status": "failed" if end_reason in FAILED else "completed",
             "end_reason": end_reason,
             "ended_at": ended,
             "duration_s": round((ended - self.started_at).total_seconds(), 3),

@@ -137,6 +137,16 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def environment(dotenv: Path | None = None) -> dict[str, str]:
+    """The process environment, plus the values of `.env` (default: ./.env) it does not set."""
+    return {**read_dotenv(dotenv or Path(".env")), **os.environ}
+
+
+def tz_variable() -> str:
+    """The TZ variable as the C library reads it (without a leading ':'); '' when unset."""
+    return os.environ.get("TZ", "").lstrip(":")
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     value = env.get(name, default).strip().lower()
     if value not in choices:
@@ -223,7 +233,7 @@ def _dialer(env: Mapping[str, str]) -> DialerSettings:
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
     """Build and validate Settings from the environment (plus .env values it does not set)."""
     if env is None:
-        env = {**read_dotenv(dotenv or Path(".env")), **os.environ}
+        env = environment(dotenv)
     env = {k: v for k, v in env.items() if v is not None}
 
     data_dir = Path(env.get("DATA_DIR", "data"))

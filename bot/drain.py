@@ -12,15 +12,14 @@ from typing import Any
 import structlog
 import uvicorn
 
-from bot.services import Services
+from bot.endreasons import CALLER_GONE, EndReason
+from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
 POLL_S = 0.2
 WRAP_UP_LIMIT_S = 45.0  # after wrap_up: closing line, goodbye, hang-up (Call bounds its own)
 ACTION_GRACE_S = 5.0  # after a call we ended, Twilio asks /twilio/stream-ended what to do next
-# Endings after which Twilio's call is already over: no <Connect action> request to wait for.
-CALLER_GONE = {"caller_hung_up", "twilio_closed", "twilio_idle_timeout"}
 
 
 async def _until(done: Callable[[], bool], deadline: float) -> None:
@@ -31,7 +30,7 @@ async def _until(done: Callable[[], bool], deadline: float) -> None:
         await asyncio.sleep(POLL_S)
 
 
-async def drain(services: Services, timeout_s: float) -> None:
+async def drain(services: Runtime, timeout_s: float) -> None:
     """Refuse new calls; wait for live ones to end, asking the rest to wrap up at timeout_s."""
     services.draining = True
     log.info("drain.started", active_calls=len(services.active), timeout_s=timeout_s)
@@ -46,7 +45,7 @@ async def drain(services: Services, timeout_s: float) -> None:
         calls = list(services.active)
         log.warning("drain.timeout", active_calls=len(calls), timeout_s=timeout_s)
         results = await asyncio.gather(
-            *(call.wrap_up("drain") for call in calls), return_exceptions=True
+            *(call.wrap_up(EndReason.DRAIN) for call in calls), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -69,7 +68,7 @@ class DrainingServer(uvicorn.Server):
     stops normally and the process exits 0. A second signal stops at once (status 1).
     """
 
-    def __init__(self, config: uvicorn.Config, services: Callable[[], Services | None],
+    def __init__(self, config: uvicorn.Config, services: Callable[[], Runtime | None],
                  timeout_s: float) -> None:  # fmt: skip
         super().__init__(config)
         self._services = services

@@ -11,15 +11,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot import telemetry
-from bot.services import Services
-from bot.twilio.webhooks import redirect_twiml
+from bot.runtime import Runtime
+from bot.store import Store
+from bot.twilio.twiml import redirect_twiml
 
 log = structlog.get_logger(__name__)
 
 DB_TIMEOUT_S = 2.0  # well under the probe's own timeout
 
 
-async def database_problem(store: Any) -> str | None:
+async def database_problem(store: Store | None) -> str | None:
     """None when the call log's database answers `SELECT 1` in time, else what went wrong."""
     if store is None:
         return None
@@ -34,7 +35,7 @@ async def database_problem(store: Any) -> str | None:
     return None
 
 
-def refuse_call(services: Services, call_sid: str, retry_url: str | None = None) -> Response | None:
+def refuse_call(services: Runtime, call_sid: str, retry_url: str | None = None) -> Response | None:
     """The polite TwiML for a new call this replica cannot take (draining, full), else None.
 
     Never an HTTP error: Twilio would read that to the caller as an application error. A full
@@ -57,7 +58,7 @@ def refuse_call(services: Services, call_sid: str, retry_url: str | None = None)
 
 async def healthz(request: Request) -> Response:
     """The process is alive and its event loop answers."""
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     return JSONResponse({"status": "ok", "active_calls": len(services.active)})
 
 
@@ -68,7 +69,7 @@ async def readyz(request: Request) -> Response:
     the ingress would answer Twilio 503 and callers would hear Twilio's error message instead
     of our at-capacity TwiML. The scale rule adds replicas long before they fill up.
     """
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     body: dict[str, Any] = {
         "active_calls": len(services.active),
         "max_concurrent_calls": services.settings.max_concurrent_calls,

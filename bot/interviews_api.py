@@ -49,7 +49,7 @@ def _store(request: Request) -> InterviewStore:
 
 
 def _profiles(request: Request) -> set[str] | None:
-    profiles = getattr(request.app.state.services, "profiles", None)
+    profiles = request.app.state.services.profiles
     return set(profiles) if profiles else None
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bot.calls_cli import run_on_store
+from bot.config import tz_variable
 from bot.interview.lifecycle import STATUSES
 from bot.interview.schedule import DEFAULT_WINDOW, InvalidField, validate, zone
 from bot.logs import mask_phone
@@ -33,7 +33,7 @@ COLUMNS = (
 
 def local_zone() -> str:
     """This machine's IANA zone (TZ, /etc/timezone or the /etc/localtime link), else UTC."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    candidates = [tz_variable()]
     with_file = Path("/etc/timezone")
     if with_file.is_file():
         candidates.append(with_file.read_text().strip())

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from bot.api import api_routes
+from bot.interview.context import InterviewContext
+from bot.interview.profiles import Profile
+from bot.runtime import build_runtime
 from bot.store import Store, database_url
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 from tests.support import make_settings
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -46,10 +49,14 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
+async def no_model(_profile: Profile, _context: InterviewContext) -> VoiceLiveConnection:
+    raise VoiceLiveUnavailable("no model in these tests")
+
+
 def client_for(store: Store, tmp_path: Path, token: str | None = TOKEN) -> httpx.AsyncClient:
     app = Starlette(routes=api_routes())
     app.state.store = store
-    app.state.services = SimpleNamespace(settings=make_settings(tmp=tmp_path, API_TOKEN=token))
+    app.state.services = build_runtime(make_settings(tmp=tmp_path, API_TOKEN=token), no_model)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 

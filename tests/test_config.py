@@ -1,10 +1,14 @@
-"""Settings: defaults, dev mode, and errors that name the variable."""
+"""Settings: defaults, dev mode, errors that name the variable, and the only environment reads."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, environment, load_settings, tz_variable
+from bot.interviews_cli import local_zone
+
+BOT = Path(__file__).resolve().parents[1] / "bot"
 
 PROD = {
     "PUBLIC_URL": "https://bot.example.com",
@@ -89,3 +93,29 @@ def test_cli_reports_a_bad_setting_and_exits_2(
         main(["serve"])
     assert exc.value.code == 2
     assert "AUDIO_FORMAT: must be one of pcm16, g711_ulaw; got 'opus'" in capsys.readouterr().err
+
+
+def test_environment_is_the_process_environment_over_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=debug\nAUDIO_FORMAT=g711_ulaw\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    env = environment()
+    assert env["LOG_LEVEL"] == "warning" and env["AUDIO_FORMAT"] == "g711_ulaw"
+    assert environment(tmp_path / "absent.env")["LOG_LEVEL"] == "warning"
+
+
+def test_tz_is_read_through_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", ":Europe/Paris")
+    assert tz_variable() == "Europe/Paris" and local_zone() == "Europe/Paris"
+    monkeypatch.delenv("TZ")
+    assert tz_variable() == ""
+
+
+def test_only_config_reads_the_environment() -> None:
+    reads = re.compile(r"os\.environ|os\.getenv|getenv\(|environ\[|dotenv_values|load_dotenv")
+    readers = sorted(
+        str(path.relative_to(BOT)) for path in BOT.rglob("*.py") if reads.search(path.read_text())
+    )
+    assert readers == ["config.py"]

@@ -10,9 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bot.interview.gate import ask_twiml
-from bot.scheduling.webhooks import _wait_twiml
-from bot.twilio.webhooks import APOLOGY, connect_twiml, hangup_twiml
-from bot.twimldocs import BUILT_IN, VOICEMAIL
+from bot.twilio.twiml import APOLOGY, BUILT_IN, VOICEMAIL, connect_twiml, hangup_twiml, wait_twiml
 from tests import contract
 from tests.contract.twilio import rest_errors, rest_form, twiml_errors
 from tests.contract.voicelive import (
@@ -178,7 +176,7 @@ def test_valid_twiml_passes() -> None:
     assert twiml_errors(hangup_twiml(APOLOGY)) == []
     assert twiml_errors(hangup_twiml()) == []
     assert twiml_errors(BUILT_IN[VOICEMAIL]) == []
-    assert twiml_errors(_wait_twiml("https://example.com/twilio/voice?wait=1")) == []
+    assert twiml_errors(wait_twiml("https://example.com/twilio/voice?wait=1")) == []
     assert twiml_errors(ask_twiml("https://example.com/twilio/code", 2)) == []
     document = connect_twiml(
         stream_url="wss://example.com/twilio/media",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import ConfigError
 from bot.health import database_problem
-from bot.twimldocs import AT_CAPACITY, BUILT_IN, CALL_BACK_SHORTLY, load_twiml
+from bot.twilio.twiml import AT_CAPACITY, BUILT_IN, CALL_BACK_SHORTLY, load_twiml
 from tests.bridge import bridge, voice_params
 from tests.support import free_port
 from tests.test_drain import refused_says

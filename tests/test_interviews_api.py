@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from bot.interview.context import InterviewContext
+from bot.interview.profiles import Profile
 from bot.interviews_api import interview_routes
+from bot.runtime import build_runtime
 from bot.store import Store, database_url
 from bot.store.interviews import InterviewStore
-from tests.interview import practice_profile
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 from tests.scheduling import T0, FakeClock
 from tests.support import make_settings
 
@@ -31,16 +33,18 @@ BODY = {
 }
 
 
+async def no_model(_profile: Profile, _context: InterviewContext) -> VoiceLiveConnection:
+    raise VoiceLiveUnavailable("no model in these tests")
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     store = await Store.open(database_url(None, tmp_path))
     clock = FakeClock(T0 - timedelta(hours=1))
     app = Starlette(routes=interview_routes())
-    app.state.services = SimpleNamespace(
-        settings=make_settings(tmp=tmp_path, API_TOKEN=TOKEN),
-        interviews=InterviewStore(store.engine, now=clock.now),
-        profiles={"practice": practice_profile()},
-    )
+    runtime = build_runtime(make_settings(tmp=tmp_path, API_TOKEN=TOKEN), no_model, store=store)
+    runtime.interviews = InterviewStore(store.engine, now=clock.now)  # on the test's clock
+    app.state.services = runtime
     app.state.clock = clock
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=GOOD) as c:

@@ -15,7 +15,7 @@ from bot.store import Store
 from bot.store.interview_tables import interview_attempts, interviews
 from bot.store.interviews import InterviewStore
 from bot.store.tables import calls
-from bot.twilio.webhooks import APOLOGY
+from bot.twilio.twiml import APOLOGY
 from tests.bridge import Bridge
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.replicas import open_stream, shared_postgres

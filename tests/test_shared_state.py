@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.services import Outcomes
+from bot.outcomes import Outcomes
 from bot.store import Store
 from bot.store.interview_tables import interview_attempts
 from bot.store.interviews import InterviewStore

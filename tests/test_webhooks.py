@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.twilio.webhooks import StreamTokens, TokenError, connect_twiml, hangup_twiml, signature_ok
+from bot.twilio.twiml import connect_twiml, hangup_twiml
+from bot.twilio.webhooks import StreamTokens, TokenError, signature_ok
 from tests.fakes.signing import twilio_signature
 
 

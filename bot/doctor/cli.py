@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings, read_dotenv
+from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import local, twilio, voicelive, web
 from bot.doctor.report import Check, clean, failed, passed, render_json, render_lines
 from bot.logs import configure, mask_phone
@@ -50,9 +48,8 @@ async def run_checks(settings: Settings, *, fix_twilio: bool = False) -> list[Ch
 
 
 def main(args: argparse.Namespace) -> int:
-    env = {**read_dotenv(Path(".env")), **os.environ}
     try:
-        settings = load_settings(env)
+        settings = load_settings()  # the environment, plus ./.env
     except ConfigError as exc:
         check = failed("settings", str(exc), "correct the variable named, then run again")
         print(render_json([check]) if args.json else render_lines([check]))

@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 import structlog
-from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.interview.code_limits import CodeLimits
 from bot.interview.context import InterviewContext, InterviewDirectory
+from bot.twilio.twiml import gather_digits_twiml, hangup_twiml
 
 log = structlog.get_logger(__name__)
 
@@ -41,25 +41,9 @@ UNAVAILABLE = (
 
 def ask_twiml(action_url: str, attempt: int, prompt: str = ASK) -> str:
     """<Gather> six keypad digits, posting them (even none) to action_url?attempt=N."""
-    response = VoiceResponse()
-    gather = Gather(
-        input="dtmf",
-        num_digits=CODE_LENGTH,
-        timeout=GATHER_TIMEOUT_S,
-        action=f"{action_url}?attempt={attempt}",
-        method="POST",
-        action_on_empty_result=True,
+    return gather_digits_twiml(
+        f"{action_url}?attempt={attempt}", prompt, digits=CODE_LENGTH, timeout_s=GATHER_TIMEOUT_S
     )
-    gather.say(prompt)
-    response.append(gather)
-    return str(response)
-
-
-def goodbye_twiml(text: str) -> str:
-    response = VoiceResponse()
-    response.say(text)
-    response.hangup()
-    return str(response)
 
 
 def attempt_of(query: Mapping[str, str]) -> int | None:
@@ -84,7 +68,7 @@ async def refusal(limits: CodeLimits | None, caller: str) -> str | None:
     scope = await asyncio.wait_for(limits.check(caller), LOOKUP_TIMEOUT_S)
     if scope is None:
         return None
-    return goodbye_twiml(LIMITED if scope == "caller" else BUSY)
+    return hangup_twiml(LIMITED if scope == "caller" else BUSY)
 
 
 async def code_entered(
@@ -100,12 +84,12 @@ async def code_entered(
     """The TwiML answering one <Gather> result: the stream, another try, or goodbye."""
     if directory is None:
         log.error("gate.no_directory", reason="INBOUND_REQUIRE_CODE is on but no directory")
-        return goodbye_twiml(UNAVAILABLE)
+        return hangup_twiml(UNAVAILABLE)
     try:  # past a limit, even the right code is refused: guessing cannot go on
         refused = await refusal(limits, caller)
     except Exception as exc:  # cannot tell whether they are limited: check nothing
         log.error("gate.limits_failed", error=type(exc).__name__, attempt=attempt)
-        return goodbye_twiml(UNAVAILABLE)
+        return hangup_twiml(UNAVAILABLE)
     if refused is not None:
         return refused
     context = None
@@ -114,7 +98,7 @@ async def code_entered(
             context = await asyncio.wait_for(directory.interview_by_code(digits), LOOKUP_TIMEOUT_S)
         except Exception as exc:  # the directory is down or slow: do not count it against them
             log.error("gate.lookup_failed", error=type(exc).__name__, attempt=attempt)
-            return goodbye_twiml(UNAVAILABLE)
+            return hangup_twiml(UNAVAILABLE)
     if context is not None:
         log.info("gate.code_accepted", attempt=attempt, interview_id=context.interview_id,
                  profile=context.profile)  # fmt: skip
@@ -128,5 +112,5 @@ async def code_entered(
             log.error("gate.failure_not_recorded", error=type(exc).__name__, attempt=attempt)
     if attempt >= MAX_ATTEMPTS:
         log.warning("gate.attempts_exhausted", attempts=attempt)
-        return goodbye_twiml(GOODBYE)
+        return hangup_twiml(GOODBYE)
     return ask_twiml(action_url, attempt + 1, RETRY)

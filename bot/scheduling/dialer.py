@@ -16,7 +16,7 @@ from bot.logs import mask_phone
 from bot.recordwrites import Backoff, unavailable
 from bot.store.interviews import Claim, InterviewStore
 from bot.twilio.rest import RestError
-from bot.twimldocs import BUILT_IN, VOICEMAIL
+from bot.twilio.twiml import BUILT_IN, VOICEMAIL
 
 log = structlog.get_logger(__name__)
 

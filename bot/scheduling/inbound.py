@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.callrecord import FAILED_REASONS
+from bot.endreasons import FAILED
 from bot.interview.context import InterviewContext
+
+if TYPE_CHECKING:
+    from bot.store.interviews import InterviewStore
 
 log = structlog.get_logger(__name__)
 
@@ -15,8 +18,8 @@ log = structlog.get_logger(__name__)
 class CallInDirectory:
     """The code gate's directory for one call: a matching code also takes the interview."""
 
-    def __init__(self, interviews: Any, call_sid: str, instance: str) -> None:
-        self.interviews = interviews  # bot.store.interviews.InterviewStore
+    def __init__(self, interviews: InterviewStore, call_sid: str, instance: str) -> None:
+        self.interviews = interviews
         self.call_sid = call_sid
         self.instance = instance
 
@@ -35,15 +38,17 @@ class CallInDirectory:
 
 
 async def call_ended(
-    interviews: Any, context: InterviewContext, call_sid: str, direction: str, reason: str
+    interviews: InterviewStore | None,
+    context: InterviewContext,
+    call_sid: str,
+    direction: str,
+    reason: str,
 ) -> None:
     """An inbound interview call ended: tell its interview (outbound ones hear from Twilio)."""
     if interviews is None or context.interview_id is None or direction != "inbound":
         return
     try:
-        await interviews.call_in_ended(
-            context.interview_id, call_sid, failed=reason in FAILED_REASONS
-        )
+        await interviews.call_in_ended(context.interview_id, call_sid, failed=reason in FAILED)
     except Exception as exc:  # the call log is written; the interview waits for ops
         log.error("interview.call_in_end_failed", interview_id=context.interview_id,
                   error=f"{type(exc).__name__}: {exc}")  # fmt: skip

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.interview.schedule import RetryPolicy
@@ -20,9 +21,20 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(d.max_attempts, d.retry_backoff_s, d.retry_backoff_max_s)
 
 
-def start_scheduling(settings: Settings, engine: Any, services: Any) -> None:
-    """Set services.interviews and, when Twilio REST settings are present, start the dialer."""
-    services.interviews = InterviewStore(engine, retry_policy(settings))
+def interview_store(settings: Settings, engine: AsyncEngine) -> InterviewStore:
+    """Scheduled interviews on the call log's engine, retried as the dialer settings say."""
+    return InterviewStore(engine, retry_policy(settings))
+
+
+def build_dialer(
+    settings: Settings,
+    interviews: InterviewStore,
+    *,
+    instance: str,
+    paused: Callable[[], bool],
+    voicemail: str,
+) -> Dialer | None:
+    """The dialer (not started), or None without TWILIO_ACCOUNT_SID and TWILIO_PHONE_NUMBER."""
     sid, phone = settings.twilio_account_sid, settings.twilio_phone_number
     if not (sid and phone):
         log.info(
@@ -30,7 +42,7 @@ def start_scheduling(settings: Settings, engine: Any, services: Any) -> None:
             reason="TWILIO_ACCOUNT_SID and TWILIO_PHONE_NUMBER are needed to place calls; "
             "interviews can be scheduled but nobody will be called",
         )
-        return
+        return None
     d = settings.dialer
     rest = TwilioRest(sid, settings.twilio_auth_token, settings.twilio_api_url, d.rest_timeout_s)
     config = DialerConfig(
@@ -42,20 +54,19 @@ def start_scheduling(settings: Settings, engine: Any, services: Any) -> None:
         recovery_s=d.recovery_s,
         time_limit_s=call_time_limit_s(settings.max_call_duration_s),
     )
-    dialer = Dialer(
-        services.interviews,
-        rest,
-        config,
-        instance=services.instance,
-        paused=lambda: bool(getattr(services, "draining", False)),
-        voicemail=services.twiml.voicemail if services.twiml is not None else None,
-    )
-    services.dialer = dialer
+    return Dialer(interviews, rest, config, instance=instance, paused=paused, voicemail=voicemail)
+
+
+def start_dialer(dialer: Dialer | None, settings: Settings) -> None:
+    """Start placing scheduled calls (no-op without a dialer)."""
+    if dialer is None:
+        return
     dialer.start()
+    d = settings.dialer
     log.info("dialer.started", calls_per_second=d.calls_per_second, api=settings.twilio_api_url)
 
 
-async def stop_scheduling(services: Any) -> None:
+async def stop_dialer(dialer: Dialer | None) -> None:
     """Stop the dialer (dials in flight finish, bounded)."""
-    if getattr(services, "dialer", None) is not None:
-        await services.dialer.stop()
+    if dialer is not None:
+        await dialer.stop()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import structlog
-from twilio.twiml.voice_response import VoiceResponse
 
 from bot.interview.context import InterviewContext
-from bot.twilio.webhooks import hangup_twiml
-from bot.twimldocs import BUILT_IN, VOICEMAIL
+from bot.twilio.twiml import hangup_twiml, wait_twiml
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -23,21 +24,13 @@ def _attempt(query: Mapping[str, str]) -> tuple[str, int] | None:
     return interview_id, int(raw)
 
 
-def _wait_twiml(url: str) -> str:
-    """Hold one second (silence), then ask the voice webhook again."""
-    response = VoiceResponse()
-    response.pause(length=1)
-    response.redirect(url, method="POST")
-    return str(response)
-
-
 async def outbound_answer(
-    services: Any, query: Mapping[str, str], form: Mapping[str, str]
+    services: Runtime, query: Mapping[str, str], form: Mapping[str, str]
 ) -> InterviewContext | str:
     """For a call the dialer placed: the interview's context (connect the stream), or TwiML to
     answer instead (wait for answering-machine detection, voicemail, or hang up)."""
     key = _attempt(query)
-    store = getattr(services, "interviews", None)
+    store = services.interviews
     if key is None or store is None:
         return hangup_twiml()
     interview_id, seq = key
@@ -56,17 +49,16 @@ async def outbound_answer(
         return context
     if action == "wait":
         params = urlencode({"interview": interview_id, "attempt": seq, "wait": waited + 1})
-        return _wait_twiml(services.settings.url_for(f"/twilio/voice?{params}"))
+        return wait_twiml(services.settings.url_for(f"/twilio/voice?{params}"))
     if action == "voicemail":  # TWIML_DIR/voicemail.xml, read and checked at start-up
-        docs = getattr(services, "twiml", None)
-        return docs.voicemail if docs is not None else BUILT_IN[VOICEMAIL]
+        return services.twiml.voicemail
     return hangup_twiml()
 
 
-async def on_status(services: Any, query: Mapping[str, str], form: Mapping[str, str]) -> None:
+async def on_status(services: Runtime, query: Mapping[str, str], form: Mapping[str, str]) -> None:
     """A call status or AMD callback for a dialer attempt: update it, leave voicemail if due."""
     key = _attempt(query)
-    store = getattr(services, "interviews", None)
+    store = services.interviews
     if key is None or store is None:
         return
     try:
@@ -83,5 +75,5 @@ async def on_status(services: Any, query: Mapping[str, str], form: Mapping[str, 
     if result is None:
         log.warning("dialer.callback_unknown_attempt", interview_id=key[0], attempt=key[1])
         return
-    if result.leave_voicemail and getattr(services, "dialer", None) is not None and result.call_sid:
+    if result.leave_voicemail and services.dialer is not None and result.call_sid:
         services.dialer.leave_voicemail(result.call_sid)

@@ -1,4 +1,4 @@
-"""Twilio webhook helpers: signature checks, the TwiML we answer, and per-call stream tokens."""
+"""Twilio webhook helpers: signature checks and per-call stream tokens (TwiML: bot.twilio.twiml)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,8 @@ from datetime import UTC, datetime
 import structlog
 from twilio import request_validator
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import Connect, VoiceResponse
 
 log = structlog.get_logger(__name__)
-
-APOLOGY = (
-    "We're sorry, the interviewer is not available right now. "
-    "Please try again in a few minutes. Goodbye."
-)
-
 
 SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
 
@@ -116,43 +109,6 @@ def check_signature(
 def signature_ok(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
     """True when X-Twilio-Signature (HMAC-SHA1, auth token) matches the URL and parameters."""
     return check_signature(auth_token, url, params, signature).ok
-
-
-def connect_twiml(
-    *,
-    stream_url: str,
-    token: str,
-    action_url: str,
-    status_url: str,
-    parameters: Mapping[str, str] | None = None,
-) -> str:
-    """TwiML that opens the bidirectional media stream, carrying the token and call facts."""
-    response = VoiceResponse()
-    connect = Connect(action=action_url, method="POST")
-    stream = connect.stream(
-        url=stream_url, status_callback=status_url, status_callback_method="POST"
-    )
-    stream.parameter(name="token", value=token)
-    for name, value in (parameters or {}).items():
-        stream.parameter(name=name, value=value)
-    response.append(connect)
-    return str(response)
-
-
-def redirect_twiml(url: str) -> str:
-    """TwiML that has Twilio request `url` (POST) for the call's next instructions."""
-    response = VoiceResponse()
-    response.redirect(url, method="POST")
-    return str(response)
-
-
-def hangup_twiml(say: str | None = None) -> str:
-    """TwiML that (optionally) says a sentence and hangs up."""
-    response = VoiceResponse()
-    if say:
-        response.say(say)
-    response.hangup()
-    return str(response)
 
 
 _TOKEN = re.compile(r"[0-9]{1,12}\.[0-9a-f]{16}\.[0-9a-f]{32}")
