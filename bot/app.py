@@ -280,8 +280,8 @@ async def _start(
         stack.push_async_callback(tokens.close)
 
     async def connect(profile: Profile, context: InterviewContext) -> VoiceLiveConnection:
-        session = call_session(settings, profile, context)
         with telemetry.span("voicelive.connect", auth="api-key" if api_key else "entra-id"):
+            session = call_session(settings, profile, context)
             return await open_session(settings, endpoint, api_key, session, tokens)
 
     store = await Store.open(database_url(settings.database_url, settings.data_dir))
