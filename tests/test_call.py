@@ -10,11 +10,11 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.bridge import bridge, tone_power
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import AUTH_TOKEN
+from tests.support.bridge import bridge, tone_power
 
 
 def tones(lengths_ms: dict[int, int], default_ms: int = 800):

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.bridge import Bridge
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import bot_env, bot_process, free_port, make_settings
+from tests.support.bridge import Bridge
 
 API_TOKEN = "api-token-for-tests-0123456789"
 

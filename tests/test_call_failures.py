@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bridge import bridge, voice_params
 from tests.fakes import audio
 from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import CallConnectError, FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import AUTH_TOKEN
+from tests.support.bridge import bridge, voice_params
 
 
 async def test_webhooks_refuse_bad_signatures_and_bad_forms(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.logs import configure
-from tests.bridge import CALLER, bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import AUTH_TOKEN
+from tests.support.bridge import CALLER, bridge, wait_ended
 
 
 async def test_call_log_lines_are_bound_and_clean(

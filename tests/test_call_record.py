@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.interview import practice_profile
+from tests.support.bridge import bridge, wait_ended
+from tests.support.interview import practice_profile
 
 PRO = {"audio_in": 35.20, "audio_cached": 0.44, "audio_out": 70.40,
        "text_in": 4.40, "text_cached": 1.375, "text_out": 17.60}  # fmt: skip

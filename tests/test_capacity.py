@@ -10,8 +10,8 @@ from xml.etree import ElementTree
 
 import httpx
 
-from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes.waiting import poll
+from tests.support.bridge import Bridge, bridge, voice_params
 from tests.test_drain import refused_says
 
 

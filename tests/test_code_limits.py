@@ -24,11 +24,11 @@ from bot.interview.code_limits import CodeLimits, derive_key
 from bot.interview.context import InterviewContext
 from bot.logs import configure
 from bot.store.code_failures import CodeFailures, code_failures
-from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.interview import Directory
-from tests.scheduling import FakeClock, database
 from tests.support import AUTH_TOKEN, make_settings
+from tests.support.bridge import Bridge, bridge, voice_params
+from tests.support.interview import Directory
+from tests.support.scheduling import FakeClock, database
 
 CODE = "482916"
 ADA = InterviewContext("practice", "iv-42", "Ada Lovelace", "staff engineer")

@@ -19,8 +19,8 @@ from bot.store.interview_tables import interview_attempts
 from bot.store.interviews import Claim, InterviewStore
 from bot.twilio.rest import TwilioRest
 from tests.fakes.twilio_rest import FakeTwilioRest
-from tests.scheduling import T0, FakeClock, Opener, database, fields, interviews_on
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.scheduling import T0, FakeClock, Opener, database, fields, interviews_on
 
 FROM = "+15005550006"
 KINDS = ["sqlite", "postgresql"]

@@ -10,12 +10,12 @@ from xml.etree import ElementTree
 import httpx
 
 from bot.drain import drain
-from tests.bridge import Bridge, bridge, voice_params
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.interview import fixed_line, practice_profile
 from tests.support import AUTH_TOKEN, bot_env, bot_process, free_port, make_settings
+from tests.support.bridge import Bridge, bridge, voice_params
+from tests.support.interview import fixed_line, practice_profile
 
 
 async def get(base: str, path: str) -> httpx.Response:

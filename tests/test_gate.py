@@ -15,12 +15,12 @@ import pytest
 from bot.interview import gate
 from bot.interview.context import InterviewContext
 from bot.logs import configure
-from tests.bridge import Bridge, bridge, voice_params, wait_ended
 from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.interview import Directory
 from tests.support import AUTH_TOKEN
+from tests.support.bridge import Bridge, bridge, voice_params, wait_ended
+from tests.support.interview import Directory
 
 CODE = "482916"
 ADA = InterviewContext("practice", "iv-42", "Ada Lovelace", "staff engineer")

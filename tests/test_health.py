@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.config import ConfigError
 from bot.health import database_problem
 from bot.twilio.twiml import AT_CAPACITY, BUILT_IN, CALL_BACK_SHORTLY, load_twiml
-from tests.bridge import bridge, voice_params
 from tests.support import free_port
+from tests.support.bridge import bridge, voice_params
 from tests.test_drain import refused_says
 
 ROOT = Path(__file__).resolve().parent.parent

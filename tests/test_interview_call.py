@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from bot.calls_cli import summary
-from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
-from tests.interview import fixed_line
+from tests.support.bridge import bridge, wait_ended
+from tests.support.interview import fixed_line
 from tests.test_call import tones
 
 PRACTICE_Q1 = "Tell me about a project you are proud of and the part you played in it."

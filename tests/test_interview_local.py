@@ -7,10 +7,10 @@ from xml.etree import ElementTree
 
 import httpx
 
-from tests.bridge import voice_params, wait_ended
 from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.support import AUTH_TOKEN, make_settings, running_app
+from tests.support.bridge import voice_params, wait_ended
 
 Q1 = "Tell me about a project you are proud of and the part you played in it."
 Q2 = "Describe a time you disagreed with a colleague. What happened?"

@@ -11,7 +11,7 @@ import pytest
 
 from bot.interview.schedule import InvalidField
 from bot.store.interviews import Claim, Conflict, InterviewStore
-from tests.scheduling import T0, FakeClock, database, fields, interviews_on
+from tests.support.scheduling import T0, FakeClock, database, fields, interviews_on
 
 SID = "CA" + "1" * 32
 

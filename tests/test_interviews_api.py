@@ -19,8 +19,8 @@ from bot.runtime import build_runtime
 from bot.store import Store, database_url
 from bot.store.interviews import InterviewStore
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
-from tests.scheduling import T0, FakeClock
 from tests.support import make_settings
+from tests.support.scheduling import T0, FakeClock
 
 TOKEN = "api-token-for-tests-0123456789"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,9 +12,9 @@ import numpy as np
 
 from bot.interview.profiles import Question
 from bot.softphone import CallReport, Options, run_call
-from tests.bridge import wait_ended
-from tests.interview import practice_profile
 from tests.support import make_settings, running_app, running_bot
+from tests.support.bridge import wait_ended
+from tests.support.interview import practice_profile
 
 PRACTICE_PROFILE = practice_profile()
 

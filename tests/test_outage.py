@@ -27,9 +27,9 @@ from bot.journal import Journal
 from bot.recordwrites import Write
 from bot.scheduling.dialer import Dialer, DialerConfig, SystemClock
 from bot.store import Store
-from tests.bridge import bridge, wait_ended
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
-from tests.pgproxy import TcpProxy
+from tests.support.bridge import bridge, wait_ended
+from tests.support.pgproxy import TcpProxy
 from tests.test_call_record import metric
 
 

@@ -13,12 +13,12 @@ from xml.etree import ElementTree
 
 import httpx
 
-from tests.bridge import Bridge, bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.twilio_rest import FakeCall, FakeTwilioRest
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.bridge import Bridge, bridge, wait_ended
 
 TOKEN = "api-token-for-tests-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

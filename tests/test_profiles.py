@@ -20,8 +20,8 @@ from bot.interview.profiles import (
     profile_from_dict,
 )
 from bot.localengine.script import Script
-from tests.interview import make_profile
 from tests.support import free_port
+from tests.support.interview import make_profile
 
 VALID = """
 role = "backend engineer"

@@ -16,10 +16,10 @@ from bot.store.interview_tables import interview_attempts, interviews
 from bot.store.interviews import InterviewStore
 from bot.store.tables import calls
 from bot.twilio.twiml import APOLOGY
-from tests.bridge import Bridge
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.replicas import open_stream, shared_postgres
 from tests.support import bot_env, bot_process, free_port, make_settings
+from tests.support.bridge import Bridge
+from tests.support.replicas import open_stream, shared_postgres
 
 
 def _replica(tmp: Path, port: int, vl: FakeVoiceLive) -> Bridge:

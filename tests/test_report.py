@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.interview.report import asks, build_report
-from tests.interview import make_profile
+from tests.support.interview import make_profile
 
 
 def turn(speaker: str, text: str, offset_ms: float, interrupted: bool = False) -> dict[str, Any]:

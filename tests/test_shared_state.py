@@ -18,7 +18,7 @@ from bot.store.interview_tables import interview_attempts
 from bot.store.interviews import InterviewStore
 from bot.store.shared import SharedState
 from bot.twilio.webhooks import StreamTokens, TokenError
-from tests.scheduling import FakeClock, database, fields, interviews_on
+from tests.support.scheduling import FakeClock, database, fields, interviews_on
 
 SID = "CA" + "1" * 32
 

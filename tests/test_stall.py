@@ -6,8 +6,8 @@ import asyncio
 import math
 from pathlib import Path
 
-from tests.bridge import bridge, wait_ended
 from tests.fakes.voicelive import FakeVoiceLive
+from tests.support.bridge import bridge, wait_ended
 from tests.test_reconnect import answer, caller_bytes
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.callrecord import report_interrupted
 from bot.store import Store
-from tests.interview import make_profile
+from tests.support.interview import make_profile
 from tests.test_store import start, store  # noqa: F401  (store is the fixture)
 
 

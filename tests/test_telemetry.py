@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bot import telemetry
-from tests.bridge import CALLER, bridge, wait_ended
 from tests.fakes import audio
 from tests.support import make_settings
+from tests.support.bridge import CALLER, bridge, wait_ended
 
 CONNECTION = (
     "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9"

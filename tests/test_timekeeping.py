@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.interview.timekeeping import Timekeeper, spoken
-from tests.bridge import bridge, wait_ended
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
-from tests.interview import fixed_line, practice_profile
+from tests.support.bridge import bridge, wait_ended
+from tests.support.interview import fixed_line, practice_profile
 
 PRACTICE_PROFILE = practice_profile()
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.interview.tools import Assessment, ToolError, parse_assessment, run_tool
-from tests.interview import make_profile
+from tests.support.interview import make_profile
 
 
 class Sink:

@@ -11,9 +11,9 @@ import pytest
 from bot.logs import SCRUBBER
 from bot.voicelive.auth import SCOPE, TokenProvider
 from bot.voicelive.client import VoiceLiveUnavailable, open_session
-from tests.bridge import bridge
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import make_settings
+from tests.support.bridge import bridge
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from bot.interview.profiles import DEFAULT_HOLDING_LINE as ONE_MOMENT
-from tests.bridge import bridge, wait_ended
 from tests.fakes.voicelive import FakeSession, FakeVoiceLive
-from tests.interview import fixed_line
+from tests.support.bridge import bridge, wait_ended
+from tests.support.interview import fixed_line
 from tests.test_call import tones
 from tests.test_call_record import metric
 
@@ -269,7 +269,7 @@ async def test_a_full_outbound_queue_is_one_warning_per_response(tmp_path: Path)
 async def test_the_holding_line_is_the_profiles_own(tmp_path: Path) -> None:
     import dataclasses
 
-    from tests.interview import practice_profile
+    from tests.support.interview import practice_profile
 
     fake = FakeVoiceLive(response_audio=tones({}, 400), speed=math.inf, energy_vad=False)
     async with bridge(tmp_path, fake) as b:

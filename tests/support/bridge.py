@@ -16,7 +16,7 @@ from bot.config import Settings
 from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
-from tests.support import AUTH_TOKEN, free_port, make_settings, running_app
+from tests.support.server import AUTH_TOKEN, free_port, make_settings, running_app
 
 CALLER = "+14155550142"
 

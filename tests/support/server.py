@@ -1,4 +1,4 @@
-"""Test support: settings for tests and a real bot served by uvicorn on 127.0.0.1."""
+"""Settings for tests and a real bot served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 

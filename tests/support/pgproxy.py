@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.support import free_port
+from tests.support.server import free_port
 
 
 class TcpProxy:

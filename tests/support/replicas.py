@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.bridge import Bridge
 from tests.fakes.twilio_media import FakeTwilioCall
-from tests.support import AUTH_TOKEN
+from tests.support.bridge import Bridge
+from tests.support.server import AUTH_TOKEN
 
 
 @contextlib.asynccontextmanager
