@@ -1,7 +1,9 @@
 """Suite-wide: every test's Voice Live and Twilio traffic is checked against the vendors'
 own models (tests/contract). A violation fails the test that caused it, naming the event
 or document; `@pytest.mark.contract_exempt("why")` opts a test out (traffic malformed on
-purpose), as does `FakeVoiceLive(check_contract=False)` for one fake."""
+purpose), as does `FakeVoiceLive(check_contract=False)` for one fake. Under pytest-xdist
+each worker gets a PostgreSQL database of its own (tests/support/workers.py); a test that
+cannot share the machine with others is marked `xdist_group` with a reason."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from tests import contract
 from tests.contract.twilio import check_twiml
 from tests.contract.voicelive import check_client_event, check_server_event
+from tests.support.workers import give_worker_its_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "contract_exempt(reason): this test sends traffic that breaks the vendors' contract on "
         "purpose; its contract violations do not fail it",
     )
+    give_worker_its_database(config)
 
 
 def _exempt(item: pytest.Item) -> bool:
