@@ -1,11 +1,5 @@
-"""Fake Twilio REST API (Calls create and update, HTTP basic auth) on 127.0.0.1, written from
-docs/twilio.md; afterwards it plays Twilio's part: signed status callbacks, AMD results and the
-voice webhook, in any order the test asks for.
-
-Also the Account (fetch) and IncomingPhoneNumbers (read with a PhoneNumber filter, update)
-resources, from Twilio's API reference (twilio.com/docs/iam/api/account,
-twilio.com/docs/phone-numbers/api/incomingphonenumber-resource): JSON property names in
-snake_case, form parameters in PascalCase, list pages with Twilio's paging fields."""
+"""The fake Twilio REST API on 127.0.0.1: Calls create and update, the Account and its
+IncomingPhoneNumbers, HTTP basic auth, test controls (failures, numbers), and serving."""
 
 from __future__ import annotations
 
@@ -18,13 +12,11 @@ import secrets
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,86 +25,11 @@ from starlette.routing import Route
 
 from tests.contract.twilio import check_rest
 
-from .signing import twilio_signature
-
-API = "/2010-04-01/Accounts/{account}"
-E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-STATUS_EVENTS = {"initiated", "ringing", "answered", "completed"}
+from .callbacks import Callbacks
+from .resources import API, E164, NUMBER_FIELDS, STATUS_EVENTS, Failure, FakeCall, FakeNumber, error
 
 
-@dataclass
-class Failure:
-    """An error the fake answers with instead of creating a call."""
-
-    status: int
-    code: int
-    message: str
-
-
-@dataclass
-class FakeCall:
-    """One call created through the fake, and what the app asked of it."""
-
-    sid: str
-    to: str
-    from_: str
-    form: dict[str, list[str]]
-    created_at: datetime
-    status: str = "queued"
-    sequence: int = 0
-    updates: list[dict[str, str]] = field(default_factory=list)
-
-    def one(self, name: str) -> str | None:
-        values = self.form.get(name)
-        return values[-1] if values else None
-
-    @property
-    def url(self) -> str | None:
-        return self.one("Url")
-
-    @property
-    def query(self) -> dict[str, str]:
-        """The query of the voice URL the app gave (it names the interview and attempt)."""
-        return {k: v[-1] for k, v in parse_qs(urlsplit(self.url or "").query).items()}
-
-
-@dataclass
-class FakeNumber:
-    """One IncomingPhoneNumber of the account (a number it bought from Twilio)."""
-
-    sid: str
-    phone_number: str
-    voice_url: str = ""
-    voice_method: str = "POST"
-    status_callback: str = ""
-    status_callback_method: str = "POST"
-    friendly_name: str = ""
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updates: list[dict[str, str]] = field(default_factory=list)
-
-
-# IncomingPhoneNumber update parameters the fake applies (form name -> attribute)
-NUMBER_FIELDS = {
-    "VoiceUrl": "voice_url",
-    "VoiceMethod": "voice_method",
-    "StatusCallback": "status_callback",
-    "StatusCallbackMethod": "status_callback_method",
-    "FriendlyName": "friendly_name",
-}
-
-
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    body = {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-    return JSONResponse(body, status_code=status)
-
-
-class FakeTwilioRest:
+class FakeTwilioRest(Callbacks):
     """`async with FakeTwilioRest(sid, token) as fake:` then point TWILIO_API_URL at fake.url."""
 
     def __init__(
@@ -186,7 +103,7 @@ class FakeTwilioRest:
     def _check(self, request: Request) -> JSONResponse | None:
         self.requests.append((request.method, request.url.path))
         if not self._authorized(request) or request.path_params["account"] != self.account_sid:
-            return _error(401, 20003, "Authenticate")
+            return error(401, 20003, "Authenticate")
         return None
 
     async def _create(self, request: Request) -> Response:
@@ -197,18 +114,18 @@ class FakeTwilioRest:
         check_rest("create", form, "bot -> Twilio REST")  # fields as twilio-python sends them
         to, from_ = (form.get("To") or [""])[-1], (form.get("From") or [""])[-1]
         if not to:
-            return _error(400, 21201, "No 'To' number is specified")
+            return error(400, 21201, "No 'To' number is specified")
         if not from_:
-            return _error(400, 21213, "No 'From' number is specified")
+            return error(400, 21213, "No 'From' number is specified")
         if not (form.get("Url") or form.get("Twiml")):
-            return _error(400, 21205, "Url parameter is required")
+            return error(400, 21205, "Url parameter is required")
         bad_events = set(form.get("StatusCallbackEvent", [])) - STATUS_EVENTS
         if bad_events:
-            return _error(400, 21626, f"Invalid StatusCallbackEvent {sorted(bad_events)[0]}")
+            return error(400, 21626, f"Invalid StatusCallbackEvent {sorted(bad_events)[0]}")
         if not E164.match(to):
-            return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+            return error(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if self.verified_from is not None and from_ not in self.verified_from:
-            return _error(
+            return error(
                 400,
                 21210,
                 f"The source phone number provided, {from_}, is not yet "
@@ -218,7 +135,7 @@ class FakeTwilioRest:
         queued = self.failures.get(to)
         failure = queued.popleft() if queued else self.fail_always
         if failure is not None:
-            return _error(failure.status, failure.code, failure.message)
+            return error(failure.status, failure.code, failure.message)
         if self.create_delay_s:
             await asyncio.sleep(self.create_delay_s)
         now = datetime.now(UTC)
@@ -237,12 +154,12 @@ class FakeTwilioRest:
         sid = request.path_params["sid"]
         call = next((c for c in self.calls if c.sid == sid), None)
         if call is None:
-            return _error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return error(404, 20404, f"The requested resource {request.url.path} was not found")
         posted = await self._form(request)
         check_rest("update", posted, "bot -> Twilio REST")  # fields as twilio-python sends them
         form = {k: v[-1] for k, v in posted.items()}
         if ("Twiml" in form or "Url" in form) and call.status in ("completed", "canceled"):
-            return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            return error(400, 21220, "Call is not in-progress. Cannot redirect.")
         call.updates.append(form)
         if form.get("Status") in ("completed", "canceled"):
             call.status = form["Status"]
@@ -342,7 +259,7 @@ class FakeTwilioRest:
         try:
             page_size = max(1, min(1000, int(request.query_params.get("PageSize", "50"))))
         except ValueError:
-            return _error(400, 20001, "Invalid PageSize")
+            return error(400, 20001, "Invalid PageSize")
         found = self.numbers
         if wanted:
             pattern = re.compile("".join(r"\d" if c == "*" else re.escape(c) for c in wanted))
@@ -371,83 +288,17 @@ class FakeTwilioRest:
         sid = request.path_params["sid"]
         number = next((n for n in self.numbers if n.sid == sid), None)
         if number is None:
-            return _error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return error(404, 20404, f"The requested resource {request.url.path} was not found")
         form = {k: v[-1] for k, v in (await self._form(request)).items()}
         for name in ("VoiceMethod", "StatusCallbackMethod"):
             if name in form and form[name].upper() not in ("GET", "POST"):
-                return _error(400, 20001, f"{name} must be GET or POST")  # code unconfirmed
+                return error(400, 20001, f"{name} must be GET or POST")  # code unconfirmed
         number.updates.append(form)
         for name, attribute in NUMBER_FIELDS.items():
             if name in form:
                 setattr(number, attribute, form[name])
         number.updated_at = datetime.now(UTC)
         return JSONResponse(self._number_resource(number))
-
-    # --- playing Twilio's part afterwards ---------------------------------------------------
-
-    async def _post(self, url: str, params: dict[str, str]) -> httpx.Response:
-        signature = twilio_signature(self.auth_token, url, params)
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
-
-    def _common(self, call: FakeCall) -> dict[str, str]:
-        return {
-            "CallSid": call.sid,
-            "AccountSid": self.account_sid,
-            "From": call.from_,
-            "To": call.to,
-            "Direction": "outbound-api",
-            "ApiVersion": "2010-04-01",
-        }
-
-    async def status(
-        self,
-        call: FakeCall,
-        status: str,
-        *,
-        sequence: int | None = None,
-        duration: int | None = None,
-        answered_by: str | None = None,
-        at: datetime | None = None,
-    ) -> httpx.Response:
-        """POST a status callback (CallStatus, SequenceNumber counting from 0, Timestamp)."""
-        url = call.one("StatusCallback")
-        assert url, "the app asked for no status callback"
-        if sequence is None:
-            sequence = call.sequence
-            call.sequence += 1
-        if status in ("completed", "busy", "no-answer", "failed", "canceled"):
-            call.status = status
-        params = {
-            **self._common(call),
-            "CallStatus": status,
-            "SequenceNumber": str(sequence),
-            "Timestamp": format_datetime(at or datetime.now(UTC)),
-            "CallbackSource": "call-progress-events",
-        }
-        if duration is not None:
-            params["CallDuration"] = str(duration)
-        if answered_by:
-            params["AnsweredBy"] = answered_by
-        return await self._post(url, params)
-
-    async def amd(self, call: FakeCall, answered_by: str, detect_ms: int = 2400) -> httpx.Response:
-        """POST the async AMD result to AsyncAmdStatusCallback."""
-        url = call.one("AsyncAmdStatusCallback")
-        assert url, "the app asked for no async AMD callback"
-        params = {
-            "CallSid": call.sid,
-            "AccountSid": self.account_sid,
-            "AnsweredBy": answered_by,
-            "MachineDetectionDuration": str(detect_ms),
-        }
-        return await self._post(url, params)
-
-    async def voice(self, call: FakeCall, url: str | None = None) -> httpx.Response:
-        """Request the call's TwiML (the voice URL, or a <Redirect> URL) as Twilio does."""
-        target = url or call.url
-        assert target
-        return await self._post(target, {**self._common(call), "CallStatus": "in-progress"})
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
