@@ -17,7 +17,7 @@ import pytest
 from tests import contract
 from tests.contract.twilio import check_twiml
 from tests.contract.voicelive import check_client_event, check_server_event
-from tests.support.workers import give_worker_its_database
+from tests.support.workers import give_worker_its_database, slowest_first
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,6 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "purpose; its contract violations do not fail it",
     )
     give_worker_its_database(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slowest_first(config, items)
 
 
 def _exempt(item: pytest.Item) -> bool:
