@@ -24,6 +24,12 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
 
 
+# The dialer sleeps between looks for due interviews (DIALER_POLL_S) and between rate-limit
+# slots (1 / DIALER_CALLS_PER_SECOND), and stopping the bot waits for that sleep: the defaults
+# (1 s each) would add a second to every test's teardown. Tests about either set their own.
+QUICK_DIALER = {"DIALER_POLL_S": "0.1", "DIALER_CALLS_PER_SECOND": "20"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,6 +48,7 @@ def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) 
         "VOICE_LIVE_API_KEY": "test-key",
         "LOG_FORMAT": "console",
         "DATA_DIR": str(tmp or Path("data")),
+        **QUICK_DIALER,
     }
     base.update({k: str(v) for k, v in env.items() if v is not None})
     return load_settings({k: v for k, v in base.items() if v != ""})
@@ -127,5 +134,6 @@ def bot_env(tmp: Path, port: int, voice_live_endpoint: str, **extra: str) -> dic
         "VOICE_LIVE_API_KEY": "test-key",
         "DATA_DIR": str(tmp),
         "DATABASE_URL": f"sqlite:///{tmp}/calls.db",
+        **QUICK_DIALER,
         **extra,
     }
