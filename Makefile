@@ -16,7 +16,9 @@ run: $(STAMP)
 	$(BIN)/bot serve
 
 # Most tests wait on real sockets and real time rather than compute, so workers beyond the core
-# count still pay off: TEST_WORKERS=4 measured fastest on 2 cores. loadgroup keeps each
+# count still pay off. On 2 shared cores: 2 workers ~220 s, 4 ~150 s, 6 and 8 ~90-120 s but
+# with a timing assertion failing now and then under the load; 4 is the most that stayed green.
+# loadgroup hands tests out one by one (slowest first, tests/support/workers.py) and keeps each
 # xdist_group on one worker. `make test TEST_WORKERS=0` runs serially.
 TEST_WORKERS ?= 4
 test: $(STAMP)

@@ -2,8 +2,9 @@
 own models (tests/contract). A violation fails the test that caused it, naming the event
 or document; `@pytest.mark.contract_exempt("why")` opts a test out (traffic malformed on
 purpose), as does `FakeVoiceLive(check_contract=False)` for one fake. Under pytest-xdist
-each worker gets a PostgreSQL database of its own (tests/support/workers.py); a test that
-cannot share the machine with others is marked `xdist_group` with a reason."""
+each worker gets a PostgreSQL database of its own (tests/support/workers.py), and every test
+its own tmp_path, ports from the kernel and schema or database: none needs an `xdist_group`
+today (tests that must share a worker would take one, with a reason)."""
 
 from __future__ import annotations
 
