@@ -92,6 +92,26 @@ async def test_with_the_database_down_each_replica_falls_back_to_what_it_knows()
         await tokens.redeem(token, SID)
 
 
+async def test_two_streams_with_one_token_at_once_only_one_is_taken_while_the_ledger_fails() -> (
+    None
+):
+    """Both arrive while the ledger is being asked (and fails): this replica's memory, taken
+    before the ledger is asked, refuses the second."""
+
+    async def slow_and_down(call_sid: str, nonce: str, at: datetime) -> bool:
+        await asyncio.sleep(0.05)
+        raise ConnectionRefusedError("database down")
+
+    tokens = StreamTokens("secret", ledger=slow_and_down)
+    token = tokens.mint(SID)
+    results = await asyncio.gather(
+        tokens.redeem(token, SID), tokens.redeem(token, SID), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, TokenError)]
+    assert len(refused) == 1 and "already used" in str(refused[0])
+    assert results.count(None) == 1
+
+
 async def _stuck(store: Store, ivs: InterviewStore, clock: FakeClock, n: int) -> str:
     """An interview in progress whose call's replica died (interrupted a while ago)."""
     created = await ivs.create(fields(phone=f"+1415555015{n}"))

@@ -175,9 +175,11 @@ class StreamTokens:
         nonce, expires = self.check(token, call_sid)
         if nonce in self._used:
             raise TokenError("stream token already used")
+        # Taken here before the ledger is asked: a second stream with the same token arriving
+        # meanwhile on this replica is refused, even if the ledger cannot answer.
+        self._used[nonce] = expires
         if self.ledger is not None and not await self._first_use(call_sid, nonce, expires):
             raise TokenError("stream token already used (on another replica)")
-        self._used[nonce] = expires
 
     async def _first_use(self, call_sid: str, nonce: str, expires: int) -> bool:
         """The ledger's verdict; True (this replica's memory decides) when it cannot answer."""
