@@ -77,6 +77,9 @@ async def test_stream_with_a_bad_token_is_closed_without_forwarding_audio(
         good = await b.call()
         token = good.custom_parameters["token"]
         await b.vl.wait_for_session(1)
+        # The good stream has been taken (the bot sends it audio) before the bad one comes:
+        # otherwise a reused token could be the first use, and the good call the refused one.
+        await good.wait_for(lambda: len(good.received_audio) > 0, timeout=5, what="greeting")
         tokens = {
             "no-token": {},
             "wrong-call": {"token": token},
