@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from bot import telemetry
 from bot.api import api_routes
-from bot.call import handle_media_stream
+from bot.call.bridge import handle_media_stream
 from bot.config import Settings
 from bot.endreasons import FAILED
 from bot.health import healthz, readyz, refuse_call

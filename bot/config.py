@@ -20,7 +20,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 DEV_TOKEN_FILE = "dev_auth_token"
 # Container Apps sends SIGKILL 600 s (its maximum grace period) after SIGTERM. After the drain
-# timeout a wrap-up takes at most 45 s (bot/continuity.py WRAP_UP_TIMEOUT_S), then Twilio's
+# timeout a wrap-up takes at most 45 s (bot/call/core.py WRAP_UP_TIMEOUT_S), then Twilio's
 # <Connect action> is awaited for 5 s: 60 s are left for that and a margin.
 DEFAULT_DRAIN_TIMEOUT_S = 540.0
 # One process saturated between 50 and 60 calls on the slowest benchmark run

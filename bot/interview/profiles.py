@@ -18,7 +18,7 @@ MAX_DURATION_MIN = 120
 REQUIRED = ("role", "company", "greeting", "questions", "rubric", "duration_min", "closing")
 OPTIONAL = ("language", "voice", "description", "holding_line")
 # Said word for word when the model's responses fail and the caller would otherwise wait in
-# silence (bot/continuity.py); a profile in another language says it in its own.
+# silence (bot/call/core.py); a profile in another language says it in its own.
 DEFAULT_HOLDING_LINE = "One moment, please."
 
 

@@ -19,7 +19,7 @@ from bot.voicelive.client import ConfigRefused, VoiceLiveConnection
 from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
 
 if TYPE_CHECKING:
-    from bot.call import Call
+    from bot.call.bridge import Call
 
 log = structlog.get_logger(__name__)
 
@@ -143,8 +143,7 @@ class Continuity:
             return
         async with self.send_lock:
             await self._send_locked(media.clear(self.sid))
-            self.playback.cleared()
-            self.frames.clear()
+            self.frames.clear(time.monotonic())
             self.transcoder.reset_outbound()
         if item:
             self.interrupted_items.add(item)

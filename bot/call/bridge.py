@@ -14,12 +14,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
+from bot.call.playout import Playout
+from bot.call.turns import Continuity
 from bot.callrecord import CallRecorder
-from bot.continuity import Continuity
-from bot.framing import FrameQueue
 from bot.interview import keys, tools
 from bot.interview.context import InterviewContext
-from bot.playback import PlaybackTracker
 from bot.scheduling import inbound
 from bot.twilio import media
 from bot.twilio.webhooks import SIGNATURE_SETTINGS, TokenError, check_signature
@@ -121,8 +120,8 @@ class Call(Continuity):
         self.profile = services.profile_for(self.context)
         self.transcoder = make_transcoder(self.settings.audio_format)
         self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
-        self.frames = FrameQueue()
-        self.playback = PlaybackTracker()
+        self.frames = Playout(self.settings.playout_ahead_ms)
+        self.playback = self.frames
         self.model: SessionKeeper | None = None
         self.active_response: str | None = None
         self.dropped_responses: set[str] = set()
@@ -457,8 +456,7 @@ class Call(Continuity):
         if playing:
             async with self.send_lock:  # the pacer cannot slip a chunk in after the clear
                 await self._send_locked(media.clear(self.sid))
-                self.playback.cleared()
-                self.frames.clear()
+                self.frames.clear(now)
                 self.transcoder.reset_outbound()
             self.record.barge_in()
             if item:

@@ -1,0 +1,1 @@
+"""One call: the sans-I/O core that decides, the shell that does the I/O, and the playout."""
