@@ -253,7 +253,7 @@ async def test_a_full_outbound_queue_is_one_warning_per_response(tmp_path: Path)
                 session = await b.vl.wait_for_session(1)
                 active = b.app_state.services.active
                 await session.wait_for(lambda: bool(active), what="the call runs")
-                next(iter(active)).frames.max_bytes = 8 * 1000  # room for 1 s of audio only
+                next(iter(active)).core.playout.max_bytes = 8 * 1000  # room for 1 s of audio only
                 await session.wait_for(lambda: session.responses and session.responses[0].done_at)
                 await asyncio.sleep(0.1)
                 await call.hangup()

@@ -1,10 +1,11 @@
-"""The life of one call: accept, authenticate, open the model, greet, relay, barge-in, end."""
+"""The life of one call, top to bottom: accept, authenticate, open the model, greet, relay,
+end. The I/O shell: it owns the sockets and tasks, feeds what happens into the call core
+(bot/call/core.py, which decides everything) and carries out the core's commands."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -14,25 +15,22 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
-from bot.call.playout import Playout
-from bot.call.turns import Continuity
+from bot.call import inputs as ev
+from bot.call.commands import ClearPlayout, HangUp, SendAudio, ToModel, ToTwilio, TurnBoundary
+from bot.call.core import CallCore
 from bot.callrecord import CallRecorder
-from bot.interview import keys, tools
 from bot.interview.context import InterviewContext
 from bot.scheduling import inbound
 from bot.twilio import media
 from bot.twilio.webhooks import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
-from bot.voicelive.client import ConfigRefused, VoiceLiveUnavailable
-from bot.voicelive.keeper import Handover, Resumed, SessionKeeper
+from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
+from bot.voicelive.keeper import SessionKeeper
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a mark
-GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
 
 
 async def handle_media_stream(ws: WebSocket, services: Runtime) -> None:
@@ -107,61 +105,51 @@ class TwilioGone(ConnectionError):
     """The Twilio socket closed while we were sending."""
 
 
-class Call(Continuity):
-    """One live call: the Twilio stream and the Voice Live session, owned together."""
+class Call:
+    """One live call: the Twilio stream and the Voice Live session, owned together; the
+    decisions are its core's."""
 
     def __init__(self, ws: WebSocket, start: media.Start, services: Runtime) -> None:
         self.ws = ws
         self.start = start
         self.services = services
-        self.settings = services.settings
+        self.settings = settings = services.settings
         self.sid = start.stream_sid
         self.context = InterviewContext.from_parameters(start.custom_parameters)
         self.profile = services.profile_for(self.context)
-        self.transcoder = make_transcoder(self.settings.audio_format)
+        self.transcoder = make_transcoder(settings.audio_format)
         self.model_bytes_per_ms = 8 if self.transcoder.model_format == "g711_ulaw" else 48
-        self.frames = Playout(self.settings.playout_ahead_ms)
-        self.playback = self.frames
         self.model: SessionKeeper | None = None
-        self.active_response: str | None = None
-        self.dropped_responses: set[str] = set()
-        self.audio_item: str | None = None
-        self.item_received_ms: dict[str, float] = {}
-        self.wake = asyncio.Event()
-        self.send_lock = asyncio.Lock()
-        self.end_after_playout = False
-        self.end_deadline: float | None = None
-        self.cancels = 0
-        self.dropped_deltas = 0
-        self.respond_when_done = False
-        self.last_from_twilio = time.monotonic()
-        self.silence_ms = services.silence_duration_ms
-        # For response times and the transcript: when caller audio arrived, when speech began,
-        # when each bot item was first sent, and which items a barge-in cut off.
-        self.inbound_ms = 0.0
-        self.inbound_clock: deque[tuple[float, float]] = deque(maxlen=3000)  # (audio ms, time)
-        self.speech_began: dict[str, float] = {}
-        self.awaiting_since: float | None = None
-        self.item_first_sent: dict[str, float] = {}
-        self.interrupted_items: set[str] = set()
         self.record = CallRecorder(
             services.store,
             services.metrics,
-            self.settings.prices,
+            settings.prices,
             call_sid=start.call_sid,
-            heartbeat_s=self.settings.call_heartbeat_s,
+            heartbeat_s=settings.call_heartbeat_s,
             profile=self.profile,
             journal=services.journal,
         )
-        self.keys = keys.KeyDebouncer()
-        self.tool_names: dict[str, str] = {}  # call_id -> function name, from its item
-        self.tools_answered: dict[str, None] = {}  # call_ids handled, oldest first
-        self.unnamed_calls: dict[str, vl.FunctionCall] = {}  # .done without a known name yet
-        self.content_index: dict[str, int] = {}  # assistant item -> its audio content part
-        self.pending_key: keys.KeyAction | None = None  # pressed while a session was set up
-        self.overflowed_deltas = 0  # audio deltas dropped because the outbound queue was full
-        self.overflowed_response: str | None = None
-        self._init_continuity()  # time-keeping, history, wrap-up state (bot/continuity.py)
+        self.core = CallCore(
+            self.profile,
+            self.record,
+            services.metrics,
+            duration_s=min(self.profile.duration_min * 60, settings.max_call_duration_s),
+            started=self.record.started_mono,
+            playout_ahead_ms=settings.playout_ahead_ms,
+            silence_ms=services.silence_duration_ms,
+            model_bytes_per_ms=self.model_bytes_per_ms,
+        )
+        self.closing = self.core.closing
+        self.last_from_twilio = time.monotonic()
+        # The core's commands, carried out in order: one queue per socket.
+        self.to_twilio: deque[ToTwilio] = deque()
+        self.to_model: deque[ToModel | TurnBoundary] = deque()
+        self.twilio_wake = asyncio.Event()
+        self.model_wake = asyncio.Event()
+        self.tick_wake = asyncio.Event()
+        self.tick_at: float | None = None
+        self.hung_up = asyncio.Event()
+        self.end_reason = "error"
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -188,8 +176,7 @@ class Call(Continuity):
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
-            await self.request_response(say=self.greeting)
-            log.info("call.greeting_requested")
+            self._feed(ev.Start(time.monotonic()))
             reason = await self._relay()
         except Exception as exc:
             log.exception("call.failed")
@@ -198,15 +185,32 @@ class Call(Continuity):
         finally:
             await self._end(reason)
 
+    def _keeper(self, conn: VoiceLiveConnection) -> SessionKeeper:
+        """Wrap the call's first session so that expiries and drops are survived."""
+
+        async def reopen() -> VoiceLiveConnection:
+            return await self.services.sessions.open(self.context)
+
+        return SessionKeeper(
+            conn,
+            reopen,
+            replay=self.core.fresh_session,
+            can_switch=self.core.can_switch,
+            bytes_per_ms=self.model_bytes_per_ms,
+            recycle_after_s=self.settings.voice_live_session_max_s,
+            reconnect_budget_s=self.settings.voice_live_reconnect_s,
+        )
+
     async def _relay(self) -> str:
-        """Run the call's loops (and its idle watchdog) until one ends the call; returns why."""
+        """Run the call's tasks until one ends the call; returns why."""
         tasks = [
             asyncio.create_task(self._from_twilio(), name="from_twilio"),
             asyncio.create_task(self._from_model(), name="from_model"),
-            asyncio.create_task(self._to_twilio(), name="to_twilio"),
+            asyncio.create_task(self._send_to_twilio(), name="to_twilio"),
+            asyncio.create_task(self._send_to_model(), name="to_model"),
+            asyncio.create_task(self._tick(), name="tick"),
             asyncio.create_task(self._watch_twilio(), name="watch_twilio"),
-            asyncio.create_task(self._keep_time(), name="keep_time"),
-            asyncio.create_task(self._watch_responses(), name="watch_responses"),
+            asyncio.create_task(self._until_hung_up(), name="hang_up"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -224,6 +228,11 @@ class Call(Continuity):
         if exc is not None:
             raise exc
         return first.result()
+
+    async def wrap_up(self, reason: str) -> None:
+        """End the interview now: closing line, playout, hang-up (see bot/call/ending.py)."""
+        if self.model is not None:
+            self._feed(ev.WrapUp(reason, time.monotonic()))
 
     async def _end(self, reason: str) -> None:
         self.services.active.discard(self)
@@ -246,9 +255,82 @@ class Call(Continuity):
             barge_ins=self.record.barge_ins,
             response_ms=self.record.response_ms,
             cost_usd=round(self.record.cost, 4),
-            dropped_deltas=self.dropped_deltas,
-            overflowed_deltas=self.overflowed_deltas,
+            dropped_deltas=self.core.dropped_deltas,
+            overflowed_deltas=self.core.overflowed_deltas,
         )
+
+    # ---- into the core, and its commands out -------------------------------------------------
+
+    def _feed(self, event: ev.Input) -> None:
+        """Tell the core what happened; queue its commands for the tasks that carry them out."""
+        if self.model is not None:
+            self.core.ready = self.model.ready
+        for command in self.core.feed(event):
+            if isinstance(command, SendAudio):
+                self.to_twilio.append(command)
+                self.twilio_wake.set()
+            elif isinstance(command, ClearPlayout):
+                self.transcoder.reset_outbound()  # before the next delta is transcoded
+                self.to_twilio.append(command)
+                self.twilio_wake.set()
+            elif isinstance(command, HangUp):
+                self.end_reason = command.reason
+                self.hung_up.set()
+            else:
+                self.to_model.append(command)
+                self.model_wake.set()
+        deadline = self.core.next_deadline()
+        if deadline is not None and (self.tick_at is None or deadline < self.tick_at):
+            self.tick_wake.set()
+
+    async def _until_hung_up(self) -> str:
+        await self.hung_up.wait()
+        return self.end_reason
+
+    async def _tick(self) -> None:
+        """Wake the core at its next deadline (time limit, wrap-up, retries, goodbye)."""
+        while True:
+            self.tick_at = deadline = self.core.next_deadline()
+            self.tick_wake.clear()
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                await asyncio.wait_for(self.tick_wake.wait(), timeout)
+            except TimeoutError:
+                self._feed(ev.Tick(time.monotonic()))
+
+    async def _send_to_twilio(self) -> None:
+        """Carry out the core's Twilio commands, in order (a clear never overtakes audio)."""
+        while True:
+            await self.twilio_wake.wait()
+            self.twilio_wake.clear()
+            while self.to_twilio:
+                command = self.to_twilio.popleft()
+                if isinstance(command, SendAudio):
+                    await self._send(
+                        media.media(self.sid, command.audio), media.mark(self.sid, command.mark)
+                    )
+                else:
+                    await self._send(media.clear(self.sid))
+
+    async def _send_to_model(self) -> None:
+        """Carry out the core's model commands, in order."""
+        assert self.model is not None
+        while True:
+            await self.model_wake.wait()
+            self.model_wake.clear()
+            while self.to_model:
+                command = self.to_model.popleft()
+                if isinstance(command, ToModel):
+                    await self.model.send(command.event)
+                else:
+                    self.model.boundary()
+
+    async def _send(self, *frames: str) -> None:
+        try:
+            for frame in frames:
+                await self.ws.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise TwilioGone(str(exc)) from None
 
     # ---- caller -> model ---------------------------------------------------------------------
 
@@ -273,17 +355,16 @@ class Call(Continuity):
                 if event.stream_sid != self.sid:
                     log.warning("twilio.bad_frame", reason="media for another streamSid")
                     continue
+                # The hot path: straight to the model; the core only notes when it came.
                 await self.model.send_audio(self.transcoder.inbound(event.payload))
-                self.inbound_ms += len(event.payload) / 8
-                self.inbound_clock.append((self.inbound_ms, now))
+                self.core.feed(ev.CallerAudio(len(event.payload) / 8, now))
             elif isinstance(event, media.Mark):
-                if self.playback.echoed(event.name, now):
-                    self.wake.set()
+                self._feed(ev.MarkEchoed(event.name, now))
             elif isinstance(event, media.Stop):
                 log.info("twilio.stop")
                 return "caller_hung_up"
             elif isinstance(event, media.Dtmf):
-                await self._on_key(event.digit)
+                self._feed(ev.Key(event.digit, now, ready=self.model.ready))
             else:
                 log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 
@@ -304,60 +385,14 @@ class Call(Continuity):
     # ---- model -> caller ---------------------------------------------------------------------
 
     async def _from_model(self) -> str:
-        assert self.model is not None
-        async for event in self.model.events():
-            if isinstance(event, vl.AudioDelta):
-                self._on_audio(event)
-            elif isinstance(event, vl.SpeechStarted):
-                await self._barge_in(event)
-            elif isinstance(event, vl.SpeechStopped):
-                # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
-                # counted from the start of this session's audio (offset_ms into the call's).
-                spoke_until = self.model.offset_ms + event.audio_end_ms - self.silence_ms
-                self.awaiting_since = self._when_caller_audio(spoke_until)
-                self.unanswered = True
-            elif isinstance(event, vl.AudioDone):
-                if event.response_id not in self.dropped_responses:
-                    self.frames.end_item(event.item_id)
-                    self.wake.set()
-            elif isinstance(event, vl.ResponseCreated):
-                await self._on_response_created(event)
-            elif isinstance(event, vl.ResponseDone):
-                self._on_response_done(event)
-                await self._run_unnamed_calls(event)
-                if event.status == "failed":
-                    self._response_failed(event)
-                    continue
-                await self._after_response(event)
-            elif isinstance(event, vl.FunctionCallItem):
-                if event.call_id and event.name:
-                    self.tool_names[event.call_id] = event.name
-            elif isinstance(event, vl.FunctionCall):
-                await self._on_function_call(event)
-            elif isinstance(event, ConfigRefused):
-                if not self._config_refused(event):
-                    return "config_refused"
-            elif isinstance(event, vl.Transcript):
-                log.debug("transcript", role=event.role, text=event.text)
-                if event.role == "user":
-                    began = self.speech_began.pop(event.item_id, time.monotonic())
-                    self.record.turn("caller", event.text, began)
-                    self.history.user(event.item_id, event.text)
-            elif isinstance(event, vl.ServerError):
-                self._on_model_error(event)
-            elif isinstance(event, vl.Other):
-                level = log.warning if event.type == "warning" else log.debug
-                level("voicelive.event_ignored", kind=event.type)
-            elif isinstance(event, vl.SessionReady):
-                log.info(
-                    f"voicelive.{event.type}",
-                    session_id=event.session_id,
-                    expires_at=event.expires_at,
-                )
-            elif isinstance(event, Resumed):
-                await self._on_resumed(event)
-            elif isinstance(event, Handover):
-                await self._on_handover(event)
+        model = self.model
+        assert model is not None
+        async for event in model.events():
+            mulaw = b""
+            if isinstance(event, vl.AudioDelta) and self.core.keeps_audio(event.response_id):
+                mulaw = self.transcoder.outbound(event.audio)
+            self._feed(ev.FromModel(event, time.monotonic(), model.ready, model.offset_ms,
+                                    model.resumes, mulaw))  # fmt: skip
         return self._model_closed_reason()
 
     def _model_closed_reason(self) -> str:
@@ -366,258 +401,3 @@ class Call(Continuity):
         log.warning("voicelive.closed", code=code, reason=reason)
         self.record.error("voicelive", f"close {code}", reason or "connection closed")
         return "voicelive_closed"
-
-    def _when_caller_audio(self, audio_ms: int) -> float:
-        """When the caller's audio up to audio_ms reached us: the moment speech really stopped."""
-        for received_ms, at in self.inbound_clock:
-            if received_ms >= audio_ms:
-                return at
-        return time.monotonic()
-
-    def _on_audio(self, event: vl.AudioDelta) -> None:
-        if event.response_id in self.dropped_responses:
-            self.dropped_deltas += 1
-            return
-        self.audio_item = event.item_id
-        self.content_index[event.item_id] = event.content_index
-        if self.failing_since is not None:  # the model speaks again
-            self._responses_recovered()
-        self.item_received_ms[event.item_id] = (
-            self.item_received_ms.get(event.item_id, 0.0)
-            + len(event.audio) / self.model_bytes_per_ms
-        )
-        if not self.frames.push(event.item_id, self.transcoder.outbound(event.audio)):
-            self.overflowed_deltas += 1  # once per response, with what ops need to judge it
-            if self.overflowed_response != event.response_id:
-                self.overflowed_response = event.response_id
-                log.warning("call.outbound_queue_full", response_id=event.response_id,
-                            item_id=event.item_id, queued_s=round(len(self.frames) / 8000, 1),
-                            unplayed_ms=round(self.playback.unconfirmed_ms))  # fmt: skip
-        self.wake.set()
-
-    def _on_response_done(self, event: vl.ResponseDone) -> None:
-        if event.response_id == self.active_response:
-            self.active_response = None
-        self.response_ended.set()
-        self.frames.end_item()  # all its audio is in, even without response.audio.done
-        self.wake.set()
-        self.record.usage(event.usage)
-        for item_id, text in event.transcripts.items():
-            sent_at = self.item_first_sent.get(item_id)
-            if sent_at is not None:  # the caller heard (some of) it
-                self.record.turn("bot", text, sent_at, item_id in self.interrupted_items, item_id)
-            if sent_at is not None or item_id in self.item_received_ms:  # heard, or about to be
-                self.history.assistant(item_id, text)
-        log.info(
-            "voicelive.response_done",
-            response_id=event.response_id,
-            status=event.status,
-            reason=event.reason,
-            usage=event.usage or None,
-        )
-
-    def _on_model_error(self, event: vl.ServerError) -> None:
-        if event.code == "conversation_already_has_active_response":
-            self.requested = False  # refused: nothing more is coming for that request
-            self.response_ended.set()
-        if event.event_id and event.event_id.startswith("cancel-"):
-            # The service had already ended the response (its VAD interrupts it too).
-            log.info("voicelive.cancel_ignored", message=event.message)
-            return
-        log.error(
-            "voicelive.error",
-            type=event.type,
-            code=event.code,
-            message=event.message,
-            event_id=event.event_id,
-        )
-        self.record.error("voicelive", event.code or event.type, event.message)
-
-    async def _barge_in(self, event: vl.SpeechStarted) -> None:
-        """The caller spoke: silence the bot now, cancel the response, truncate its memory."""
-        assert self.model is not None
-        now = time.monotonic()
-        self.speech_began[event.item_id] = now
-        if len(self.speech_began) > 50:
-            self.speech_began.pop(next(iter(self.speech_began)))
-        self.at_boundary = False
-        self.history.user_started(event.item_id)
-        if self.ending_reason is not None:  # the closing line plays to the end, then we hang up
-            log.info("call.barge_in_ignored", during="closing")
-            return
-        await self._stop_bot(now, "speech", event.audio_start_ms)
-
-    async def _stop_bot(self, now: float, by: str, audio_start_ms: int | None = None) -> None:
-        """Silence the bot now, cancel its response, truncate its memory to what was heard."""
-        assert self.model is not None
-        item = self.audio_item
-        playing = len(self.frames) > 0 or not self.playback.idle
-        heard = self.playback.heard_ms(item, now) if item else 0.0
-        if playing:
-            async with self.send_lock:  # the pacer cannot slip a chunk in after the clear
-                await self._send_locked(media.clear(self.sid))
-                self.frames.clear(now)
-                self.transcoder.reset_outbound()
-            self.record.barge_in()
-            if item:
-                self.interrupted_items.add(item)
-                self.record.cut_off(item)  # a turn already written is marked cut off
-                received_ms = self.item_received_ms.get(item, 0.0)
-                if received_ms:
-                    self.history.cut_off(item, heard / received_ms)
-        if self.active_response is not None:
-            self.dropped_responses.add(self.active_response)
-            self.cancels += 1
-            await self.model.send(vl.response_cancel(f"cancel-{self.cancels}"))
-            self.active_response = None
-        received = self.item_received_ms.get(item, 0.0) if item else 0.0
-        if playing and item and heard < received:
-            await self.model.send(vl.truncate(item, int(heard), self.content_index.get(item, 0)))
-        if playing:
-            log.info(
-                "call.barge_in",
-                item_id=item,
-                heard_ms=round(heard, 1),
-                item_ms=round(received, 1),
-                audio_start_ms=audio_start_ms,
-                by=by,
-            )
-        self.end_after_playout = False
-
-    async def _on_function_call(self, event: vl.FunctionCall) -> None:
-        """A function call's arguments are complete: carry it out, once per call_id. Its name
-        comes from the function-call item (the reference's `.done` has none); if no item named
-        it yet, it waits for the response's response.done, whose output names it."""
-        assert self.model is not None
-        if event.call_id in self.tools_answered:
-            return
-        name = event.name or self.tool_names.get(event.call_id, "")
-        if not name:
-            self.unnamed_calls[event.call_id] = event
-            return
-        self.tools_answered[event.call_id] = None
-        if len(self.tools_answered) > 500:  # a long interview: forget the oldest
-            del self.tools_answered[next(iter(self.tools_answered))]
-        event = vl.FunctionCall(event.response_id, event.call_id, name, event.arguments)
-        if event.response_id in self.dropped_responses:
-            log.info("voicelive.tool_call_dropped", name=event.name)  # the caller cut it off
-            return
-        if self.end_after_playout or self.ending_reason is not None:
-            # After end_interview (or at wrap-up) nothing new is asked for; the call still
-            # gets its output so the conversation stays well-formed.
-            await self.model.send(vl.function_output(event.call_id, '{"ok": false, '
-                                  '"error": "the interview is ending"}'))  # fmt: skip
-            return
-        if event.name == "end_interview":
-            try:
-                why = json.loads(event.arguments or "{}").get("reason")
-            except (ValueError, AttributeError):
-                why = None
-            await self.model.send(vl.function_output(event.call_id, '{"ok": true}'))
-            pending_s = (len(self.frames) / 8 + self.playback.unconfirmed_ms) / 1000
-            self.end_after_playout = True
-            self.end_deadline = time.monotonic() + pending_s + GOODBYE_GRACE_S
-            log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
-            self.wake.set()
-            return
-        output = tools.run_tool(self.profile, event.name, event.arguments, self)
-        await self.model.send(vl.function_output(event.call_id, output))
-        self.respond_when_done = True  # a new response may start only after this one is done
-
-    async def _run_unnamed_calls(self, event: vl.ResponseDone) -> None:
-        """response.done's output names every function call: carry out those whose `.done`
-        came without a name, and any whose `.done` never came."""
-        for call in event.calls:
-            if call.call_id and call.name:
-                self.tool_names[call.call_id] = call.name
-        for call in event.calls:
-            waiting = self.unnamed_calls.pop(call.call_id, None)
-            if call.call_id in self.tools_answered:
-                continue
-            if waiting is None and event.status != "completed":
-                continue  # cut off before its arguments were complete
-            await self._on_function_call(waiting or call)
-        for call_id, waiting in list(self.unnamed_calls.items()):
-            if waiting.response_id == event.response_id:  # never named: say so, do not guess
-                del self.unnamed_calls[call_id]
-                await self._on_function_call(
-                    vl.FunctionCall(waiting.response_id, call_id, "?", waiting.arguments)
-                )
-
-    async def _on_key(self, digit: str) -> None:
-        """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
-        once (as on a barge-in), then the model gets a system message and a new response."""
-        assert self.model is not None
-        action = keys.action_for(digit)
-        now = time.monotonic()
-        ending = self.end_after_playout or self.ending_reason is not None
-        if action is None or ending or not self.keys.accept(now):
-            log.info("twilio.dtmf", acted=False)  # the digit may be part of a PIN: not logged
-            return
-        log.info("call.key", action=action.name)
-        self.record.key(action.name, now)
-        async with self.key_lock:  # its response.done, read meanwhile, waits for this
-            if not self.model.ready:  # a new session is being set up: it gets the key
-                await self._stop_bot(now, "key")
-                self.pending_key = action  # in the new session's replay (_fresh_session)
-                log.info("call.key_deferred", action=action.name, reason="reconnecting")
-                return
-            responding = self.active_response is not None or self.requested
-            self.drop_requested = self.requested  # asked for, not begun: cancel it when it is
-            await self._stop_bot(now, "key")
-            await self.model.send(vl.message("system", action.message))
-            if responding:  # the cancelled response must be done before the next one starts
-                self.respond_when_done = True
-            else:
-                await self.request_response()
-
-    async def _to_twilio(self) -> str:
-        """Pace the bot's audio: keep at most PLAYOUT_AHEAD_MS beyond what marks confirm."""
-        ahead = self.settings.playout_ahead_ms
-        while True:
-            deadlines = [self.wrap_deadline]
-            if self.end_after_playout:
-                deadlines.append(self.end_deadline)
-            due = min((d for d in deadlines if d is not None), default=None)
-            timeout = None if due is None else max(due - time.monotonic(), 0.0)
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except TimeoutError:
-                log.warning(
-                    "call.goodbye_not_confirmed", unconfirmed_ms=self.playback.unconfirmed_ms
-                )
-                return self.ending_reason or "interview_finished"
-            self.wake.clear()
-            while (room := int((ahead - self.playback.unconfirmed_ms) // 20)) > 0:
-                async with self.send_lock:  # take, register and send as one step (see barge-in)
-                    chunk = self.frames.take(min(room, FRAMES_PER_MESSAGE))
-                    if chunk is None:
-                        break
-                    item_id, audio = chunk
-                    now = time.monotonic()
-                    if item_id not in self.item_first_sent:
-                        self._first_audio_of(item_id, now)
-                    name = self.playback.sent(item_id, len(audio), now)
-                    await self._send_locked(
-                        media.media(self.sid, audio), media.mark(self.sid, name)
-                    )
-            if self.end_after_playout and not len(self.frames) and self.playback.idle:
-                log.info("call.goodbye_played")
-                return self.ending_reason or "interview_finished"
-
-    def _first_audio_of(self, item_id: str, now: float) -> None:
-        """A bot item starts playing: it answers the caller if they were waiting."""
-        self.item_first_sent[item_id] = now
-        if self.awaiting_since is not None:
-            ms = (now - self.awaiting_since) * 1000
-            self.record.response_time(ms)
-            log.info("call.response_time", ms=round(ms, 1))
-            self.awaiting_since = None
-
-    async def _send_locked(self, *frames: str) -> None:
-        """Send to Twilio; the caller holds send_lock."""
-        try:
-            for frame in frames:
-                await self.ws.send_text(frame)
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise TwilioGone(str(exc)) from None
