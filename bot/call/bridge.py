@@ -176,7 +176,7 @@ class Call:
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
-            self._feed(ev.Start(time.monotonic()))
+            self._feed(ev.Start(time.monotonic(), self.model.ready))
             reason = await self._relay()
         except Exception as exc:
             log.exception("call.failed")
@@ -232,7 +232,7 @@ class Call:
     async def wrap_up(self, reason: str) -> None:
         """End the interview now: closing line, playout, hang-up (see bot/call/ending.py)."""
         if self.model is not None:
-            self._feed(ev.WrapUp(reason, time.monotonic()))
+            self._feed(ev.WrapUp(reason, time.monotonic(), self.model.ready))
 
     async def _end(self, reason: str) -> None:
         self.services.active.discard(self)
@@ -263,8 +263,6 @@ class Call:
 
     def _feed(self, event: ev.Input) -> None:
         """Tell the core what happened; queue its commands for the tasks that carry them out."""
-        if self.model is not None:
-            self.core.ready = self.model.ready
         for command in self.core.feed(event):
             if isinstance(command, SendAudio):
                 self.to_twilio.append(command)
@@ -283,6 +281,9 @@ class Call:
         if deadline is not None and (self.tick_at is None or deadline < self.tick_at):
             self.tick_wake.set()
 
+    def _ready(self) -> bool:
+        return self.model is not None and self.model.ready
+
     async def _until_hung_up(self) -> str:
         await self.hung_up.wait()
         return self.end_reason
@@ -296,7 +297,7 @@ class Call:
             try:
                 await asyncio.wait_for(self.tick_wake.wait(), timeout)
             except TimeoutError:
-                self._feed(ev.Tick(time.monotonic()))
+                self._feed(ev.Tick(time.monotonic(), self._ready()))
 
     async def _send_to_twilio(self) -> None:
         """Carry out the core's Twilio commands, in order (a clear never overtakes audio)."""
@@ -359,12 +360,12 @@ class Call:
                 await self.model.send_audio(self.transcoder.inbound(event.payload))
                 self.core.feed(ev.CallerAudio(len(event.payload) / 8, now))
             elif isinstance(event, media.Mark):
-                self._feed(ev.MarkEchoed(event.name, now))
+                self._feed(ev.MarkEchoed(event.name, now, self.model.ready))
             elif isinstance(event, media.Stop):
                 log.info("twilio.stop")
                 return "caller_hung_up"
             elif isinstance(event, media.Dtmf):
-                self._feed(ev.Key(event.digit, now, ready=self.model.ready))
+                self._feed(ev.Key(event.digit, now, self.model.ready))
             else:
                 log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 

@@ -10,9 +10,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.call import ending, failures, session, tooling
+from bot.call import ending, failures, interrupt, session, tooling
 from bot.call import inputs as ev
-from bot.call.commands import ClearPlayout, Command, HangUp, SendAudio, ToModel, TurnBoundary
+from bot.call.commands import Command, HangUp, SendAudio, ToModel, TurnBoundary
+from bot.call.limits import (
+    CLOSING_GRACE_S,
+    FRAMES_PER_MESSAGE,
+    MODEL_FAILED_S,
+    TIME_LIMIT_CAP_S,
+)
 from bot.call.playout import Playout
 from bot.call.responses import Ending, Turns, Utterance
 from bot.interview import keys, tools
@@ -28,22 +34,6 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 log = structlog.get_logger("bot.call")
-
-FRAMES_PER_MESSAGE = 5  # 100 ms of audio per media message, each followed by a mark
-GOODBYE_GRACE_S = 5.0  # after end_interview, how long past the expected playout we wait
-WRAP_UP_TIMEOUT_S = 45.0  # from wrap_up to hang-up at the latest, closing line played or not
-RESPONSE_GRACE_S = 8.0  # at wrap-up, a response in flight may finish this long before the cut
-CLOSING_GRACE_S = 5.0  # after the closing line's response.done, how long past its playout we wait
-# A failed response (rate limit, server error) is asked for again after these pauses; from the
-# second failure in a row the caller hears the profile's holding line first. When the model has
-# produced no audio for MODEL_FAILED_S since the first failure, the call ends with the apology.
-RETRY_S = (0.3, 0.8, 1.5, 2.0)
-MODEL_FAILED_S = 10.0
-TIME_LIMIT_CAP_S = WRAP_UP_TIMEOUT_S + 1.0  # after the time limit, the call ends by then anyway
-RESUME_NOTE = (
-    "The phone connection was briefly interrupted. Continue the interview naturally from "
-    "where it stopped; if you were cut off, briefly repeat your last point or question."
-)
 
 
 class CallCore:
@@ -107,19 +97,19 @@ class CallCore:
         self.now = event.now
         if self.hung_up is not None:
             return []
-        if isinstance(event, ev.FromModel):
-            self.ready = event.ready
-            self._from_model(event)
-        elif isinstance(event, ev.CallerAudio):
+        if isinstance(event, ev.CallerAudio):
             self.inbound_ms += event.ms
             self.inbound_clock.append((self.inbound_ms, event.now))
             return []  # the hot path: nothing to decide
+        self.ready = event.ready
+        if isinstance(event, ev.FromModel):
+            self._from_model(event)
         elif isinstance(event, ev.MarkEchoed):
             if not self.playout.echoed(event.name, event.now):
                 return []
         elif isinstance(event, ev.Key):
             self.ready = event.ready
-            self._on_key(event.digit)
+            interrupt.on_key(self, event.digit)
         elif isinstance(event, ev.WrapUp):
             self.wrap_up(event.reason)
         elif isinstance(event, ev.Start):
@@ -234,7 +224,7 @@ class CallCore:
         if isinstance(event, vl.AudioDelta):
             self._on_audio(event, m.mulaw)
         elif isinstance(event, vl.SpeechStarted):
-            self._barge_in(event)
+            interrupt.barge_in(self, event)
         elif isinstance(event, vl.SpeechStopped):
             # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
             # counted from the start of this session's audio (offset_ms into the call's).
@@ -259,7 +249,7 @@ class CallCore:
         elif isinstance(event, vl.FunctionCall):
             tooling.on_function_call(self, event)
         elif isinstance(event, ConfigRefused):
-            if not self._config_refused(event):
+            if not failures.config_refused(self, event):
                 self._hang_up("config_refused")
         elif isinstance(event, vl.Transcript):
             log.debug("transcript", role=event.role, text=event.text)
@@ -268,7 +258,7 @@ class CallCore:
                 self.record.turn("caller", event.text, began)
                 self.history.user(event.item_id, event.text)
         elif isinstance(event, vl.ServerError):
-            self._on_model_error(event)
+            failures.model_error(self, event)
         elif isinstance(event, vl.Other):
             level = log.warning if event.type == "warning" else log.debug
             level("voicelive.event_ignored", kind=event.type)
@@ -303,29 +293,6 @@ class CallCore:
                 log.warning("call.outbound_queue_full", response_id=event.response_id,
                             item_id=event.item_id, queued_s=round(len(self.playout) / 8000, 1),
                             unplayed_ms=round(self.playout.unconfirmed_ms))  # fmt: skip
-
-    def _on_model_error(self, event: vl.ServerError) -> None:
-        if event.code == "conversation_already_has_active_response":
-            self.turns.refused()  # nothing more is coming for that request
-        if event.event_id and event.event_id.startswith("cancel-"):
-            # The service had already ended the response (its VAD interrupts it too).
-            log.info("voicelive.cancel_ignored", message=event.message)
-            return
-        log.error("voicelive.error", type=event.type, code=event.code, message=event.message,
-                  event_id=event.event_id)  # fmt: skip
-        self.record.error("voicelive", event.code or event.type, event.message)
-
-    def _config_refused(self, event: ConfigRefused) -> bool:
-        """Voice Live refused part of the session's configuration: say so loudly. False when
-        the part was essential (the call cannot go on)."""
-        part = event.dropped or "essential"
-        log.error("voicelive.config_refused", param=event.param, message=event.message,
-                  code=event.code, dropped=event.dropped)  # fmt: skip
-        self.metrics.config_refused.labels(part).inc()
-        going_on = f" (going on without {event.dropped})" if event.dropped else ""
-        self.record.error("voicelive", "config_refused",
-                          f"{event.param}: {event.message}{going_on}")  # fmt: skip
-        return event.dropped is not None
 
     # ---- responses ----------------------------------------------------------------------------
 
@@ -396,74 +363,13 @@ class CallCore:
                      wrap_up=self.clock.wrap_up_sent)  # fmt: skip
         self.out.append(TurnBoundary())
 
-    # ---- the caller cuts in -------------------------------------------------------------------
-
-    def _barge_in(self, event: vl.SpeechStarted) -> None:
-        """The caller spoke: silence the bot now, cancel the response, truncate its memory."""
-        self.speech_began[event.item_id] = self.now
-        if len(self.speech_began) > 50:
-            self.speech_began.pop(next(iter(self.speech_began)))
-        self.at_boundary = False
-        self.history.user_started(event.item_id)
-        if self.turns.end_reason is not None:  # the closing line plays to the end, then hang-up
-            log.info("call.barge_in_ignored", during="closing")
-            return
-        self.stop_bot("speech", event.audio_start_ms)
+    # ---- the caller cuts in (bot/call/interrupt.py) ------------------------------------------
 
     def silence(self) -> tuple[str | None, float] | None:
-        """Stop the bot's audio now (Twilio's queue and ours); None if nothing was playing,
-        else the item cut and how much of it the caller heard."""
-        if not self.playout.playing:
-            return None
-        item = self.playout.current_item
-        heard = self.playout.clear(self.now)
-        self.out.append(ClearPlayout())
-        if item:
-            self._utterance(item).cut = True
-        return item, heard
+        return interrupt.silence(self)
 
     def stop_bot(self, by: str, audio_start_ms: int | None = None) -> None:
-        """Silence the bot now, cancel its response, truncate its memory to what was heard."""
-        stopped = self.silence()
-        self.cancel_response()
-        if stopped is not None:
-            item, heard = stopped
-            self.record.barge_in()
-            generated = 0.0
-            if item:
-                self.record.cut_off(item)  # a turn already written is marked cut off
-                u = self._utterance(item)
-                generated = u.generated_ms
-                if generated:
-                    self.history.cut_off(item, heard / generated)
-                if heard < generated:
-                    self._send(vl.truncate(item, int(heard), u.content_index))
-            log.info("call.barge_in", item_id=item, heard_ms=round(heard, 1),
-                     item_ms=round(generated, 1), audio_start_ms=audio_start_ms, by=by)  # fmt: skip
-        self.turns.interrupted()
-
-    def _on_key(self, digit: str) -> None:
-        """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
-        once (as on a barge-in), then the model gets a system message and a new response."""
-        action = keys.action_for(digit)
-        if action is None or self.turns.ending_now or not self.keys.accept(self.now):
-            log.info("twilio.dtmf", acted=False)  # the digit may be part of a PIN: not logged
-            return
-        log.info("call.key", action=action.name)
-        self.record.key(action.name, self.now)
-        if not self.ready:  # a new session is being set up: it gets the key
-            self.stop_bot("key")
-            self.pending_key = action  # in the new session's replay (session.fresh_session)
-            log.info("call.key_deferred", action=action.name, reason="reconnecting")
-            return
-        responding = self.turns.busy
-        self.turns.overtaken()  # asked for, not begun: cancel it when it is
-        self.stop_bot("key")
-        self._send(vl.message("system", action.message))
-        if responding:  # the cancelled response must be done before the next one starts
-            self.turns.respond_when_done = True
-        else:
-            self.request_response()
+        interrupt.stop_bot(self, by, audio_start_ms)
 
     # ---- the end ------------------------------------------------------------------------------
 
@@ -487,7 +393,7 @@ class CallCore:
     def assessment(self, assessment: tools.Assessment) -> None:
         """A record_assessment: stored with the call, and kept for a reconnect's replay. The
         replay is a system message, so it holds no evidence: those are the candidate's words."""
-        self.record.assessment(assessment)
+        self.record.assessment(assessment, self.now)
         self.history.note(
             f"Assessment recorded: question {assessment.number}, score {assessment.score}."
         )

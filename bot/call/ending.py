@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call.limits import RESPONSE_GRACE_S, WRAP_UP_TIMEOUT_S
 from bot.call.responses import Ending
 from bot.voicelive import events as vl
 
@@ -24,8 +25,6 @@ def wrap_up(core: CallCore, reason: str) -> None:
     whatever happens. A second call, or one after the model's own goodbye (end_interview),
     changes nothing.
     """
-    from bot.call.core import RESPONSE_GRACE_S, WRAP_UP_TIMEOUT_S
-
     if not core.turns.wrap_up(reason):
         return
     core.wrap_deadline = core.now + WRAP_UP_TIMEOUT_S

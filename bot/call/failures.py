@@ -1,4 +1,5 @@
-"""The core's failed responses: retries, the holding line, and when the model has failed."""
+"""The core's failures: model errors, a refused configuration, failed responses (retries,
+the holding line, and when the model has failed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call.limits import RETRY_S
 from bot.voicelive import events as vl
+from bot.voicelive.client import ConfigRefused
 
 if TYPE_CHECKING:
     from bot.call.core import CallCore
@@ -18,8 +21,6 @@ def response_failed(core: CallCore, event: vl.ResponseDone) -> None:
     """A response failed (rate limit, server error): the caller would hear silence. Ask again
     after a short pause (the holding line first from the second failure in a row); the call
     ends after MODEL_FAILED_S without audio (CallCore's tick)."""
-    from bot.call.core import RETRY_S
-
     error = event.error or {}
     code = str(error.get("code") or error.get("type") or "failed")
     message = str(error.get("message") or "")
@@ -66,3 +67,28 @@ def retry_due(core: CallCore) -> None:
         line = core.holding_line
     log.info("call.response_retry", failures=core.failures, fixed_line=bool(line))
     core.request_response(say=line)
+
+
+def model_error(core: CallCore, event: vl.ServerError) -> None:
+    if event.code == "conversation_already_has_active_response":
+        core.turns.refused()  # nothing more is coming for that request
+    if event.event_id and event.event_id.startswith("cancel-"):
+        # The service had already ended the response (its VAD interrupts it too).
+        log.info("voicelive.cancel_ignored", message=event.message)
+        return
+    log.error("voicelive.error", type=event.type, code=event.code, message=event.message,
+              event_id=event.event_id)  # fmt: skip
+    core.record.error("voicelive", event.code or event.type, event.message)
+
+
+def config_refused(core: CallCore, event: ConfigRefused) -> bool:
+    """Voice Live refused part of the session's configuration: say so loudly. False when
+    the part was essential (the call cannot go on)."""
+    part = event.dropped or "essential"
+    log.error("voicelive.config_refused", param=event.param, message=event.message,
+              code=event.code, dropped=event.dropped)  # fmt: skip
+    core.metrics.config_refused.labels(part).inc()
+    going_on = f" (going on without {event.dropped})" if event.dropped else ""
+    core.record.error("voicelive", "config_refused",
+                      f"{event.param}: {event.message}{going_on}")  # fmt: skip
+    return event.dropped is not None

@@ -1,4 +1,5 @@
-"""What the call core is told: typed events in, each carrying `now` (the core reads no clock)."""
+"""What the call core is told: typed events in, each carrying `now` (the core reads no clock)
+and `ready`: whether the session keeper had a session to send to at that moment."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Start:
     """The model session is open: greet the caller."""
 
     now: float
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class MarkEchoed:
 
     name: str
     now: float
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,7 @@ class Key:
 
     digit: str
     now: float
-    ready: bool = True  # the keeper has a session now (else the next session gets the key)
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class Tick:
     """The clock moved on: the shell sends one at `next_deadline()`."""
 
     now: float
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class WrapUp:
 
     reason: str
     now: float
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call.ending import say_closing
+from bot.call.limits import RESUME_NOTE
 from bot.call.responses import Ending
 from bot.voicelive import events as vl
 from bot.voicelive.keeper import Handover, Resumed
@@ -38,8 +40,6 @@ def fresh_session(core: CallCore, planned: bool) -> list[str]:
 
     Pure (reads the core's state, changes nothing): a failed attempt calls it again.
     """
-    from bot.call.core import RESUME_NOTE
-
     turns = core.turns
     items = [vl.message(role, text) for role, text in core.history.replay()]
     if turns.end_reason is not None:  # the caller's "bye" must not get an answer
@@ -92,8 +92,6 @@ def on_resumed(core: CallCore, event: Resumed, resumes: int) -> None:
     log.info("call.session_resumed", planned=event.planned, cause=event.cause,
              took_ms=round(event.took_ms, 1), attempts=event.attempts,
              history=len(core.history), resumes=resumes)  # fmt: skip
-    from bot.call.ending import say_closing
-
     say_closing(core)  # if it is due and was not in the replay
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call.limits import GOODBYE_GRACE_S
 from bot.interview import tools
 from bot.voicelive import events as vl
 
@@ -22,8 +23,6 @@ def on_function_call(core: CallCore, event: vl.FunctionCall) -> None:
     """A function call's arguments are complete: carry it out, once per call_id. Its name
     comes from the function-call item (the reference's `.done` has none); if no item named it
     yet, it waits for the response's response.done, whose output names it."""
-    from bot.call.core import GOODBYE_GRACE_S
-
     if event.call_id in core.tools_answered:
         return
     name = event.name or core.tool_names.get(event.call_id, "")
