@@ -171,9 +171,9 @@ class CallCore:
         wrap-up's grace, retry a failed response, hang up once the last words played."""
         self._pace()
         if self.grace_until is not None:
-            self._continue_wrap_up()
+            ending.continue_wrap_up(self)
         if self.failing_since is not None and self.hung_up is None:
-            self._retry_due()
+            failures.retry_due(self)
         if (
             self.turns.ending is Ending.PLAYING_OUT
             and not self.playout.playing
@@ -308,11 +308,19 @@ class CallCore:
         if self.turns.cancel() is not None:
             self._send(vl.response_cancel(f"cancel-{self.turns.cancels}"))
 
+    def end_after_playout(self, grace_s: float) -> float:
+        """The last words are all asked for: hang up once they played, or grace_s after they
+        should have; returns the seconds of audio still to play."""
+        pending_s = self.playout.pending_s
+        self.turns.play_out()
+        self.end_deadline = self.now + pending_s + grace_s
+        return pending_s
+
     def _on_response_created(self, event: vl.ResponseCreated) -> None:
         self.at_boundary = False
         self.unanswered = False
         if self.turns.on_created(event.response_id):  # asked for before a key press
-            self._send(vl.response_cancel(f"cancel-{self.turns.cancels}"))
+            self.cancel_response()
 
     def _on_response_done(self, event: vl.ResponseDone) -> None:
         self.turns.on_done(event.response_id)
@@ -334,9 +342,7 @@ class CallCore:
         turn boundary."""
         turns = self.turns
         if turns.closing_response is not None and event.response_id == turns.closing_response:
-            pending_s = self.playout.pending_s
-            turns.play_out()
-            self.end_deadline = self.now + pending_s + CLOSING_GRACE_S
+            pending_s = self.end_after_playout(CLOSING_GRACE_S)
             log.info("call.closing_queued", pending_playout_s=round(pending_s, 2))
             return
         again, turns.respond_when_done = turns.respond_when_done, False
@@ -375,12 +381,6 @@ class CallCore:
 
     def wrap_up(self, reason: str) -> None:
         ending.wrap_up(self, reason)
-
-    def _continue_wrap_up(self) -> None:
-        ending.continue_wrap_up(self)
-
-    def _retry_due(self) -> None:
-        failures.retry_due(self)
 
     # ---- the session keeper's callbacks -------------------------------------------------------
 

@@ -117,10 +117,7 @@ class Turns:
         if self.ending is Ending.CLOSING and self.closing_response is None:
             self.closing_response = response_id
             return False
-        if drop:
-            self.cancel()
-            return True
-        return False
+        return drop
 
     def on_done(self, response_id: str) -> None:
         if self.response is Response.ACTIVE and response_id == self.response_id:

@@ -46,9 +46,7 @@ def on_function_call(core: CallCore, event: vl.FunctionCall) -> None:
         except (ValueError, AttributeError):
             why = None
         core._send(vl.function_output(event.call_id, '{"ok": true}'))
-        pending_s = core.playout.pending_s
-        core.turns.play_out()
-        core.end_deadline = core.now + pending_s + GOODBYE_GRACE_S
+        pending_s = core.end_after_playout(GOODBYE_GRACE_S)
         log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
         return
     output = tools.run_tool(core.profile, name, event.arguments, core)
