@@ -264,11 +264,9 @@ class Call:
     def _feed(self, event: ev.Input) -> None:
         """Tell the core what happened; queue its commands for the tasks that carry them out."""
         for command in self.core.feed(event):
-            if isinstance(command, SendAudio):
-                self.to_twilio.append(command)
-                self.twilio_wake.set()
-            elif isinstance(command, ClearPlayout):
+            if isinstance(command, ClearPlayout):
                 self.transcoder.reset_outbound()  # before the next delta is transcoded
+            if isinstance(command, SendAudio | ClearPlayout):
                 self.to_twilio.append(command)
                 self.twilio_wake.set()
             elif isinstance(command, HangUp):
@@ -280,9 +278,6 @@ class Call:
         deadline = self.core.next_deadline()
         if deadline is not None and (self.tick_at is None or deadline < self.tick_at):
             self.tick_wake.set()
-
-    def _ready(self) -> bool:
-        return self.model is not None and self.model.ready
 
     async def _until_hung_up(self) -> str:
         await self.hung_up.wait()
@@ -297,7 +292,7 @@ class Call:
             try:
                 await asyncio.wait_for(self.tick_wake.wait(), timeout)
             except TimeoutError:
-                self._feed(ev.Tick(time.monotonic(), self._ready()))
+                self._feed(ev.Tick(time.monotonic(), bool(self.model and self.model.ready)))
 
     async def _send_to_twilio(self) -> None:
         """Carry out the core's Twilio commands, in order (a clear never overtakes audio)."""
@@ -370,11 +365,8 @@ class Call:
                 log.warning("twilio.unexpected_event", kind=type(event).__name__.lower())
 
     async def _watch_twilio(self) -> str:
-        """End the call when Twilio goes silent (it can vanish without `stop`).
-
-        One watchdog per call instead of a timeout around every 20 ms receive: that created a
-        task and a timer per frame, about a tenth of the bridge's CPU.
-        """
+        """End the call when Twilio goes silent (it can vanish without `stop`): one watchdog per
+        call, not a timeout per 20 ms receive (a task and a timer per frame, 10% of the CPU)."""
         idle = self.settings.idle_timeout_s
         while True:
             quiet = time.monotonic() - self.last_from_twilio

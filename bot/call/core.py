@@ -145,18 +145,16 @@ class CallCore:
         """Whether a response's audio will be played (not of a cancelled response)."""
         return response_id not in self.turns.dropped
 
-    @property
-    def ending_reason(self) -> str | None:
-        return self.turns.end_reason
-
-    def _send(self, event: str) -> None:
+    def to_model(self, event: str) -> None:
+        """Send one event to the model (a ToModel command, carried out in order)."""
         self.out.append(ToModel(event))
 
     def _hang_up(self, reason: str) -> None:
         self.hung_up = reason
         self.out.append(HangUp(reason))
 
-    def _utterance(self, item_id: str) -> Utterance:
+    def utterance(self, item_id: str) -> Utterance:
+        """The bot item's utterance, made on first use (the oldest are forgotten)."""
         u = self.utterances.get(item_id)
         if u is None:
             u = self.utterances[item_id] = Utterance(item_id)
@@ -191,7 +189,7 @@ class CallCore:
 
     def _first_audio_of(self, item_id: str) -> None:
         """A bot item starts playing: it answers the caller if they were waiting."""
-        self._utterance(item_id).first_sent_at = self.now
+        self.utterance(item_id).first_sent_at = self.now
         if self.awaiting_since is not None:
             ms = (self.now - self.awaiting_since) * 1000
             self.record.response_time(ms)
@@ -281,7 +279,7 @@ class CallCore:
         if event.response_id in self.turns.dropped:
             self.dropped_deltas += 1
             return
-        u = self._utterance(event.item_id)
+        u = self.utterance(event.item_id)
         u.content_index = event.content_index
         if self.failing_since is not None:  # the model speaks again
             failures.recovered(self)
@@ -299,14 +297,14 @@ class CallCore:
     def request_response(self, say: str | None = None) -> None:
         """Ask for a response (`say`: exactly this line, spoken without inference); until it
         is created, no other response.create may go."""
-        self._send(vl.response_create(say=say))
+        self.to_model(vl.response_create(say=say))
         if self.ready:
             self.turns.asked(say)
 
     def cancel_response(self) -> None:
         """Cancel the active response, if any: its audio and tool calls are ignored."""
         if self.turns.cancel() is not None:
-            self._send(vl.response_cancel(f"cancel-{self.turns.cancels}"))
+            self.to_model(vl.response_cancel(f"cancel-{self.turns.cancels}"))
 
     def end_after_playout(self, grace_s: float) -> float:
         """The last words are all asked for: hang up once they played, or grace_s after they
@@ -364,7 +362,7 @@ class CallCore:
             return
         message = self.clock.at_turn_boundary()
         if message is not None:
-            self._send(vl.message("system", message))
+            self.to_model(vl.message("system", message))
             log.info("call.time_check", remaining_s=round(self.clock.remaining()),
                      wrap_up=self.clock.wrap_up_sent)  # fmt: skip
         self.out.append(TurnBoundary())

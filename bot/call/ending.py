@@ -29,7 +29,7 @@ def wrap_up(core: CallCore, reason: str) -> None:
         return
     core.wrap_deadline = core.now + WRAP_UP_TIMEOUT_S
     log.info("call.wrap_up", reason=reason, elapsed_s=round(core.clock.elapsed(), 1))
-    core._send(vl.session_update({"turn_detection": None}))
+    core.to_model(vl.session_update({"turn_detection": None}))
     core.grace_until = core.now + RESPONSE_GRACE_S
     continue_wrap_up(core)
 
@@ -57,9 +57,9 @@ def say_closing(core: CallCore) -> None:
     turns = core.turns
     if turns.ending is not Ending.WRAPPING_UP or turns.busy:
         return
-    core._send(vl.session_update({"turn_detection": None}))
+    core.to_model(vl.session_update({"turn_detection": None}))
     if not core.ready:
         return  # still due: the new session's replay asks for it
-    core._send(vl.response_create(say=core.closing))
+    core.to_model(vl.response_create(say=core.closing))
     turns.closing_requested(core.closing)
     log.info("call.closing_requested")

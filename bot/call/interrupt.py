@@ -38,7 +38,7 @@ def silence(core: CallCore) -> tuple[str | None, float] | None:
     heard = core.playout.clear(core.now)
     core.out.append(ClearPlayout())
     if item:
-        core._utterance(item).cut = True
+        core.utterance(item).cut = True
     return item, heard
 
 
@@ -52,12 +52,12 @@ def stop_bot(core: CallCore, by: str, audio_start_ms: int | None = None) -> None
         generated = 0.0
         if item:
             core.record.cut_off(item)  # a turn already written is marked cut off
-            u = core._utterance(item)
+            u = core.utterance(item)
             generated = u.generated_ms
             if generated:
                 core.history.cut_off(item, heard / generated)
             if heard < generated:
-                core._send(vl.truncate(item, int(heard), u.content_index))
+                core.to_model(vl.truncate(item, int(heard), u.content_index))
         log.info("call.barge_in", item_id=item, heard_ms=round(heard, 1),
                  item_ms=round(generated, 1), audio_start_ms=audio_start_ms, by=by)  # fmt: skip
     core.turns.interrupted()
@@ -80,7 +80,7 @@ def on_key(core: CallCore, digit: str) -> None:
     responding = core.turns.busy
     core.turns.overtaken()  # asked for, not begun: cancel it when it is
     stop_bot(core, "key")
-    core._send(vl.message("system", action.message))
+    core.to_model(vl.message("system", action.message))
     if responding:  # the cancelled response must be done before the next one starts
         core.turns.respond_when_done = True
     else:

@@ -113,7 +113,7 @@ def _apply_pending_key(core: CallCore, event: Resumed) -> None:
     log.info("call.key_applied", action=action.name, after="new session")
     if any(_message_text(json.loads(e)) == action.message for e in event.replayed):
         return
-    core._send(vl.message("system", action.message))
+    core.to_model(vl.message("system", action.message))
     if core.turns.requested:
         core.turns.respond_when_done = True
     else:
@@ -129,7 +129,7 @@ def on_handover(core: CallCore, event: Handover) -> None:
     if not event.text.strip():
         return
     log.info("call.words_handed_over", item_id=event.item_id)
-    core._send(vl.message("user", event.text.strip()))
+    core.to_model(vl.message("user", event.text.strip()))
     if not core.turns.busy and core.turns.end_reason is None:
         core.request_response()
 

@@ -38,19 +38,19 @@ def on_function_call(core: CallCore, event: vl.FunctionCall) -> None:
     if core.turns.ending_now:
         # After end_interview (or at wrap-up) nothing new is asked for; the call still gets
         # its output so the conversation stays well-formed.
-        core._send(vl.function_output(event.call_id, ENDING))
+        core.to_model(vl.function_output(event.call_id, ENDING))
         return
     if name == "end_interview":
         try:
             why = json.loads(event.arguments or "{}").get("reason")
         except (ValueError, AttributeError):
             why = None
-        core._send(vl.function_output(event.call_id, '{"ok": true}'))
+        core.to_model(vl.function_output(event.call_id, '{"ok": true}'))
         pending_s = core.end_after_playout(GOODBYE_GRACE_S)
         log.info("call.end_requested", reason=why, pending_playout_s=round(pending_s, 2))
         return
     output = tools.run_tool(core.profile, name, event.arguments, core)
-    core._send(vl.function_output(event.call_id, output))
+    core.to_model(vl.function_output(event.call_id, output))
     core.turns.respond_when_done = True  # a new response may start only after this one is done
 
 

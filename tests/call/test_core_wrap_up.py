@@ -122,7 +122,7 @@ def test_a_second_wrap_up_changes_nothing(h: Harness) -> None:
     h.wrap_up("drain")
     h.at(5)
     h.wrap_up("time_limit")
-    assert len(h.logged("call.wrap_up")) == 1 and h.core.ending_reason == "drain"
+    assert len(h.logged("call.wrap_up")) == 1 and h.core.turns.end_reason == "drain"
     assert h.creates().count(h.core.closing) == 1
     assert h.core.wrap_deadline == h.t0 + WRAP_UP_TIMEOUT_S
 
@@ -133,7 +133,7 @@ def test_wrap_up_after_end_interview_changes_nothing(h: Harness) -> None:
     h.audio("r1", "a1", 500)
     h.tool("r1", "c1", "end_interview", "{}")
     h.wrap_up("time_limit")
-    assert not h.logged("call.wrap_up") and h.core.ending_reason is None
+    assert not h.logged("call.wrap_up") and h.core.turns.end_reason is None
     h.done("r1")
     h.play_all()
     assert h.hang_up == "interview_finished"
