@@ -167,3 +167,29 @@ def test_a_wrap_up_with_no_session_asks_the_next_one(h: Harness) -> None:
     assert h.creates() == [h.core.greeting], "the replay asked for it: not asked twice"
     h.resumed(False, [])  # a later session whose replay did not ask: asked now
     assert h.creates() == [h.core.greeting, h.core.closing]
+
+
+def test_time_checks_go_at_turn_boundaries_only() -> None:
+    h = Harness(duration_s=300)  # the wrap-up request is due 60 s before the end
+    h.start()
+    h.created("r1")
+    h.at(250)
+    assert h.messages() == [], "never mid-sentence"
+    h.done("r1")
+    (check,) = h.messages()
+    assert check.startswith("Time check: only") and "Wrap up now" in check
+    (logged,) = h.logged("call.time_check")
+    assert logged["wrap_up"] is True and logged["remaining_s"] == 50
+    assert h.boundaries == 1
+    h.close()
+
+
+def test_a_full_outbound_queue_drops_audio_and_says_so_once_per_response(h: Harness) -> None:
+    h.core.playout.max_bytes = 8 * 1000  # room for 1 s
+    h.start()
+    h.created("r1")
+    for _ in range(5):
+        h.audio("r1", "a1", 500)
+    assert h.core.overflowed_deltas == 3
+    (full,) = h.logged("call.outbound_queue_full")
+    assert full["response_id"] == "r1" and full["item_id"] == "a1"
