@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import sys
 
-from bot import calls_cli, interviews_cli, telemetry
 from bot import softphone as phone
+from bot.cli import calls as calls_cli
+from bot.cli import interviews as interviews_cli
+from bot.cli.doctor import cli as doctor_cli
 from bot.config import ConfigError, Settings, environment, load_settings
-from bot.doctor import cli as doctor_cli
 from bot.interview.profiles import ProfileError, load_profiles
-from bot.logs import configure
+from bot.observability import telemetry
+from bot.observability.logs import configure
 
 WS_MAX_SIZE = 1024 * 1024  # larger frames close the socket; up to this, the bridge logs and skips
 
@@ -26,11 +28,11 @@ def _settings(**overrides: str) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the service with uvicorn; SIGTERM drains (bot/drain.py) and exits 0."""
+    """Run the service with uvicorn; SIGTERM drains (bot/http/drain.py) and exits 0."""
     import uvicorn
 
-    from bot.app import create_app
-    from bot.drain import DrainingServer
+    from bot.http.app import create_app
+    from bot.http.drain import DrainingServer
 
     overrides = {"PORT": str(args.port)} if args.port else {}
     if args.host:

@@ -10,24 +10,24 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from bot.call.outcomes import Outcomes
+from bot.call.preopen import SessionOpener
 from bot.config import Settings
-from bot.interview.code_limits import CodeLimits, derive_key
 from bot.interview.context import InterviewContext, InterviewDirectory
 from bot.interview.profiles import Profile, load_profiles
 from bot.interview.session import call_session
-from bot.journal import JOURNAL_DIR, Journal
-from bot.metrics import Metrics
-from bot.outcomes import Outcomes
+from bot.observability.metrics import Metrics
 from bot.scheduling.dialer import Dialer
 from bot.scheduling.setup import build_dialer, interview_store
 from bot.store import Store
 from bot.store.code_failures import CodeFailures
+from bot.store.code_limits import CodeLimits, derive_key
 from bot.store.interviews import InterviewStore
+from bot.store.journal import JOURNAL_DIR, Journal
 from bot.store.shared import SharedState
+from bot.twilio.signing import StreamTokens
 from bot.twilio.twiml import TwimlDocs, load_twiml
-from bot.twilio.webhooks import StreamTokens
 from bot.voicelive.client import VoiceLiveConnection
-from bot.voicelive.opener import SessionOpener
 
 if TYPE_CHECKING:
     from bot.twilio.media import Start
@@ -76,7 +76,7 @@ class Runtime:
     code_limits: CodeLimits | None = None  # wrong codes per caller and overall (with the store)
     dialer: Dialer | None = None  # places scheduled calls (only with Twilio REST settings)
     active: set[LiveCall] = field(default_factory=set)  # the calls this replica carries
-    draining: bool = False  # set on SIGTERM (bot/drain.py): no new calls, no dialing
+    draining: bool = False  # set on SIGTERM (bot/http/drain.py): no new calls, no dialing
 
     @property
     def calls(self) -> int:

@@ -10,11 +10,11 @@ from typing import Any
 
 import structlog
 
-from bot.callrecord import report_interrupted
+from bot.call.record import report_interrupted
 from bot.config import Settings
 from bot.interview.profiles import Profile
-from bot.recordwrites import unavailable
 from bot.store import Store
+from bot.store.record_writes import unavailable
 
 log = structlog.get_logger(__name__)
 

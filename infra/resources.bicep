@@ -25,7 +25,7 @@ var token = toLower(uniqueString(subscription().id, resourceGroup().id, environm
 var appName = 'ca-bot-${token}'
 var postgresAdmin = 'botadmin'
 // Container Apps' longest termination grace period; the bot drains for 30 s less, leaving time
-// for the closing line, the goodbye and Twilio's last request (bot/drain.py).
+// for the closing line, the goodbye and Twilio's last request (bot/http/drain.py).
 var terminationGracePeriodSeconds = 600
 var drainTimeoutSeconds = terminationGracePeriodSeconds - 60 // wrap-up 45 s + action 5 s + margin
 var roles = {

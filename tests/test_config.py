@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.interviews import local_zone
 from bot.config import ConfigError, environment, load_settings, tz_variable
-from bot.interviews_cli import local_zone
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 

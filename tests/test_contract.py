@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from bot.interview.gate import ask_twiml
+from bot.http.gate import ask_twiml
 from bot.twilio.twiml import APOLOGY, BUILT_IN, VOICEMAIL, connect_twiml, hangup_twiml, wait_twiml
 from tests import contract
 from tests.contract.twilio import rest_errors, rest_form, twiml_errors

@@ -18,11 +18,11 @@ from bot.audio import make_transcoder
 from bot.call import inputs as ev
 from bot.call.commands import ClearPlayout, HangUp, SendAudio, ToModel, ToTwilio, TurnBoundary
 from bot.call.core import CallCore
-from bot.callrecord import CallRecorder
+from bot.call.record import CallRecorder
+from bot.interview import call_in as inbound
 from bot.interview.context import InterviewContext
-from bot.scheduling import inbound
 from bot.twilio import media
-from bot.twilio.webhooks import SIGNATURE_SETTINGS, TokenError, check_signature
+from bot.twilio.signing import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 from bot.voicelive.keeper import SessionKeeper

@@ -29,9 +29,9 @@ from bot.voicelive.client import ConfigRefused
 from bot.voicelive.keeper import Handover, Resumed
 
 if TYPE_CHECKING:
-    from bot.callrecord import CallRecorder
+    from bot.call.record import CallRecorder
     from bot.interview.profiles import Profile
-    from bot.metrics import Metrics
+    from bot.observability.metrics import Metrics
 
 log = structlog.get_logger("bot.call")
 

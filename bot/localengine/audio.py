@@ -10,7 +10,7 @@ import numpy as np
 from bot.audio import ULAW_SILENCE as ULAW_SILENCE
 from bot.audio import pcm16_to_ulaw, ulaw_to_pcm16
 
-# The G.711 codec is the bridge's own (bit-exact, tested in tests/test_audio.py).
+# The G.711 codec is the bridge's own (bit-exact, tested in tests/audio/test_audio.py).
 ulaw_decode = ulaw_to_pcm16
 ulaw_encode = pcm16_to_ulaw
 

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 import structlog
 
-from bot.logs import mask_phone
-from bot.recordwrites import Backoff, unavailable
+from bot.observability.logs import mask_phone
 from bot.store.interviews import Claim, InterviewStore
+from bot.store.record_writes import Backoff, unavailable
 from bot.twilio.rest import RestError
 from bot.twilio.twiml import BUILT_IN, VOICEMAIL
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.logs import SCRUBBER
+from bot.observability.logs import SCRUBBER
 
 log = structlog.get_logger(__name__)
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bot.config import Settings
 from bot.voicelive import events
 from bot.voicelive.auth import TokenError, TokenProvider
 from bot.voicelive.session import OPTIONAL_PARTS, without
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -1,1 +1,1 @@
-"""Unit tests of the call: its playout and its sans-I/O core, with a fake clock."""
+"""Tests of bot/call/: playout and core on a fake clock, and the bridge end to end."""

@@ -11,10 +11,10 @@ from structlog.testing import capture_logs
 from bot.call import inputs as ev
 from bot.call.commands import ClearPlayout, Command, HangUp, SendAudio, ToModel, TurnBoundary
 from bot.call.core import CallCore
-from bot.callrecord import CallRecorder
+from bot.call.record import CallRecorder
 from bot.cost import Prices
 from bot.interview.profiles import load_profile
-from bot.metrics import Metrics
+from bot.observability.metrics import Metrics
 from bot.voicelive import events as vl
 from bot.voicelive.keeper import Handover, Resumed
 

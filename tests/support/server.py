@@ -17,8 +17,8 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.app import create_app
 from bot.config import Settings, load_settings
+from bot.http.app import create_app
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32

@@ -1,0 +1,340 @@
+"""One call's record (counts, response times, usage, cost, transcript), written as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from bot.cost import USAGE_FIELDS, Prices, cached_split_estimated, cost_usd, usage_tokens
+from bot.endreasons import FAILED
+from bot.interview.profiles import Profile
+from bot.interview.report import build_report
+from bot.interview.tools import Assessment
+from bot.observability import telemetry
+from bot.observability.metrics import Metrics
+from bot.store.journal import Journal
+from bot.store.record_writes import WRITE_TIMEOUT_S, Backoff, Write, apply, unavailable
+from bot.store.rows import percentile
+
+log = structlog.get_logger(__name__)
+
+FLUSH_TIMEOUT_S = 5.0  # at the end, then what is still unwritten goes to the journal
+MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
+MAX_PENDING = 10_000  # writes waiting for the database; past it new ones (not the end) are lost
+
+
+class CallStore(Protocol):
+    """What the recorder needs of the store."""
+
+    async def call_started(self, **fields: Any) -> None: ...
+    async def call_updated(self, call_sid: str, **fields: Any) -> None: ...
+    async def add_turn(self, call_sid: str, **fields: Any) -> None: ...
+    async def call_ended(self, call_sid: str, **fields: Any) -> None: ...
+    async def add_assessment(self, call_sid: str, **fields: Any) -> None: ...
+    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None: ...
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+class CallRecorder:
+    """Collects what ops need about one call and writes it through one owned writer task.
+
+    Writes queue (bounded) so a slow database never stalls the audio, wait in order while
+    the database is down (retried with backoff), and go to the journal if it is still down
+    when the call ends; a heartbeat rewrites the running summary, so a crash leaves a record
+    that can be marked `interrupted`.
+    """
+
+    def __init__(self, store: CallStore | None, metrics: Metrics, prices: Prices, *,
+                 call_sid: str, heartbeat_s: float = 5.0, profile: Profile | None = None,
+                 journal: Journal | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.metrics = metrics
+        self.prices = prices
+        self.call_sid = call_sid
+        self.heartbeat_s = heartbeat_s
+        self.started_mono = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.turns = 0
+        self.barge_ins = 0
+        self.response_ms: list[float] = []
+        self.tokens = dict.fromkeys(USAGE_FIELDS, 0)
+        self.cached_split = "reported"  # "estimated" once a usage had cached tokens, no details
+        self.cost = 0.0
+        self.errors: list[dict[str, Any]] = []
+        self.profile = profile  # with a profile, the call's report is written when it ends
+        self.transcript: list[dict[str, Any]] = []
+        self.assessments: list[dict[str, Any]] = []
+        self.keys: list[dict[str, Any]] = []
+        self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
+        self.journal = journal
+        self._pending: deque[Write] = deque()
+        self._added = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._dropped = 0
+        self._down_since: float | None = None  # the database stopped answering (monotonic)
+        self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
+
+    # ---- what happens in the call -------------------------------------------------------------
+
+    def start(self, **fields: Any) -> None:
+        """The call began (fields: direction, from_masked, to_masked, instance, …)."""
+        self.metrics.active_calls.inc()
+        self.trace.begin()
+        if self.store is None:
+            return
+        self._enqueue("call_started", started_at=self.started_at, **fields)
+        if fields.get("direction") == "outbound":  # answered when Twilio's callback says so
+            self._enqueue("copy_answered_at")
+        else:  # inbound: we answer as the stream starts
+            self._enqueue("call_updated", answered_at=self.started_at)
+        self._writer = asyncio.create_task(self._write(), name="call_record")
+
+    def at(self, mono: float) -> datetime:
+        """Wall-clock time of a monotonic instant of this call."""
+        return self.started_at + timedelta(seconds=mono - self.started_mono)
+
+    def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False,
+             item_id: str | None = None) -> None:  # fmt: skip
+        if speaker == "bot":  # every bot turn the caller heard, cut off or not
+            self.turns += 1
+        self.trace.turn(speaker, at_mono, interrupted, len(text))
+        fields = {"speaker": speaker, "text": text, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono), "interrupted": interrupted}  # fmt: skip
+        if len(self.transcript) < MAX_KEPT:
+            if item_id is not None:
+                self._bot_turns[item_id] = (len(self.transcript), fields["at"])
+            self.transcript.append({**fields, "at": fields["at"].isoformat()})
+        if self.store is not None:
+            self._enqueue("add_turn", **fields)
+
+    def cut_off(self, item_id: str) -> None:
+        """A bot turn already recorded (its response was done) was cut off while playing."""
+        found = self._bot_turns.pop(item_id, None)
+        if found is None:
+            return
+        index, at = found
+        self.transcript[index]["interrupted"] = True
+        if self.store is not None:
+            self._enqueue("turn_cut_off", at=at)
+
+    def _offset_ms(self, mono: float) -> float:
+        return round((mono - self.started_mono) * 1000, 1)
+
+    def assessment(self, assessment: Assessment, at_mono: float | None = None) -> None:
+        """The model assessed an answer (record_assessment): kept for the report and stored."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        fields = {"question": assessment.question, "score": assessment.score,
+                  "evidence": assessment.evidence, "at": self.at(at_mono),
+                  "offset_ms": self._offset_ms(at_mono)}  # fmt: skip
+        if len(self.assessments) < MAX_KEPT:
+            self.assessments.append(
+                {"number": assessment.number, **fields, "at": fields["at"].isoformat()}
+            )
+        if self.store is not None:
+            self._enqueue("add_assessment", **fields)
+
+    def key(self, action: str, at_mono: float | None = None) -> None:
+        """The caller pressed a key that means something (repeat, skip): kept for the report."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        if len(self.keys) < MAX_KEPT:
+            self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
+
+    def report(self, end_reason: str | None) -> dict[str, Any] | None:
+        """The interview report (None without a profile)."""
+        if self.profile is None:
+            return None
+        return build_report(self.profile, self.transcript, self.assessments, self.keys, end_reason)
+
+    def barge_in(self) -> None:
+        self.barge_ins += 1
+        self.metrics.barge_ins.inc()
+
+    def response_time(self, ms: float) -> None:
+        self.response_ms.append(round(ms, 1))
+        self.metrics.response_seconds.observe(ms / 1000)
+        self.trace.response_time(ms)
+
+    def usage(self, usage: dict[str, Any]) -> None:
+        tokens = usage_tokens(usage)
+        if cached_split_estimated(usage):
+            self.cached_split = "estimated"
+        for name, n in tokens.items():
+            self.tokens[name] += n
+            if n:
+                self.metrics.tokens.labels(name.removesuffix("_tokens")).inc(n)
+        cost = cost_usd(tokens, self.prices)
+        self.cost += cost
+        self.metrics.cost_usd.inc(cost)
+
+    def error(self, source: str, code: str | None, message: str) -> None:
+        if source == "voicelive":
+            self.metrics.voicelive_errors.labels(code or "unknown").inc()
+        if len(self.errors) < 100:
+            self.errors.append({"at": datetime.now(UTC).isoformat(), "source": source,
+                                "code": code, "message": message[:500]})  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "turns": self.turns,
+            "barge_ins": self.barge_ins,
+            "response_ms": list(self.response_ms),
+            "response_ms_p50": _round(percentile(self.response_ms, 50)),
+            "response_ms_p95": _round(percentile(self.response_ms, 95)),
+            **self.tokens,
+            "cached_split": self.cached_split,
+            "cost_usd": round(self.cost, 6),
+            "errors": list(self.errors),
+        }
+
+    async def finish(self, end_reason: str) -> None:
+        """The call ended: write the final record and wait (bounded) for every write; what
+        the database has not taken by then goes to the journal, in order."""
+        self.metrics.active_calls.dec()
+        self.metrics.calls.labels(end_reason).inc()
+        self.trace.end(end_reason, self.summary())
+        if self.store is None or self._writer is None:
+            return
+        ended = datetime.now(UTC)
+        try:
+            report = self.report(end_reason)
+        except Exception as exc:  # a report bug must not lose the call's record
+            log.exception("record.report_failed", error=f"{type(exc).__name__}: {exc}")
+            report = None
+        fields = {
+            "report": report,
+            **self.summary(),
+            "status": "failed" if end_reason in FAILED else "completed",
+            "end_reason": end_reason,
+            "ended_at": ended,
+            "duration_s": round((ended - self.started_at).total_seconds(), 3),
+        }
+        self._enqueue("call_ended", force=True, **fields)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), FLUSH_TIMEOUT_S)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        if self._pending:  # the database is still down (a write in flight is kept, too)
+            await self._save_to_journal()
+
+    # ---- the writer ---------------------------------------------------------------------------
+
+    def _enqueue(self, op: str, force: bool = False, **fields: Any) -> None:
+        if len(self._pending) >= MAX_PENDING and not force:
+            self._dropped += 1  # ~MAX_PENDING writes of one call: hours of an outage
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.error("record.queue_full", dropped=self._dropped, pending=len(self._pending))
+            return
+        self._pending.append(Write(op, self.call_sid, fields))
+        self.metrics.record_writes_pending.inc()
+        self._idle.clear()
+        self._added.set()
+
+    def _done(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._pending.popleft()
+        self.metrics.record_writes_pending.dec(count)
+
+    async def _save_to_journal(self) -> None:
+        writes = list(self._pending)
+        try:
+            if self.journal is None:
+                raise OSError("no journal")
+            await self.journal.asave(self.call_sid, writes)
+        except Exception as exc:  # a full disk: said loudly, the call's end goes on
+            log.error("record.journal_failed", call_sid=self.call_sid, writes_lost=len(writes),
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        self._done(len(writes))
+
+    def _unavailable(self, exc: BaseException) -> None:
+        """The database did not answer: said once per outage (per call)."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("record.db_unavailable", call_sid=self.call_sid,
+                        pending=len(self._pending), error=error)  # fmt: skip
+
+    def _available(self) -> None:
+        if self._down_since is not None:
+            down_s = time.monotonic() - self._down_since
+            log.info("record.db_available", call_sid=self.call_sid, down_s=round(down_s, 1))
+            self._down_since = None
+            if down_s >= self.heartbeat_s:  # a sweeper may have taken the call for dead
+                self._pending.insert(min(1, len(self._pending)),
+                                     Write("call_resumed", self.call_sid))  # fmt: skip
+                self.metrics.record_writes_pending.inc()
+                self._idle.clear()
+
+    async def _write(self) -> None:
+        """Write the pending writes in order; the head is retried until the database answers."""
+        assert self.store is not None
+        backoff = Backoff()
+        while True:
+            if not self._pending:
+                self._idle.set()
+                self._added.clear()
+                try:
+                    await asyncio.wait_for(self._added.wait(), self.heartbeat_s)
+                except TimeoutError:
+                    await self._heartbeat()
+                continue
+            write = self._pending[0]
+            try:
+                await apply(self.store, write)
+            except Exception as exc:  # the database must never take the call down
+                if unavailable(exc):
+                    self._unavailable(exc)
+                    self.metrics.record_write_retries.inc()
+                    await asyncio.sleep(backoff.next())
+                    continue
+                log.error("record.write_failed", op=write.op,
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            else:
+                self._available()
+                backoff.reset()
+            self._done()
+
+    async def _heartbeat(self) -> None:
+        assert self.store is not None
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.store.call_updated(self.call_sid, **self.summary())
+        except Exception as exc:  # superseded by the next one (and the final record)
+            if unavailable(exc):
+                self._unavailable(exc)
+            else:
+                log.error("record.write_failed", op="heartbeat",
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        else:
+            self._available()
+
+
+async def report_interrupted(store: Any, profiles: dict[str, Profile], default: str) -> int:
+    """Write the report of calls whose replica died mid-call, from their stored turns and
+    assessments (the sweeper calls this after marking them interrupted). Returns how many."""
+    count = 0
+    for call in await store.interrupted_without_report():
+        profile = profiles.get(call.get("profile") or "") or profiles[default]
+        assessments = [
+            {"number": profile.question_number(a["question"]), **a} for a in call["assessments"]
+        ]
+        try:
+            report = build_report(profile, call["transcript"], assessments, (), call["end_reason"])
+        except Exception as exc:  # stored once, so a bad call is not retried on every sweep
+            log.exception("record.report_failed", call_sid=call["call_sid"])
+            report = {"error": f"report failed: {type(exc).__name__}"}
+        await store.set_report(call["call_sid"], report)
+        count += 1
+    if count:
+        log.info("record.interrupted_reports_written", count=count)
+    return count

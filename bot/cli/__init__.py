@@ -1,0 +1,1 @@
+"""The commands ops run: `bot calls`, `bot schedule` / `bot interviews`, `bot doctor`."""

@@ -1,0 +1,1 @@
+"""The web side: the Starlette app, Twilio webhooks, the code gate, /api/*, health and drain."""

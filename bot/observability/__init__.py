@@ -1,0 +1,1 @@
+"""What ops see: structlog set-up and masking, Prometheus metrics, OpenTelemetry traces."""
