@@ -19,6 +19,7 @@ from bot.call import inputs as ev
 from bot.call.commands import ClearPlayout, HangUp, SendAudio, ToModel, ToTwilio, TurnBoundary
 from bot.call.core import CallCore
 from bot.call.record import CallRecorder
+from bot.endreasons import EndReason
 from bot.interview import call_in as inbound
 from bot.interview.context import InterviewContext
 from bot.twilio import media
@@ -149,7 +150,7 @@ class Call:
         self.tick_wake = asyncio.Event()
         self.tick_at: float | None = None
         self.hung_up = asyncio.Event()
-        self.end_reason = "error"
+        self.end_reason = EndReason.ERROR
 
     # ---- the call, top to bottom -------------------------------------------------------------
 
@@ -165,14 +166,14 @@ class Call:
             interview_id=self.context.interview_id,
             profile=self.profile.name,
         )
-        reason = "error"
+        reason = EndReason.ERROR
         try:
             try:
                 conn = await self.services.sessions.take(self.start.call_sid, self.context)
             except VoiceLiveUnavailable as exc:
                 log.error("voicelive.unavailable", reason=str(exc))
                 self.record.error("voicelive", "unavailable", str(exc))
-                reason = "engine_unavailable"
+                reason = EndReason.ENGINE_UNAVAILABLE
                 return
             self.model = self._keeper(conn)
             # If the session dropped since the webhook, the keeper reconnects and greets.
@@ -181,7 +182,7 @@ class Call:
         except Exception as exc:
             log.exception("call.failed")
             self.record.error("bot", type(exc).__name__, str(exc))
-            reason = "error"
+            reason = EndReason.ERROR
         finally:
             await self._end(reason)
 
@@ -224,7 +225,7 @@ class Call:
             return self._model_closed_reason()
         if isinstance(exc, TwilioGone):
             log.info("twilio.disconnected", during="send")
-            return "twilio_closed"
+            return EndReason.TWILIO_CLOSED
         if exc is not None:
             raise exc
         return first.result()
@@ -337,7 +338,7 @@ class Call:
             self.last_from_twilio = now = time.monotonic()
             if message["type"] == "websocket.disconnect":
                 log.info("twilio.disconnected", code=message.get("code"))
-                return "twilio_closed"
+                return EndReason.TWILIO_CLOSED
             frame = message.get("text")
             try:
                 event = media.parse(
@@ -358,7 +359,7 @@ class Call:
                 self._feed(ev.MarkEchoed(event.name, now, self.model.ready))
             elif isinstance(event, media.Stop):
                 log.info("twilio.stop")
-                return "caller_hung_up"
+                return EndReason.CALLER_HUNG_UP
             elif isinstance(event, media.Dtmf):
                 self._feed(ev.Key(event.digit, now, self.model.ready))
             else:
@@ -372,7 +373,7 @@ class Call:
             quiet = time.monotonic() - self.last_from_twilio
             if quiet >= idle:
                 log.warning("twilio.idle_timeout", seconds=idle)
-                return "twilio_idle_timeout"
+                return EndReason.TWILIO_IDLE_TIMEOUT
             await asyncio.sleep(min(idle - quiet, 1.0) + 0.01)
 
     # ---- model -> caller ---------------------------------------------------------------------
@@ -393,4 +394,4 @@ class Call:
         reason = self.model.close_reason if self.model else ""
         log.warning("voicelive.closed", code=code, reason=reason)
         self.record.error("voicelive", f"close {code}", reason or "connection closed")
-        return "voicelive_closed"
+        return EndReason.VOICELIVE_CLOSED

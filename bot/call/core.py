@@ -21,6 +21,7 @@ from bot.call.limits import (
 )
 from bot.call.playout import Playout
 from bot.call.responses import Ending, Turns, Utterance
+from bot.endreasons import EndReason
 from bot.interview import keys, tools
 from bot.interview.history import History
 from bot.interview.timekeeping import Timekeeper
@@ -201,7 +202,7 @@ class CallCore:
         if not self.time_up and now >= self.clock.ends_at:
             self.time_up = True
             log.info("call.time_limit", duration_s=round(self.clock.duration_s, 1))
-            self.wrap_up("time_limit")
+            self.wrap_up(EndReason.TIME_LIMIT)
         playing_out = self.turns.ending is Ending.PLAYING_OUT
         if (self.wrap_deadline is not None and now >= self.wrap_deadline) or (
             playing_out and self.end_deadline is not None and now >= self.end_deadline
@@ -209,11 +210,11 @@ class CallCore:
             log.warning("call.goodbye_not_confirmed", unconfirmed_ms=self.playout.unconfirmed_ms)
             self._hang_up(self.turns.hang_up_reason)
         elif self.time_up and now >= self.clock.ends_at + TIME_LIMIT_CAP_S:
-            self._hang_up("time_limit")
+            self._hang_up(EndReason.TIME_LIMIT)
         elif self.failing_since is not None and now - self.failing_since >= MODEL_FAILED_S:
             log.error("call.model_failed", failures=self.failures,
                       failing_s=round(now - self.failing_since, 1))  # fmt: skip
-            self._hang_up("model_failed")
+            self._hang_up(EndReason.MODEL_FAILED)
 
     # ---- the model ----------------------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class CallCore:
             tooling.on_function_call(self, event)
         elif isinstance(event, ConfigRefused):
             if not failures.config_refused(self, event):
-                self._hang_up("config_refused")
+                self._hang_up(EndReason.CONFIG_REFUSED)
         elif isinstance(event, vl.Transcript):
             log.debug("transcript", role=event.role, text=event.text)
             if event.role == "user":

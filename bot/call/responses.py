@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.endreasons import EndReason
+
 
 class Response(StrEnum):
     """Where the model's current response is."""
@@ -184,4 +186,4 @@ class Turns:
 
     @property
     def hang_up_reason(self) -> str:
-        return self.end_reason or "interview_finished"
+        return self.end_reason or EndReason.INTERVIEW_FINISHED

@@ -105,7 +105,9 @@ def test_the_trace_id_comes_from_the_call_sid_so_replicas_agree() -> None:
 def test_unset_it_is_off_and_opentelemetry_is_never_imported(tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "from bot import __main__\nfrom bot.http import app\nfrom bot.observability import telemetry\n"
+        "from bot import __main__\n"
+        "from bot.http import app\n"
+        "from bot.observability import telemetry\n"
         "from tests.support import make_settings\n"
         f"settings = make_settings(tmp={str(tmp_path)!r})\n"
         "app.create_app(settings)\n"
