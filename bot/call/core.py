@@ -54,7 +54,7 @@ class CallCore:
         self.out: list[Command] = []
         self.playout = Playout(playout_ahead_ms)
         self.turns = Turns()
-        self.history = History()
+        self.history = History(clock=lambda: self.now)
         self.clock = Timekeeper(max(duration_s, 1.0), started=started, now=lambda: self.now)
         self.greeting = " ".join(profile.greeting.split())
         self.closing = " ".join(profile.closing.split())

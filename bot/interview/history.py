@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_ENTRIES = 400  # a 60-minute interview has ~150 turns; notes add a few dozen
@@ -39,7 +40,10 @@ class History:
     after the bot's answer); an assistant turn holds only what the caller heard of it.
     """
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock  # the call core passes its own (fake in tests) clock
         self._entries: deque[Entry] = deque(maxlen=max_entries)
         self._by_item: dict[str, Entry] = {}
         self._cuts: dict[str, float] = {}  # barge-ins seen before their turn's words arrived
@@ -61,14 +65,14 @@ class History:
     def user_started(self, item_id: str) -> None:
         """The caller began a turn (its words come later, from the transcript)."""
         if item_id and item_id not in self._by_item:
-            self._append(Entry("user", "", item_id, pending=True))
+            self._append(Entry("user", "", item_id, pending=True, at=self._clock()))
 
     def user(self, item_id: str, text: str) -> None:
         """The caller's words for a turn (transcription finished)."""
         text = text.strip()
         entry = self._by_item.get(item_id) if item_id else None
         if entry is None:
-            self._append(Entry("user", text, item_id or None, pending=not text))
+            self._append(Entry("user", text, item_id or None, pending=not text, at=self._clock()))
             return
         entry.text, entry.pending = text, not text
 
@@ -96,7 +100,7 @@ class History:
 
     def awaiting_words(self, within_s: float = 3.0) -> bool:
         """A recent user turn still waits for its transcript (a failed one stops counting)."""
-        now = time.monotonic()
+        now = self._clock()
         recent = list(self._entries)[-4:]
         return any(e.pending and now - e.at < within_s for e in recent)
 

@@ -59,6 +59,20 @@ def test_no_switch_while_the_callers_words_are_awaited(h: Harness) -> None:
     assert not h.core.can_switch()
 
 
+def test_words_awaited_block_a_switch_for_three_seconds_of_the_calls_clock(h: Harness) -> None:
+    """The core's own clock decides (no wall clock): a transcript that never comes stops
+    blocking the switch 3 s after the caller began."""
+    at_boundary_playing(h)
+    began = h.elapsed
+    h.core.history.user_started("u1")
+    h.at(began + 2.9)
+    h.tick()
+    assert not h.core.can_switch(), "the caller's words may still come"
+    h.at(began + 3.1)
+    h.tick()
+    assert h.core.can_switch(), "three seconds on the call's clock: they are not coming"
+
+
 def test_a_planned_session_gets_the_history_and_the_time_only(h: Harness) -> None:
     at_boundary_playing(h)
     replay = h.core.fresh_session(True)
