@@ -6,7 +6,6 @@ Each step is a conditional update, so replicas sweeping together act once per ro
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
 
@@ -14,7 +13,9 @@ from bot.call.record import report_interrupted
 from bot.config import Settings
 from bot.interview.profiles import Profile
 from bot.store import Store
+from bot.store.interviews import InterviewStore
 from bot.store.record_writes import unavailable
+from bot.store.shared import SharedState
 
 log = structlog.get_logger(__name__)
 
@@ -24,8 +25,8 @@ async def sweep_once(
     settings: Settings,
     profiles: dict[str, Profile],
     *,
-    interviews: Any = None,
-    shared: Any = None,
+    interviews: InterviewStore | None = None,
+    shared: SharedState | None = None,
     instance: str = "",
 ) -> None:
     """One pass: calls whose replica stopped writing become interrupted (and get a report);
@@ -48,8 +49,8 @@ async def run_sweeper(
     settings: Settings,
     profiles: dict[str, Profile],
     *,
-    interviews: Any = None,
-    shared: Any = None,
+    interviews: InterviewStore | None = None,
+    shared: SharedState | None = None,
     instance: str = "",
 ) -> None:
     """sweep_once every 3 heartbeats (at least a second), forever."""

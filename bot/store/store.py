@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import bot.store.call_queries as queries
+from bot.endreasons import EndReason
 from bot.store.call_fields import column_values, error_entry
 from bot.store.call_fields import now as _now
 from bot.store.engine import open_engine
@@ -267,7 +268,7 @@ class Store:
                     )
                     .values(
                         status="interrupted",
-                        end_reason="interrupted",
+                        end_reason=EndReason.INTERRUPTED,
                         ended_at=beat,
                         duration_s=round(max(0.0, (beat - started).total_seconds()), 3),
                     )
