@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RESPONSE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
 
 
@@ -54,6 +55,12 @@ class Metrics:
         self.record_journal_files = Gauge(
             "bot_record_journal_files", "Journal files (calls) waiting to be replayed",
             registry=r,
+        )  # fmt: skip
+
+        self.loop_lag_seconds = Histogram(
+            "bot_event_loop_lag_seconds", "How late the event loop ran a 100 ms timer: what "
+            "every call's audio waited behind (bot/observability/looplag.py)",
+            buckets=LAG_BUCKETS, registry=r,
         )  # fmt: skip
 
     def render(self) -> bytes:
