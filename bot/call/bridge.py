@@ -31,7 +31,7 @@ from bot.voicelive.keeper import SessionKeeper
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("bot.call")  # one logger name for the call, shell and core
 
 
 async def handle_media_stream(ws: WebSocket, services: Runtime) -> None:

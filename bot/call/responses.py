@@ -97,8 +97,11 @@ class Turns:
     # ---- the response -------------------------------------------------------------------------
 
     def asked(self, say: str | None) -> None:
-        """response.create went out."""
-        self.response = Response.REQUESTED
+        """response.create went out. While a response runs (the service's own turn detection
+        may start one) it stays ACTIVE, so a barge-in or key still cancels it: the request is
+        refused, or starts once that one is done (`on_created`)."""
+        if self.response is not Response.ACTIVE:
+            self.response = Response.REQUESTED
         self.asked_say = say
 
     def overtaken(self) -> None:

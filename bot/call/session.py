@@ -47,6 +47,8 @@ def fresh_session(core: CallCore, planned: bool) -> list[str]:
         if turns.ending is not Ending.PLAYING_OUT:  # the closing line has not been said yet
             items.append(vl.response_create(say=core.closing))
         return items
+    if turns.ending is Ending.PLAYING_OUT:  # the model's goodbye (end_interview) plays out
+        return items
     items.append(vl.message("system", core.clock.status()))
     if core.pending_key is not None:  # pressed while this session was being set up
         items.append(vl.message("system", core.pending_key.message))
@@ -68,7 +70,8 @@ def on_resumed(core: CallCore, event: Resumed, resumes: int) -> None:
     """A new session took over: forget the old one's response and items; tell ops. If the
     interview is ending and the replay did not ask for the closing line, ask now."""
     turns = core.turns
-    if not event.planned and turns.response_id is not None:
+    goodbye = turns.ending is Ending.PLAYING_OUT  # what came of it plays out, then hang-up
+    if not event.planned and turns.response_id is not None and not goodbye:
         cut_unfinished_answer(core)
     asked = [json.loads(e) for e in event.replayed if '"response.create"' in e]
     key = core.pending_key

@@ -117,3 +117,24 @@ def test_keys_are_ignored_once_the_interview_is_ending(h: Harness) -> None:
     h.key("*")
     assert not h.logged("call.key") and h.logged("twilio.dtmf")
     assert h.clears == 0
+
+
+def test_a_response_the_service_starts_before_the_cancelled_one_ends_stays_cancellable(
+    h: Harness,
+) -> None:
+    """A key owes an answer once the cancelled response is done; the service's own turn
+    detection starts one meanwhile. Asking then must not forget that one: a barge-in over it
+    still cancels it and stops its audio."""
+    speaking(h)
+    h.at(0.1)
+    h.key("#")  # r1 cancelled; an answer is owed when its response.done comes
+    h.created("r2")  # the service started a response of its own
+    h.audio("r2", "a2", 700)
+    h.done("r1", "cancelled")  # the owed answer is asked for while r2 runs
+    assert h.core.turns.response is Response.ACTIVE and h.core.turns.response_id == "r2"
+    cancels = len(h.sent("response.cancel"))
+    h.speech("u2")
+    assert len(h.sent("response.cancel")) == cancels + 1, "r2 is cancelled"
+    assert not h.core.playout.playing, "and its audio stopped"
+    h.audio("r2", "a2", 300)  # late audio of the cancelled response is dropped
+    assert not h.core.playout.playing

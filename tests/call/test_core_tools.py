@@ -136,3 +136,20 @@ def test_tools_after_end_interview_get_an_error_output(h: Harness) -> None:
     assert h.record.assessments == []
     h.done("r2")
     assert h.core.turns.response is Response.IDLE and h.creates() == [h.core.greeting]
+
+
+def test_a_drop_while_the_models_goodbye_plays_lets_it_play_out_then_hangs_up(h: Harness) -> None:
+    """end_interview, then the session drops mid-goodbye: what came of the goodbye plays out
+    (no cut, no 'the line was interrupted' answer from the new session), then hang-up."""
+    answering(h)
+    h.audio("r2", "a2", 1000)
+    h.tool("r2", "c1", "end_interview", "{}")
+    replay = h.core.fresh_session(False)
+    assert not any('"response.create"' in e for e in replay), "nothing new is asked for"
+    clears = h.clears
+    h.resumed(False, replay)
+    assert h.clears == clears, "the goodbye is not cut"
+    assert h.hang_up is None, "not before it played"
+    assert h.creates() == [h.core.greeting]
+    h.play_all()
+    assert h.hang_up == "interview_finished" and h.elapsed > 0.99
