@@ -59,6 +59,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         ws="websockets-sansio",
+        loop="auto",  # uvloop (a dependency) where it is installed, else asyncio
         ws_max_size=WS_MAX_SIZE,
         ws_ping_interval=None,
         lifespan="on",
