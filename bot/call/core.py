@@ -109,7 +109,6 @@ class CallCore:
             if not self.playout.echoed(event.name, event.now):
                 return []
         elif isinstance(event, ev.Key):
-            self.ready = event.ready
             interrupt.on_key(self, event.digit)
         elif isinstance(event, ev.WrapUp):
             self.wrap_up(event.reason)
@@ -367,14 +366,6 @@ class CallCore:
             log.info("call.time_check", remaining_s=round(self.clock.remaining()),
                      wrap_up=self.clock.wrap_up_sent)  # fmt: skip
         self.out.append(TurnBoundary())
-
-    # ---- the caller cuts in (bot/call/interrupt.py) ------------------------------------------
-
-    def silence(self) -> tuple[str | None, float] | None:
-        return interrupt.silence(self)
-
-    def stop_bot(self, by: str, audio_start_ms: int | None = None) -> None:
-        interrupt.stop_bot(self, by, audio_start_ms)
 
     # ---- the end ------------------------------------------------------------------------------
 

@@ -173,11 +173,6 @@ class Turns:
         self.ending = Ending.CLOSING
         self.asked(closing)
 
-    def closing_lost(self) -> None:
-        """The closing line's request did not go out: it is still due."""
-        if self.ending is Ending.CLOSING:
-            self.ending = Ending.WRAPPING_UP
-
     def play_out(self) -> None:
         """The last words are all asked for: hang up once they have played."""
         self.ending = Ending.PLAYING_OUT

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call import interrupt
 from bot.call.ending import say_closing
 from bot.call.limits import RESUME_NOTE
 from bot.call.responses import Ending
@@ -103,7 +104,7 @@ def cut_unfinished_answer(core: CallCore) -> None:
     what the caller heard and answers afresh. Stop the old audio now rather than let the
     caller hear all of it and then the same again (a cut and a short pause sound like a line
     glitch; a repeat sounds like a broken bot)."""
-    stopped = core.silence()
+    stopped = interrupt.silence(core)
     if stopped is not None:
         log.info("call.unfinished_answer_cut", item_id=stopped[0])
 
