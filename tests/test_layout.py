@@ -1,10 +1,13 @@
-"""The shape issue 13 asked for, kept: no import cycle in bot/, no module over 400 lines,
-only bot/config.py reads the environment, and the call core does no I/O."""
+"""The shape issue 13 asked for, kept: no import cycle in bot/, no module over 400 lines, every
+module says what it is for. (Only bot/config.py reads the environment: tests/test_config.py;
+the call core does no I/O: tests/call/test_core_is_sans_io.py.)"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from tests.support.imports import imported
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 MAX_LINES = 400
@@ -23,33 +26,9 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _type_checking_only(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-
-
 def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
     """The bot modules this one imports when run (imports under TYPE_CHECKING excluded)."""
-    tree = ast.parse(path.read_text())
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    out: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if _type_checking_only(child):
-                continue
-            if isinstance(child, ast.Import):
-                out.update(a.name for a in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                base = child.module or ""
-                if child.level:
-                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
-                    base = ".".join([*anchor, base] if base else anchor)
-                out.add(base)
-                out.update(f"{base}.{a.name}" for a in child.names)
-            visit(child)
-
-    visit(tree)
-    return {m for m in out if m in modules and m != name}
+    return {m for m in imported(path, runtime_only=True) if m in modules and m != name}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -131,16 +110,6 @@ def test_no_module_over_400_lines() -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
-
-
-def test_only_config_reads_the_environment() -> None:
-    readers = [
-        str(p.relative_to(BOT.parent))
-        for p in _modules().values()
-        if p.name != "config.py"
-        and any(s in p.read_text() for s in ("os.environ", "os.getenv", "getenv("))
-    ]
-    assert readers == []
 
 
 def test_every_module_says_what_it_is_for() -> None:

@@ -6,21 +6,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support.imports import imported
+
 BOT = Path(__file__).resolve().parents[2] / "bot"
 CALL_LOG_TABLES = {"calls", "call_turns", "call_assessments"}
 RULES = ("lifecycle", "decisions", "outcomes", "schedule")  # bot/interview/<name>.py
 IO = {"sqlalchemy", "asyncio", "structlog", "socket", "httpx", "os", "aiosqlite", "asyncpg"}
-
-
-def imports(path: Path) -> set[str]:
-    """Every module a file imports (at any depth, TYPE_CHECKING included)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    return found
 
 
 def writes_to(path: Path) -> set[str]:
@@ -51,20 +42,15 @@ def test_only_the_call_log_store_writes_the_call_log() -> None:
 
 def test_the_store_does_not_import_scheduling() -> None:
     for path in sorted((BOT / "store").rglob("*.py")):
-        wrong = sorted(name for name in imports(path) if name.startswith("bot.scheduling"))
+        wrong = sorted(name for name in imported(path) if name.startswith("bot.scheduling"))
         assert not wrong, f"{path.name} imports {wrong}"
 
 
 def test_the_interview_rules_are_pure() -> None:
     allowed = {f"bot.interview.{name}" for name in RULES}
     for name in RULES:
-        for module in imports(BOT / "interview" / f"{name}.py"):
+        for module in imported(BOT / "interview" / f"{name}.py"):
             root = module.split(".")[0]
             assert root not in IO, f"bot/interview/{name}.py imports {module}"
             if root == "bot":
                 assert allowed & {module, module.rsplit(".", 1)[0]}, f"{name}.py imports {module}"
-
-
-def test_no_store_module_is_over_400_lines() -> None:
-    for path in sorted((BOT / "store").glob("*.py")):
-        assert len(path.read_text().splitlines()) <= 400, path.name
