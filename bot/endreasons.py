@@ -17,6 +17,10 @@ class EndReason(StrEnum):
     INTERVIEW_FINISHED = "interview_finished"  # the model ended the interview, goodbye played
     TIME_LIMIT = "time_limit"  # the profile's duration ran out (wrapped up first)
     DRAIN = "drain"  # SIGTERM: the drain timed out and wrapped the call up
+    # The candidate's line (a scheduled interview is retried after these).
+    NO_RESPONSE = "no_response"  # no voice and no key for the profile's silence_end_s
+    ONE_WAY_AUDIO = "one_way_audio"  # a key came but no voice: they hear us, we don't hear them
+    ANSWERING_MACHINE = "answering_machine"  # AMD reported a machine after the stream began
     # We failed (the caller hears the apology).
     ERROR = "error"  # a bug or an unexpected exception in the bridge
     ENGINE_UNAVAILABLE = "engine_unavailable"  # no Voice Live session could be opened

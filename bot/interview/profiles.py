@@ -16,10 +16,38 @@ MAX_TEXT = 2000  # any one line the model is asked to say or weigh
 MAX_QUESTIONS = 50
 MAX_DURATION_MIN = 120
 REQUIRED = ("role", "company", "greeting", "questions", "rubric", "duration_min", "closing")
-OPTIONAL = ("language", "voice", "description", "holding_line")
+OPTIONAL = (
+    "language", "voice", "description", "holding_line",
+    # the candidate's side of the line (README "Silence, coughs and pace")
+    "silence_prompt_s", "silence_check_s", "silence_end_s",
+    "silence_prompt", "silence_check", "silence_goodbye", "one_way_goodbye",
+    "speech_duration_ms", "remove_filler_words", "speaking_rate", "resume_greeting",
+    # recordings (README "Recordings and consent")
+    "recording_notice",
+)  # fmt: skip
 # Said word for word when the model's responses fail and the caller would otherwise wait in
 # silence (bot/call/core.py); a profile in another language says it in its own.
 DEFAULT_HOLDING_LINE = "One moment, please."
+# Silence on the candidate's side: after the bot's question has played, this many seconds of
+# no voice bring the check-in, then the request for a key, then the goodbye (`no_response`).
+DEFAULT_SILENCE_S = (8.0, 20.0, 45.0)
+DEFAULT_SILENCE_PROMPT = "Take your time. Would you like me to repeat the question?"
+DEFAULT_SILENCE_CHECK = "If you can hear me, please press any key on your phone."
+DEFAULT_SILENCE_GOODBYE = (
+    "I can't hear anything on the line, so I'll end the call here. We will call you back. Goodbye."
+)
+DEFAULT_ONE_WAY_GOODBYE = (
+    "Thank you. You can hear me, but I can't hear you, so I'll end this call and we will "
+    "call you back. Goodbye."
+)
+DEFAULT_RESUME_GREETING = "Welcome back. Let's continue where we left off."
+DEFAULT_RECORDING_NOTICE = (
+    "This interview is recorded for the hiring team. Press 9 to continue without recording."
+)
+# Barge-in: the caller's speech must last this long before it interrupts the interviewer
+# (Voice Live's turn_detection speech_duration_ms): a cough or an "mm-hmm" is shorter.
+DEFAULT_SPEECH_DURATION_MS = 250
+SPEAKING_RATE_RANGE = (0.5, 2.0)  # Azure voices' rate: 1.0 is the voice's own pace
 
 
 class ProfileError(ValueError):
@@ -51,6 +79,18 @@ class Profile:
     source: str = ""  # the file it came from
     extra: dict[str, str] = field(default_factory=dict)
     holding_line: str = DEFAULT_HOLDING_LINE
+    silence_prompt_s: float = DEFAULT_SILENCE_S[0]
+    silence_check_s: float = DEFAULT_SILENCE_S[1]
+    silence_end_s: float = DEFAULT_SILENCE_S[2]
+    silence_prompt: str = DEFAULT_SILENCE_PROMPT
+    silence_check: str = DEFAULT_SILENCE_CHECK
+    silence_goodbye: str = DEFAULT_SILENCE_GOODBYE
+    one_way_goodbye: str = DEFAULT_ONE_WAY_GOODBYE
+    speech_duration_ms: int = DEFAULT_SPEECH_DURATION_MS
+    remove_filler_words: bool = True
+    speaking_rate: float = 1.0
+    resume_greeting: str = DEFAULT_RESUME_GREETING
+    recording_notice: str = DEFAULT_RECORDING_NOTICE
 
     @property
     def score_range(self) -> tuple[int, int]:
@@ -121,6 +161,30 @@ def _duration(where: str, value: Any) -> float:
     return float(value)
 
 
+def _number(where: str, value: Any, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProfileError(f"{where}: must be a number of {unit}")
+    if not low <= value <= high:
+        raise ProfileError(f"{where}: must be between {low:g} and {high:g} {unit}")
+    return float(value)
+
+
+def _silence(data: Mapping[str, Any]) -> tuple[float, float, float]:
+    names = ("silence_prompt_s", "silence_check_s", "silence_end_s")
+    prompt, check, end = (_number(n, data.get(n, d), 1, 600, "seconds")
+                          for n, d in zip(names, DEFAULT_SILENCE_S, strict=True))  # fmt: skip
+    if not prompt < check < end:
+        raise ProfileError("silence_check_s: must lie between silence_prompt_s and silence_end_s"
+                           f" ({prompt:g} < {check:g} < {end:g} does not hold)")  # fmt: skip
+    return prompt, check, end
+
+
+def _flag(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ProfileError(f"{where}: must be true or false")
+    return value
+
+
 def profile_from_dict(name: str, data: Mapping[str, Any], source: str = "") -> Profile:
     """A validated Profile from a parsed TOML document; ProfileError names the field."""
     if not NAME.fullmatch(name):
@@ -138,6 +202,11 @@ def profile_from_dict(name: str, data: Mapping[str, Any], source: str = "") -> P
     voice = data.get("voice")
     if voice is not None and (not isinstance(voice, str) or not VOICE.fullmatch(voice)):
         raise ProfileError(f"voice: must be a voice name like en-US-AvaNeural; got {voice!r}")
+    silence = _silence(data)
+
+    def line(key: str, default: str) -> str:
+        return _text(key, data.get(key, default))
+
     extra = {}
     if "description" in data:
         extra["description"] = _text("description", data["description"])
@@ -155,6 +224,31 @@ def profile_from_dict(name: str, data: Mapping[str, Any], source: str = "") -> P
         source=source,
         extra=extra,
         holding_line=_text("holding_line", data.get("holding_line", DEFAULT_HOLDING_LINE)),
+        silence_prompt_s=silence[0],
+        silence_check_s=silence[1],
+        silence_end_s=silence[2],
+        silence_prompt=line("silence_prompt", DEFAULT_SILENCE_PROMPT),
+        silence_check=line("silence_check", DEFAULT_SILENCE_CHECK),
+        silence_goodbye=line("silence_goodbye", DEFAULT_SILENCE_GOODBYE),
+        one_way_goodbye=line("one_way_goodbye", DEFAULT_ONE_WAY_GOODBYE),
+        speech_duration_ms=int(
+            _number(
+                "speech_duration_ms",
+                data.get("speech_duration_ms", DEFAULT_SPEECH_DURATION_MS),
+                0,
+                1000,
+                "milliseconds",
+            )
+        ),
+        remove_filler_words=_flag("remove_filler_words", data.get("remove_filler_words", True)),
+        speaking_rate=_number(
+            "speaking_rate",
+            data.get("speaking_rate", 1.0),
+            *SPEAKING_RATE_RANGE,
+            "(1.0 is the voice's own pace)",
+        ),
+        resume_greeting=line("resume_greeting", DEFAULT_RESUME_GREETING),
+        recording_notice=line("recording_notice", DEFAULT_RECORDING_NOTICE),
     )
 
 

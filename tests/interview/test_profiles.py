@@ -205,3 +205,42 @@ def test_settings_for_profiles_and_the_gate(tmp_path: Path) -> None:
         load_settings({"DATA_DIR": str(tmp_path), "INBOUND_REQUIRE_CODE": "maybe"})
     with pytest.raises(ConfigError, match="DEFAULT_PROFILE"):
         load_settings({"DATA_DIR": str(tmp_path), "DEFAULT_PROFILE": "../etc/passwd"})
+
+
+def test_the_candidates_side_of_the_line_has_defaults_and_can_be_set(tmp_path: Path) -> None:
+    path = tmp_path / "backend.toml"
+    path.write_text(VALID)
+    plain = load_profile(path)
+    assert (plain.silence_prompt_s, plain.silence_check_s, plain.silence_end_s) == (8, 20, 45)
+    assert plain.speech_duration_ms == 250 and plain.remove_filler_words is True
+    assert plain.speaking_rate == 1.0 and "press 9" in plain.recording_notice.lower()
+    extra = (
+        "silence_prompt_s = 5\nsilence_check_s = 12\nsilence_end_s = 30\n"
+        'silence_prompt = "Nehmen Sie sich Zeit."\nspeech_duration_ms = 400\n'
+        "remove_filler_words = false\nspeaking_rate = 0.9\n"
+    )
+    path.write_text(extra + VALID)
+    tuned = load_profile(path)
+    assert (tuned.silence_prompt_s, tuned.silence_check_s, tuned.silence_end_s) == (5, 12, 30)
+    assert tuned.silence_prompt == "Nehmen Sie sich Zeit."
+    assert (tuned.speech_duration_ms, tuned.remove_filler_words) == (400, False)
+    assert tuned.speaking_rate == 0.9
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("silence_prompt_s = 30\n", "silence_check_s: must lie between"),
+        ("silence_end_s = 0\n", "silence_end_s: must be between 1 and 600 seconds"),
+        ('speech_duration_ms = "long"\n', "speech_duration_ms: must be a number"),
+        ("speaking_rate = 3\n", "speaking_rate: must be between 0.5 and 2"),
+        ('remove_filler_words = "yes"\n', "remove_filler_words: must be true or false"),
+    ],
+)
+def test_a_bad_silence_or_pace_setting_is_refused_naming_it(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    path = tmp_path / "backend.toml"
+    path.write_text(extra + VALID)
+    with pytest.raises(ProfileError, match=message):
+        load_profile(path)
