@@ -14,7 +14,8 @@ def test_the_values_are_the_stored_strings() -> None:
     assert {r.value for r in EndReason} == {
         "caller_hung_up", "twilio_closed", "twilio_idle_timeout", "interview_finished",
         "time_limit", "drain", "error", "engine_unavailable", "voicelive_closed",
-        "model_failed", "config_refused", "interrupted",
+        "model_failed", "config_refused", "interrupted", "no_response", "one_way_audio",
+        "answering_machine",
     }  # fmt: skip
     assert FAILED == {"error", "engine_unavailable", "voicelive_closed", "model_failed",
                       "config_refused"}  # fmt: skip
