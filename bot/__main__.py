@@ -8,6 +8,7 @@ import sys
 
 from bot import softphone as phone
 from bot.cli import calls as calls_cli
+from bot.cli import deliveries as deliveries_cli
 from bot.cli import interviews as interviews_cli
 from bot.cli.doctor import cli as doctor_cli
 from bot.config import ConfigError, Settings, environment, load_settings
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interviews", help="scheduled interviews; `interviews cancel ID` cancels")
     interviews_cli.add_interviews_arguments(p)
     p.set_defaults(func=interviews_cli.main)
+    p = sub.add_parser("deliveries", help="results webhook events; --failed for those given up")
+    deliveries_cli.add_arguments(p)
+    p.set_defaults(func=deliveries_cli.main)
     p = sub.add_parser("doctor", help="check a deployment before its first call (read-only)")
     doctor_cli.add_arguments(p)
     p.set_defaults(func=doctor_cli.main)

@@ -100,6 +100,9 @@ class Settings:
     code_attempts_per_hour: int = 5  # wrong codes one caller number may key in per hour
     code_attempts_global_per_hour: int = 200  # wrong codes from all callers together per hour
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    # Results pushed (issue 16.4): interview and call events POSTed, signed, from an outbox
+    results_webhook_url: str | None = None
+    results_webhook_secret: str | None = None
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -124,6 +127,7 @@ class Settings:
             self.voice_live_api_key,
             self.api_token,
             self.applicationinsights_connection_string,
+            self.results_webhook_secret,
         )
         return tuple(v for v in values if v)
 
@@ -338,7 +342,20 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             _number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
         ),
         dialer=_dialer(env),
+        **_results_webhook(env),
     )
+
+
+def _results_webhook(env: Mapping[str, str]) -> dict[str, str | None]:
+    """RESULTS_WEBHOOK_URL and its signing secret (required with it, at least 16 characters)."""
+    url = _url(env, "RESULTS_WEBHOOK_URL", "https://hr.example.com/interview-results")
+    secret = env.get("RESULTS_WEBHOOK_SECRET", "").strip() or None
+    if url is not None and (secret is None or len(secret) < 16):
+        raise ConfigError(
+            "RESULTS_WEBHOOK_SECRET: required with RESULTS_WEBHOOK_URL, at least 16 characters "
+            "(the events are signed with it)"
+        )
+    return {"results_webhook_url": url, "results_webhook_secret": secret}
 
 
 def _production(env: Mapping[str, str]) -> dict[str, object]:

@@ -17,6 +17,7 @@ from bot.interview.context import InterviewContext, InterviewDirectory
 from bot.interview.profiles import Profile, load_profiles
 from bot.interview.session import call_session
 from bot.observability.metrics import Metrics
+from bot.results.delivery import DeliveryWorker
 from bot.scheduling.dialer import Dialer
 from bot.scheduling.setup import build_dialer, interview_store
 from bot.store import Store
@@ -24,6 +25,8 @@ from bot.store.code_failures import CodeFailures
 from bot.store.code_limits import CodeLimits, derive_key
 from bot.store.interviews import InterviewStore
 from bot.store.journal import JOURNAL_DIR, Journal
+from bot.store.outbox import Outbox
+from bot.store.outbox_events import enable as enable_outbox
 from bot.store.shared import SharedState
 from bot.twilio.signing import StreamTokens
 from bot.twilio.twiml import TwimlDocs, load_twiml
@@ -75,6 +78,7 @@ class Runtime:
     directory: InterviewDirectory | None = None  # where the code gate looks codes up
     code_limits: CodeLimits | None = None  # wrong codes per caller and overall (with the store)
     dialer: Dialer | None = None  # places scheduled calls (only with Twilio REST settings)
+    deliveries: DeliveryWorker | None = None  # the results webhook (with RESULTS_WEBHOOK_URL)
     active: set[LiveCall] = field(default_factory=set)  # the calls this replica carries
     draining: bool = False  # set on SIGTERM (bot/http/drain.py): no new calls, no dialing
 
@@ -162,4 +166,10 @@ def build_runtime(
         paused=lambda: runtime.draining,
         voicemail=runtime.twiml.voicemail,
     )
+    if settings.results_webhook_url and settings.results_webhook_secret:
+        enable_outbox(store.engine, settings.public_url)  # events written from now on
+        runtime.deliveries = DeliveryWorker(
+            Outbox(store.engine), settings.results_webhook_url,
+            settings.results_webhook_secret, instance=runtime.instance, metrics=metrics,
+        )  # fmt: skip
     return runtime

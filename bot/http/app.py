@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
 from bot.http.calls_api import api_routes
+from bot.http.deliveries_api import delivery_routes
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
 from bot.http.webhooks import code_entered, media_stream, status, stream_ended, voice
@@ -93,6 +94,8 @@ async def _start(
     # Call records journaled while the database was down: now (start-up), then as it returns
     _own(stack, runtime.journal.run(store), "journal_replayer")
     start_dialer(runtime.dialer, settings)
+    if runtime.deliveries is not None:  # results webhook: this replica's delivery worker
+        _own(stack, runtime.deliveries.run(), "results_webhook")
     _own(
         stack,
         run_sweeper(store, settings, runtime.profiles, interviews=runtime.interviews,
@@ -150,5 +153,6 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
         *interview_routes(),
+        *delivery_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

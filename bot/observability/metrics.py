@@ -57,6 +57,17 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        self.webhook_deliveries = Counter(
+            "bot_webhook_deliveries", "Results webhook delivery attempts, by outcome "
+            "(delivered, retry, failed)", ["outcome"], registry=r,
+        )  # fmt: skip
+        for outcome in ("delivered", "retry", "failed"):
+            self.webhook_deliveries.labels(outcome)
+        self.webhook_backlog = Gauge(
+            "bot_webhook_outbox_backlog", "Results webhook events not yet delivered nor failed",
+            registry=r,
+        )  # fmt: skip
+
         self.loop_lag_seconds = Histogram(
             "bot_event_loop_lag_seconds", "How late the event loop ran a 100 ms timer: what "
             "every call's audio waited behind (bot/observability/looplag.py)",

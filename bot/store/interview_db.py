@@ -15,6 +15,7 @@ from bot.interview.decisions import AttemptChanges, Take, Transition
 from bot.interview.schedule import RetryPolicy
 from bot.store.interview_tables import interview_attempts as attempts
 from bot.store.interview_tables import interviews
+from bot.store.outbox_events import interview_finished
 from bot.store.rows import iso
 
 log = structlog.get_logger(__name__)
@@ -132,6 +133,7 @@ async def move(
     await conn.execute(
         sa.update(interviews).where(interviews.c.id == interview_id).values(**values)
     )
+    await interview_finished(conn, interview_id, transition.status, now)  # results webhook
     if outcome is not None:
         log.info(
             "interview.status",

@@ -20,6 +20,7 @@ from bot.store.call_fields import column_values, error_entry
 from bot.store.call_fields import now as _now
 from bot.store.engine import open_engine
 from bot.store.interview_tables import interview_attempts
+from bot.store.outbox_events import call_finished, lock_interview_of_call
 from bot.store.rows import SPEAKERS
 from bot.store.tables import call_assessments, call_turns, calls
 
@@ -113,6 +114,7 @@ class Store:
         values.setdefault("status", "completed")
         values.setdefault("ended_at", _now())
         async with self.engine.begin() as conn:
+            await lock_interview_of_call(conn, call_sid)  # results webhook: lock order
             await self._update(conn, call_sid, values)
             if values.get("duration_s") is None:
                 started = await conn.scalar(
@@ -124,6 +126,7 @@ class Store:
                     .where(calls.c.call_sid == call_sid)
                     .values(duration_s=round(duration, 3))
                 )
+            await call_finished(conn, call_sid, _now())  # call.ended, in this transaction
 
     async def add_turn(
         self,
@@ -259,6 +262,7 @@ class Store:
         count = 0
         for sid, started, beat in stale:
             async with self.engine.begin() as conn:
+                await lock_interview_of_call(conn, sid)
                 result = await conn.execute(
                     sa.update(calls)
                     .where(
@@ -274,6 +278,8 @@ class Store:
                     )
                 )
                 count += result.rowcount
+                if result.rowcount:
+                    await call_finished(conn, sid, _now())
         if count:
             log.warning("store.calls_interrupted", count=count, stale_after_s=stale_after_s)
         return count

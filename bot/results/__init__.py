@@ -1,0 +1,1 @@
+"""The results webhook: signed events from the outbox, delivered by one worker per replica."""
