@@ -100,6 +100,7 @@ class Settings:
     code_attempts_per_hour: int = 5  # wrong codes one caller number may key in per hour
     code_attempts_global_per_hour: int = 200  # wrong codes from all callers together per hour
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    console_auth: str = "token"  # the console's sign-in: "token" (API_TOKEN) or "easyauth"
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -313,6 +314,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
         database_url=database_url,
         api_token=env.get("API_TOKEN", "").strip() or None,
+        console_auth=_choice(env, "CONSOLE_AUTH", ("token", "easyauth"), "token"),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
         host=host,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
+from bot.console.routes import console_routes
 from bot.http.calls_api import api_routes
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
@@ -150,5 +151,6 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
         *interview_routes(),
+        *console_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
