@@ -17,10 +17,8 @@ from bot.console.auth import PRE_COOKIE
 from bot.console.charts import usage_chart, wav_peaks, waveform_svg
 from bot.console.pages import auth_of, elapsed, form_of, page, parse_time, refused, render, secured
 from bot.console.timeline import timeline_svg
-from bot.http.calls_api import MAX_LIMIT, _since
-from bot.http.interviews_api import schedule_interview
 from bot.interview.lifecycle import STATUSES as INTERVIEW_STATUSES
-from bot.interview.schedule import FIELDS, InvalidField
+from bot.interview.schedule import FIELDS, InvalidField, validate
 from bot.observability.logs import mask_phone
 from bot.store import CALL_STATUSES
 from bot.store.console_queries import live_calls, usage
@@ -31,6 +29,13 @@ PAGE_SIZE = 50
 MEASURES = (("calls", "Calls"), ("minutes", "Minutes"), ("tokens", "Tokens"),
             ("cost_usd", "Cost (USD)"))  # fmt: skip
 MAX_USAGE_DAYS = 366
+MAX_LIMIT = 200  # as GET /api/calls
+
+
+async def schedule_interview(store: Any, body: dict[str, str], profiles: set[str] | None) -> Any:
+    """What POST /api/interviews does: the same checks (schedule.validate, then the lifecycle's
+    window check in create), so the same messages."""
+    return await store.create(validate(body, profiles=profiles))
 
 
 def _next(raw: str | None) -> str:
@@ -106,7 +111,7 @@ def _call_filters(request: Request) -> tuple[dict[str, Any], str | None]:
     filters: dict[str, Any] = {}
     if params.get("since"):
         try:
-            filters["since"] = _since(params["since"])
+            filters["since"] = parse_time(params["since"])
         except ValueError:
             error = "since: must be an ISO 8601 time like 2026-11-25T06:00:00Z"
     status = params.get("status") or None

@@ -58,20 +58,12 @@ def _interview_id(request: Request) -> str | None:
     return value if _ID.match(value) else None
 
 
-async def schedule_interview(
-    store: InterviewStore, body: Any, profiles: set[str] | None
-) -> dict[str, Any]:
-    """Check and create an interview, as POST /api/interviews and the console's form do;
-    InvalidField names the bad field."""
-    return await store.create(validate(body, profiles=profiles))
-
-
 @_authenticated
 async def create(request: Request) -> Response:
     """POST /api/interviews -> 201 with the interview (id, code, status …)."""
     try:
-        body = await _json(request)
-        interview = await schedule_interview(_store(request), body, _profiles(request))
+        fields = validate(await _json(request), profiles=_profiles(request))
+        interview = await _store(request).create(fields)
     except InvalidField as exc:
         return _invalid(exc)
     log.info(
