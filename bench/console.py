@@ -65,14 +65,15 @@ async def _measure() -> list[tuple[str, float, float]]:
             app = Starlette(routes=console_routes())
             app.state.store = store
             settings = make_settings(tmp=Path(tmp), API_TOKEN=TOKEN)
-                         "/console/usage?from=" + month_ago]
+            services = build_runtime(settings, None, store=store)  # type: ignore[arg-type]
+            app.state.services = services
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
                 await sign_in(client)
                 month_ago = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
                 pages = ["/console/live", "/console/calls", "/console/calls?profile=p2",
                          f"/console/calls/{sid}", "/console/interviews",
-                         "/console/usage?from=" + (datetime.now(UTC) - timedelta(days=30)).date().isoformat()]  # fmt: skip
+                         "/console/usage?from=" + month_ago]  # fmt: skip
                 out = []
                 for page in pages:
                     times = []
