@@ -82,9 +82,11 @@ def page(handler: Handler) -> Handler:
         auth = auth_of(request)
         user = auth.user(request)
         if user is None:
-            if request.method == "GET" and auth.mode == "token":
+            if request.method == "GET":
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 url = f"/console/signin?next={quote(target, safe='')}"
+                if auth.mode == "easyauth":  # the platform's Entra ID sign-in, then back here
+                    url = f"/.auth/login/aad?post_login_redirect_uri={quote(target, safe='')}"
                 return secured(RedirectResponse(url, status_code=303))
             return secured(HTMLResponse("Sign in first.", status_code=401))
         request.state.user = user

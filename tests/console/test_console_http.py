@@ -116,7 +116,9 @@ async def test_the_principal_header_is_trusted_only_in_easyauth_mode(tmp_path: P
         response = await client.get("/console/live", headers={"X-MS-CLIENT-PRINCIPAL-NAME": "x"})
         assert response.status_code == 303
     async for client, _ in _client(tmp_path, CONSOLE_AUTH="easyauth"):
-        assert (await client.get("/console/live")).status_code == 401
+        response = await client.get("/console/live")  # not signed in: the platform's sign-in
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/.auth/login/aad?post_login_redirect")
         response = await client.get("/console/live", headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ann"})
         assert response.status_code == 200 and "ann" in response.text
         response = await client.get(
@@ -144,3 +146,41 @@ async def test_calls_filters_match_the_api(console: Any) -> None:
     assert bad.status_code == 400 and "status: must be one of" in bad.text
     paged = await client.get("/console/calls?limit=2")
     assert "CA3" in paged.text and "CA1" not in paged.text and 'rel="next"' in paged.text
+
+
+async def test_live_shows_calls_in_progress_with_their_state(console: Any) -> None:
+    client, app = console
+    store = app.state.store
+    await store.call_started(call_sid="CAlive", direction="outbound", started_at=datetime.now(UTC),
+                             from_masked="+1******0001", to_masked="+1******0002",
+                             instance="replica-b", profile="practice")  # fmt: skip
+    await store.call_updated("CAlive", state="caller_speaking")
+    await store.call_started(call_sid="CAdone", direction="inbound", started_at=datetime.now(UTC),
+                             from_masked=None, to_masked=None, instance="a")  # fmt: skip
+    await store.call_ended("CAdone", end_reason="caller_hung_up")
+    await sign_in(client)
+    rows = (await client.get("/console/live/rows")).text
+    assert "CAlive" in rows and "caller speaking" in rows and "+1******0002" in rows
+    assert "replica-b" in rows and "CAdone" not in rows
+
+
+async def test_the_recording_is_served_in_ranges_behind_the_session(
+    console: Any, tmp_path: Path
+) -> None:
+    from tests.console.support import FolderRecordings, write_wav
+
+    client, app = console
+    write_wav(tmp_path / "CArec.wav", 1.0)
+    app.state.recordings = FolderRecordings(tmp_path)
+    assert (await client.get("/console/calls/CArec/recording")).status_code == 303
+    await sign_in(client)
+    whole = await client.get("/console/calls/CArec/recording")
+    assert whole.status_code == 200 and whole.content[:4] == b"RIFF"
+    part = await client.get("/console/calls/CArec/recording", headers={"Range": "bytes=4-11"})
+    assert part.status_code == 206 and part.content == whole.content[4:12]
+    assert part.headers["content-range"] == f"bytes 4-11/{len(whole.content)}"
+    bad = await client.get("/console/calls/CArec/recording", headers={"Range": "bytes=99999-"})
+    assert bad.status_code == 416
+    assert (await client.get("/console/calls/CAnone/recording")).status_code == 404
+    wave = await client.get("/console/calls/CArec/waveform.svg")
+    assert wave.status_code == 200 and wave.text.count("<rect") == 480
