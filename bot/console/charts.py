@@ -11,14 +11,17 @@ import numpy as np
 PALETTE = ("#1f5fa8", "#b3541e", "#2e7d32", "#6a3d9a", "#8a6d00", "#0e7c86", "#a2185b")
 
 
-def usage_chart(rows: list[dict[str, Any]], measure: str, label: str) -> str:
-    """Stacked bars: one per day, one colour per profile, of `measure` (calls, cost_usd …)."""
-    days = sorted({r["day"] for r in rows})
+def usage_chart(
+    rows: list[dict[str, Any]], measure: str, label: str, days: list[str] | None = None
+) -> str:
+    """Stacked bars: one per day (every day of `days`, empty ones too), one colour per
+    profile, of `measure` (calls, cost_usd …)."""
+    days = days or sorted({r["day"] for r in rows})
     profiles = sorted({r["profile"] for r in rows})
-    if not days:
+    if not rows:
         return '<p class="empty">No calls in this range.</p>'
     totals = {d: sum(r[measure] for r in rows if r["day"] == d) for d in days}
-    top = max(max(totals.values()), 1e-9)
+    top = max(*totals.values(), 1e-9)
     width, height, left, bottom = 960, 240, 70, 40
     slot = (width - left - 10) / len(days)
     bar = max(min(slot * 0.7, 60), 2)

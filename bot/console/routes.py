@@ -231,6 +231,11 @@ async def cancel(request: Request) -> Response:
     return await _interviews_page(request, notice=f"Cancelled {interview_id}.")
 
 
+def _days(since: datetime, until: datetime) -> list[str]:
+    count = (until.date() - since.date()).days + 1
+    return [(since.date() + timedelta(days=n)).isoformat() for n in range(max(count, 0))]
+
+
 @page
 async def usage_page(request: Request) -> Response:
     params, error = request.query_params, None
@@ -248,7 +253,7 @@ async def usage_page(request: Request) -> Response:
     totals = {m: sum(r[m] for r in rows) for m, _ in MEASURES}
     return render(request, "usage.html", status=400 if error else 200, current="usage",
                   rows=rows, totals=totals, error=error, measure=measure, measures=MEASURES,
-                  chart=usage_chart(rows, measure, dict(MEASURES)[measure]),
+                  chart=usage_chart(rows, measure, dict(MEASURES)[measure], _days(since, until)),
                   since=since.date().isoformat(), until=until.date().isoformat())  # fmt: skip
 
 

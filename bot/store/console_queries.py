@@ -73,7 +73,7 @@ async def usage(engine: AsyncEngine, since: datetime, until: datetime) -> list[d
             "day": row["day"],
             "profile": row["profile"] or "(none)",
             "calls": int(row["calls"]),
-            "minutes": round(float(row["seconds"]) / 60, 1),
+            "minutes": round(float(row["seconds"]) / 60, 2),
             "tokens": int(row["tokens"]),
             "cost_usd": round(float(row["cost_usd"]), 4),
         }

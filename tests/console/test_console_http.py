@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,3 +185,29 @@ async def test_the_recording_is_served_in_ranges_behind_the_session(
     assert (await client.get("/console/calls/CAnone/recording")).status_code == 404
     wave = await client.get("/console/calls/CArec/waveform.svg")
     assert wave.status_code == 200 and wave.text.count("<rect") == 480
+
+
+async def test_usage_per_day_and_profile_over_a_range(console: Any) -> None:
+    client, app = console
+    store = app.state.store
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    for i, (day, profile, cost) in enumerate([(0, "a", 0.5), (0, "a", 0.25), (1, "b", 1.0),
+                                              (9, "a", 7.0)]):  # fmt: skip
+        sid = f"CAu{i}"
+        await store.call_started(call_sid=sid, direction="inbound", from_masked=None,
+                                 to_masked=None, instance="a", profile=profile,
+                                 started_at=t0 + timedelta(days=day))  # fmt: skip
+        await store.call_ended(sid, end_reason="caller_hung_up", duration_s=90.0,
+                               cost_usd=cost, output_audio_tokens=100)  # fmt: skip
+    await sign_in(client)
+    page = await client.get("/console/usage?from=2026-11-20&to=2026-11-22&measure=calls")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(2026-11-\d\d)</td><td>(\w+)</td><td class=\"num\">(\d+)</td>"
+                      r"<td class=\"num\">([\d.]+)</td><td class=\"num\">(\d+)</td>"
+                      r"<td class=\"num\">([\d.]+)</td></tr>", page.text)  # fmt: skip
+    assert rows == [("2026-11-20", "a", "2", "3.00", "200", "0.7500"),
+                    ("2026-11-21", "b", "1", "1.50", "100", "1.0000")]  # fmt: skip
+    assert page.text.count("<title>2026-11-2") == 2  # a bar per day and profile with calls
+    assert ">11-22<" in page.text  # an empty day still has its place on the axis
+    bad = await client.get("/console/usage?from=2026-11-22&to=2026-11-20")
+    assert bad.status_code == 400 and "to: must be on or after from" in bad.text
