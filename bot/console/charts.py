@@ -105,5 +105,6 @@ def waveform_svg(peaks: list[float]) -> str:
     )
     return (
         f'<svg class="waveform" viewBox="0 0 {width} 80" role="img" '
-        f'aria-label="Waveform of the recording" xmlns="http://www.w3.org/2000/svg">{bars}</svg>'
+        f'aria-label="Waveform of the recording" fill="#3d4a5c" '
+        f'xmlns="http://www.w3.org/2000/svg">{bars}</svg>'
     )
