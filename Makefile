@@ -12,6 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The console's browser tests drive Debian's Chromium (Playwright's own download is not
+# reachable): installed with apt as root when /usr/bin/chromium is missing, once (the stamp).
+CHROMIUM_STAMP := $(VENV)/.chromium
+$(CHROMIUM_STAMP): $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	  else echo "make: /usr/bin/chromium missing (run as root, or: sudo apt-get install -y chromium); browser tests will skip"; fi; \
+	fi
+	touch $(CHROMIUM_STAMP)
+
 run: $(STAMP)
 	$(BIN)/bot serve
 
@@ -21,7 +31,7 @@ run: $(STAMP)
 # loadgroup hands tests out one by one (slowest first, tests/support/workers.py) and keeps each
 # xdist_group on one worker. `make test TEST_WORKERS=0` runs serially.
 TEST_WORKERS ?= 4
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP)

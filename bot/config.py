@@ -103,6 +103,7 @@ class Settings:
     # Results pushed (issue 16.4): interview and call events POSTed, signed, from an outbox
     results_webhook_url: str | None = None
     results_webhook_secret: str | None = None
+    console_auth: str = "token"  # the console's sign-in: "token" (API_TOKEN) or "easyauth"
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -317,6 +318,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
         database_url=database_url,
         api_token=env.get("API_TOKEN", "").strip() or None,
+        console_auth=_choice(env, "CONSOLE_AUTH", ("token", "easyauth"), "token"),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
         host=host,

@@ -50,6 +50,9 @@ param alertEmail string = ''
 @description('Container image; azd sets it on deploy (a placeholder until the first deploy).')
 param imageName string = ''
 
+@description('Entra ID app registration (client id) for the console\'s sign-in; empty: API_TOKEN.')
+param consoleEntraClientId string = ''
+
 var tags = { 'azd-env-name': environmentName }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -66,6 +69,7 @@ module resources 'resources.bicep' = {
     location: location
     voiceLiveLocation: empty(voiceLiveLocation) ? location : voiceLiveLocation
     voiceLiveModel: voiceLiveModel
+    consoleEntraClientId: consoleEntraClientId
     voiceLiveVoice: voiceLiveVoice
     twilioPhoneNumber: twilioPhoneNumber
     twilioAccountSid: twilioAccountSid

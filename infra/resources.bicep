@@ -20,6 +20,8 @@ param tags object
 
 @description('Email address for alerts; none are sent when empty.')
 param alertEmail string = ''
+@description('Entra ID app registration (client id) for the console; empty: API_TOKEN sign-in.')
+param consoleEntraClientId string = ''
 
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var appName = 'ca-bot-${token}'
@@ -294,6 +296,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'DRAIN_TIMEOUT_S', value: string(drainTimeoutSeconds) }
             { name: 'MAX_CONCURRENT_CALLS', value: string(maxConcurrentCalls) }
             { name: 'LOG_FORMAT', value: 'json' }
+            { name: 'CONSOLE_AUTH', value: empty(consoleEntraClientId) ? 'token' : 'easyauth' }
           ]
           probes: [
             { type: 'Startup', httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2, failureThreshold: 30 }
@@ -317,6 +320,29 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             custom: { type: 'cpu', metadata: { type: 'Utilization', value: '70' } }
           }
         ]
+      }
+    }
+  }
+}
+
+// The console's sign-in with Entra ID (CONSOLE_AUTH=easyauth) when an app registration is given.
+// Anonymous requests still reach the app (Twilio's webhooks and media stream, /api with its
+// bearer token, the probes): the console itself sends a visitor without a principal to
+// /.auth/login/aad, and the platform sets X-MS-CLIENT-PRINCIPAL* (and drops any a client sent).
+resource consoleAuth 'Microsoft.App/containerApps/authConfigs@2024-03-01' = if (!empty(consoleEntraClientId)) {
+  parent: app
+  name: 'current'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: { unauthenticatedClientAction: 'AllowAnonymous' }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleEntraClientId
+          openIdIssuer: '${az.environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: { allowedAudiences: ['api://${consoleEntraClientId}'] }
       }
     }
   }

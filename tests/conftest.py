@@ -70,7 +70,8 @@ def _check_engine_message(message: str | bytes) -> None:
 def _check_answer(response: httpx.Response) -> None:
     """A webhook's answer, as Twilio would read it: XML must be TwiML twilio-python emits."""
     kind = response.headers.get("content-type", "")
-    if "xml" in kind and hasattr(response, "_content"):  # read (not a stream left unread)
+    svg = "svg" in kind  # the console's pictures (image/svg+xml) are not TwiML
+    if "xml" in kind and not svg and hasattr(response, "_content"):  # read (not a stream left)
         request = response.request
         check_twiml(response.content, f"answer to {request.method} {request.url.path}", "bot")
 

@@ -190,6 +190,7 @@ class CallCore:
     def _first_audio_of(self, item_id: str) -> None:
         """A bot item starts playing: it answers the caller if they were waiting."""
         self.utterance(item_id).first_sent_at = self.now
+        self.record.state("bot_speaking")
         if self.awaiting_since is not None:
             ms = (self.now - self.awaiting_since) * 1000
             self.record.response_time(ms)
@@ -222,6 +223,7 @@ class CallCore:
         if isinstance(event, vl.AudioDelta):
             self._on_audio(event, m.mulaw)
         elif isinstance(event, vl.SpeechStarted):
+            self.record.state("caller_speaking")
             interrupt.barge_in(self, event)
         elif isinstance(event, vl.SpeechStopped):
             # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
@@ -328,7 +330,7 @@ class CallCore:
             u = self.utterances.get(item_id)
             sent_at = u.first_sent_at if u else None
             if u is not None and sent_at is not None:  # the caller heard (some of) it
-                self.record.turn("bot", text, sent_at, u.cut, item_id)
+                self.record.turn("bot", text, sent_at, u.cut, item_id, u.generated_ms)
             if u is not None and (sent_at is not None or u.generated_ms):  # or about to
                 self.history.assistant(item_id, text)
         log.info("voicelive.response_done", response_id=event.response_id,
@@ -370,11 +372,14 @@ class CallCore:
     # ---- the end ------------------------------------------------------------------------------
 
     def wrap_up(self, reason: str) -> None:
+        self.record.state("wrapping_up")
         ending.wrap_up(self, reason)
 
     # ---- the session keeper's callbacks -------------------------------------------------------
 
     def fresh_session(self, planned: bool) -> list[str]:
+        if not planned:
+            self.record.state("reconnecting")
         return session.fresh_session(self, planned)
 
     def can_switch(self) -> bool:

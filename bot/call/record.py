@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 FLUSH_TIMEOUT_S = 5.0  # at the end, then what is still unwritten goes to the journal
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
 MAX_PENDING = 10_000  # writes waiting for the database; past it new ones (not the end) are lost
+MAX_EVENTS = 2000  # timeline events kept (and stored) per call
+STATE_EVERY_S = 1.0  # a state change is written at most this often (the heartbeat writes the last)
 
 
 class CallStore(Protocol):
@@ -74,6 +76,9 @@ class CallRecorder:
         self.transcript: list[dict[str, Any]] = []
         self.assessments: list[dict[str, Any]] = []
         self.keys: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # the timeline the console draws
+        self.current_state = "greeting"
+        self._state_written = -STATE_EVERY_S
         self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
         self.journal = journal
         self._pending: deque[Write] = deque()
@@ -104,7 +109,10 @@ class CallRecorder:
         return self.started_at + timedelta(seconds=mono - self.started_mono)
 
     def turn(self, speaker: str, text: str, at_mono: float, interrupted: bool = False,
-             item_id: str | None = None) -> None:  # fmt: skip
+             item_id: str | None = None, duration_ms: float | None = None) -> None:  # fmt: skip
+        self.event(
+            "speech", at_mono, who=speaker, duration_ms=_round(duration_ms), interrupted=interrupted
+        )
         if speaker == "bot":  # every bot turn the caller heard, cut off or not
             self.turns += 1
         self.trace.turn(speaker, at_mono, interrupted, len(text))
@@ -124,6 +132,10 @@ class CallRecorder:
             return
         index, at = found
         self.transcript[index]["interrupted"] = True
+        for event in reversed(self.events):
+            if event.get("kind") == "speech" and event.get("who") == "bot":
+                event["interrupted"] = True
+                break
         if self.store is not None:
             self._enqueue("turn_cut_off", at=at)
 
@@ -148,6 +160,25 @@ class CallRecorder:
         at_mono = time.monotonic() if at_mono is None else at_mono
         if len(self.keys) < MAX_KEPT:
             self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
+        self.event("key", at_mono, key=action)
+
+    def event(self, kind: str, at_mono: float | None = None, **data: Any) -> None:
+        """A point on the call's timeline (speech, barge_in, key, response, reconnect, silence
+        prompt …): kept in memory and stored with the record's summary."""
+        at_mono = time.monotonic() if at_mono is None else at_mono
+        if len(self.events) < MAX_EVENTS:
+            self.events.append({"kind": kind, "offset_ms": self._offset_ms(at_mono), **data})
+
+    def state(self, name: str) -> None:
+        """The call's state for the console (greeting, caller_speaking, bot_speaking,
+        reconnecting, wrapping_up): written at most once a second, the last by the heartbeat."""
+        if name == self.current_state:
+            return
+        self.current_state = name
+        now = time.monotonic()
+        if self._writer is not None and now - self._state_written >= STATE_EVERY_S:
+            self._state_written = now
+            self._enqueue("call_updated", state=name)
 
     def report(self, end_reason: str | None) -> dict[str, Any] | None:
         """The interview report (None without a profile)."""
@@ -157,10 +188,12 @@ class CallRecorder:
 
     def barge_in(self) -> None:
         self.barge_ins += 1
+        self.event("barge_in")
         self.metrics.barge_ins.inc()
 
     def response_time(self, ms: float) -> None:
         self.response_ms.append(round(ms, 1))
+        self.event("response", time.monotonic() - ms / 1000, ms=round(ms, 1))
         self.metrics.response_seconds.observe(ms / 1000)
         self.trace.response_time(ms)
 
@@ -194,6 +227,8 @@ class CallRecorder:
             "cached_split": self.cached_split,
             "cost_usd": round(self.cost, 6),
             "errors": list(self.errors),
+            "state": self.current_state,
+            "events": list(self.events),
         }
 
     async def finish(self, end_reason: str) -> None:
@@ -202,6 +237,7 @@ class CallRecorder:
         self.metrics.active_calls.dec()
         self.metrics.calls.labels(end_reason).inc()
         self.trace.end(end_reason, self.summary())
+        self._count_usage()
         if self.store is None or self._writer is None:
             return
         ended = datetime.now(UTC)
@@ -226,6 +262,13 @@ class CallRecorder:
             await self._writer
         if self._pending:  # the database is still down (a write in flight is kept, too)
             await self._save_to_journal()
+
+    def _count_usage(self) -> None:
+        profile = self.profile.name if self.profile is not None else ""
+        self.metrics.usage_calls.labels(profile).inc()
+        self.metrics.usage_call_seconds.labels(profile).inc(time.monotonic() - self.started_mono)
+        self.metrics.usage_tokens.labels(profile).inc(sum(self.tokens.values()))
+        self.metrics.usage_cost_usd.labels(profile).inc(self.cost)
 
     # ---- the writer ---------------------------------------------------------------------------
 

@@ -93,6 +93,8 @@ def on_resumed(core: CallCore, event: Resumed, resumes: int) -> None:
     if event.dropped_ms:
         message += f", {event.dropped_ms:.0f} ms dropped (backlog full)"
     core.record.error("bot" if event.planned else "voicelive", code, message)
+    core.record.event("reconnect", core.now - event.took_ms / 1000, ms=round(event.took_ms),
+                      planned=event.planned)  # fmt: skip
     log.info("call.session_resumed", planned=event.planned, cause=event.cause,
              took_ms=round(event.took_ms, 1), attempts=event.attempts,
              history=len(core.history), resumes=resumes)  # fmt: skip

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
+from bot.console.routes import console_routes
 from bot.http.calls_api import api_routes
 from bot.http.deliveries_api import delivery_routes
 from bot.http.health import healthz, readyz
@@ -154,5 +155,6 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         *api_routes(),
         *interview_routes(),
         *delivery_routes(),
+        *console_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

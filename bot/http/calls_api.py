@@ -64,7 +64,8 @@ def _since(raw: str) -> datetime:
 
 @_authenticated
 async def list_calls(request: Request) -> Response:
-    """GET /api/calls?since=&status=&limit=&cursor= -> {"calls": [...], "next": cursor|null}."""
+    """GET /api/calls?since=&status=&direction=&profile=&limit=&cursor= ->
+    {"calls": [...], "next": cursor|null}."""
     params = request.query_params
     since = None
     if params.get("since"):
@@ -84,9 +85,10 @@ async def list_calls(request: Request) -> Response:
         if not 1 <= limit <= MAX_LIMIT:
             return _error(400, f"limit: must be an integer from 1 to {MAX_LIMIT}")
     store: Store = request.app.state.store
+    narrow = {name: params.get(name) or None for name in ("direction", "profile")}
     try:
         calls, following = await store.list_calls(
-            since=since, status=status, limit=limit, cursor=params.get("cursor") or None
+            since=since, status=status, limit=limit, cursor=params.get("cursor") or None, **narrow
         )
     except ValueError:
         return _error(400, "cursor: not a cursor this API returned")

@@ -67,6 +67,15 @@ class Metrics:
             "bot_webhook_outbox_backlog", "Results webhook events not yet delivered nor failed",
             registry=r,
         )  # fmt: skip
+        # Usage by profile, as the console's Usage page shows it from the call log (issue 17)
+        self.usage_calls = Counter("bot_usage_calls", "Calls ended, by profile", ["profile"],
+                                   registry=r)  # fmt: skip
+        self.usage_call_seconds = Counter("bot_usage_call_seconds", "Call time, by profile",
+                                          ["profile"], registry=r)  # fmt: skip
+        self.usage_tokens = Counter("bot_usage_tokens", "Voice Live tokens, by profile",
+                                    ["profile"], registry=r)  # fmt: skip
+        self.usage_cost_usd = Counter("bot_usage_cost_usd", "Estimated Voice Live cost in USD, "
+                                      "by profile", ["profile"], registry=r)  # fmt: skip
 
         self.loop_lag_seconds = Histogram(
             "bot_event_loop_lag_seconds", "How late the event loop ran a 100 ms timer: what "

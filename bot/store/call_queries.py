@@ -29,6 +29,8 @@ async def list_calls(
     status: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    direction: str | None = None,
+    profile: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Calls newest first, and the cursor of the next page (None on the last page)."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -40,6 +42,10 @@ async def list_calls(
         query = query.where(calls.c.started_at >= since)
     if status is not None:
         query = query.where(calls.c.status == status)
+    if direction is not None:
+        query = query.where(calls.c.direction == direction)
+    if profile is not None:
+        query = query.where(calls.c.profile == profile)
     if cursor is not None:
         at, sid = decode_cursor(cursor)
         query = query.where(
@@ -91,6 +97,8 @@ async def get_call(engine: AsyncEngine, call_sid: str) -> dict[str, Any] | None:
     call["transcript"] = transcript
     call["assessments"] = assessments
     call["report"] = row["report"]
+    call["state"] = row["state"]
+    call["events"] = list(row["events"] or [])
     return call
 
 

@@ -337,11 +337,14 @@ class Store:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        direction: str | None = None,
+        profile: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Calls newest first, and the cursor of the next page (None on the last page)."""
         return await queries.list_calls(
-            self.engine, since=since, status=status, limit=limit, cursor=cursor
-        )
+            self.engine, since=since, status=status, limit=limit, cursor=cursor,
+            direction=direction, profile=profile,
+        )  # fmt: skip
 
     async def get_call(self, call_sid: str) -> dict[str, Any] | None:
         """The call with its transcript (turns in order), assessments and report, or None."""

@@ -65,6 +65,8 @@ calls = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)
+    sa.Column("state", sa.String(32)),  # a live call's state, for the console (0008)
+    sa.Column("events", sa.JSON),  # the call's timeline: speech, barge-ins, keys … (0008)
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
 )

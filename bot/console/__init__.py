@@ -1,0 +1,1 @@
+"""The web console under /console: live calls, the call log, timelines, interviews, usage."""

@@ -1,0 +1,71 @@
+"""The recording under a call's timeline: what the console needs of a recordings store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+MAX_WAVEFORM_BYTES = 64 * 1024 * 1024  # a longer recording gets no waveform (the player works)
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    size: int
+    content_type: str = "audio/wav"
+
+
+class Recordings(Protocol):
+    """A call's recording: its size, and a byte range of it ([start, end))."""
+
+    async def stat(self, call_sid: str) -> RecordingInfo | None: ...
+    async def read(self, call_sid: str, start: int, end: int) -> bytes: ...
+
+
+def recordings_of(request: Request) -> Recordings | None:
+    """The runtime's recordings store, if this deployment has one."""
+    found = getattr(request.app.state, "recordings", None)
+    if found is None:
+        found = getattr(getattr(request.app.state, "services", None), "recordings", None)
+    return found if hasattr(found, "stat") and hasattr(found, "read") else None
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single `Range: bytes=a-b` header; None for the whole file; ValueError
+    when it cannot be satisfied."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise ValueError(header)
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(size - int(last), 0), size
+    else:
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= size or start >= end:
+        raise ValueError(header)
+    return start, end
+
+
+async def serve(store: Recordings, call_sid: str, range_header: str | None) -> Response:
+    """The recording (or the asked-for range of it) for the player; 404 if there is none."""
+    info = await store.stat(call_sid)
+    if info is None:
+        return Response("no recording", status_code=404, media_type="text/plain")
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
+    try:
+        wanted = byte_range(range_header, info.size)
+    except ValueError:
+        headers["Content-Range"] = f"bytes */{info.size}"
+        return Response(status_code=416, headers=headers)
+    start, end = wanted or (0, info.size)
+    body = await store.read(call_sid, start, end)
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
+    return Response(body, status_code=206 if wanted else 200, headers=headers,
+                    media_type=info.content_type)  # fmt: skip
