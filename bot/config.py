@@ -100,6 +100,7 @@ class Settings:
     code_attempts_per_hour: int = 5  # wrong codes one caller number may key in per hour
     code_attempts_global_per_hour: int = 200  # wrong codes from all callers together per hour
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    retention_days: int = 90  # personal data older than this is erased; 0 keeps it (issue 16)
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -338,7 +339,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             _number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
         ),
         dialer=_dialer(env),
+        retention_days=_whole(env, "RETENTION_DAYS", 90, 0, 36500),
     )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _number(env, name, default, low, high)
+    if value != int(value):
+        raise ConfigError(f"{name}: must be a whole number; got {env.get(name)!r}")
+    return int(value)
 
 
 def _production(env: Mapping[str, str]) -> dict[str, object]:

@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
 from bot.http.calls_api import api_routes
+from bot.http.erase_api import recording_deleter
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
 from bot.http.webhooks import code_entered, media_stream, status, stream_ended, voice
@@ -28,6 +29,7 @@ from bot.observability.looplag import watch_loop
 from bot.runtime import Runtime, build_runtime
 from bot.scheduling.setup import start_dialer, stop_dialer
 from bot.store import Store, database_url
+from bot.store.retention import Retention
 from bot.store.shared import SharedState
 from bot.sweeper import run_sweeper
 from bot.twilio.twiml import TwimlDocs, load_twiml
@@ -93,10 +95,14 @@ async def _start(
     # Call records journaled while the database was down: now (start-up), then as it returns
     _own(stack, runtime.journal.run(store), "journal_replayer")
     start_dialer(runtime.dialer, settings)
+    retention = Retention(  # RETENTION_DAYS, run by the sweeper every 10 minutes
+        store.engine, settings.retention_days, recordings=recording_deleter(runtime),
+        journal_dir=runtime.journal.directory,
+    )  # fmt: skip
     _own(
         stack,
         run_sweeper(store, settings, runtime.profiles, interviews=runtime.interviews,
-                    shared=shared, instance=runtime.instance),
+                    shared=shared, instance=runtime.instance, retention=retention),
         "sweeper",
     )  # fmt: skip
     return runtime

@@ -65,8 +65,10 @@ calls = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)
+    sa.Column("redacted_at", UTCDateTime()),  # personal data erased (retention, erasure; 0007)
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
+    sa.Index("ix_calls_redacted_started", "redacted_at", "started_at"),
 )
 
 call_turns = sa.Table(
