@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator, Coroutine
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
+from bot.http.api_errors import http_error
 from bot.http.calls_api import api_routes
 from bot.http.erase_api import recording_deleter
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
+from bot.http.openapi import openapi_routes
 from bot.http.webhooks import code_entered, media_stream, status, stream_ended, voice
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError
@@ -156,5 +159,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
         *interview_routes(),
+        *openapi_routes(),  # GET /api/openapi.json: the document of every /api route
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # JSON errors for unknown /api routes and methods (plain text elsewhere, as before)
+    errors = {HTTPException: http_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=errors)
