@@ -35,4 +35,10 @@ async def test_the_document_is_served_without_a_token(tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.get("/api/openapi.json")
-    assert response.status_code == 200 and response.json() == DOCUMENT
+        assert response.status_code == 200 and response.json() == DOCUMENT
+        wrong = await client.request("TRACE", "/api/interviews")
+        assert wrong.status_code == 405 and wrong.json()["error"].startswith("method: TRACE")
+        missing = await client.get("/api/nothing")
+        assert missing.status_code == 404 and missing.json()["error"].startswith("path:")
+        twilio = await client.request("PUT", "/twilio/voice")  # Starlette's text, as before
+        assert twilio.status_code == 405 and twilio.text == "Method Not Allowed"
