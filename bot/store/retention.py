@@ -88,6 +88,8 @@ class Retention:
         self.batch = batch
         self.max_batches = max_batches
         self._last: datetime | None = None
+        if days <= 0:
+            log.warning("retention.off", reason="RETENTION_DAYS=0: personal data is kept")
 
     async def maybe_run(self) -> dict[str, int] | None:
         """A pass if none ran in the last `every_s` (the sweeper calls this each time)."""

@@ -299,3 +299,11 @@ async def test_the_sweeper_runs_retention_every_ten_minutes(world: World, tmp_pa
     world.clock.advance(minutes=1)
     await sweep_once(world.store, settings, {}, retention=retention)
     assert await world.count("call_turns", "CAlater") == 0
+
+
+async def test_an_interrupted_call_erased_by_retention_gets_no_new_report(world: World) -> None:
+    await world.candidate(ADA, ADA_PHONE, "CAold", T0 - timedelta(hours=1))
+    await world.store.call_updated("CAold", status="interrupted")
+    world.clock.advance(days=91)
+    await Retention(world.store.engine, 90, now=world.clock.now).run()
+    assert await world.store.interrupted_without_report() == []
