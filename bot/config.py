@@ -104,6 +104,7 @@ class Settings:
     results_webhook_url: str | None = None
     results_webhook_secret: str | None = None
     console_auth: str = "token"  # the console's sign-in: "token" (API_TOKEN) or "easyauth"
+    retention_days: int = 90  # personal data older than this is erased; 0 keeps it (issue 16)
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -345,6 +346,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         ),
         dialer=_dialer(env),
         **_results_webhook(env),
+        retention_days=_whole(env, "RETENTION_DAYS", 90, 0, 36500),
     )
 
 
@@ -358,6 +360,13 @@ def _results_webhook(env: Mapping[str, str]) -> dict[str, str | None]:
             "(the events are signed with it)"
         )
     return {"results_webhook_url": url, "results_webhook_secret": secret}
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _number(env, name, default, low, high)
+    if value != int(value):
+        raise ConfigError(f"{name}: must be a whole number; got {env.get(name)!r}")
+    return int(value)
 
 
 def _production(env: Mapping[str, str]) -> dict[str, object]:

@@ -15,6 +15,7 @@ from bot.interview.profiles import Profile
 from bot.store import Store
 from bot.store.interviews import InterviewStore
 from bot.store.record_writes import unavailable
+from bot.store.retention import Retention
 from bot.store.shared import SharedState
 
 log = structlog.get_logger(__name__)
@@ -28,10 +29,11 @@ async def sweep_once(
     interviews: InterviewStore | None = None,
     shared: SharedState | None = None,
     instance: str = "",
+    retention: Retention | None = None,
 ) -> None:
     """One pass: calls whose replica stopped writing become interrupted (and get a report);
     interviews stuck in dialing/in_progress whose call is gone move on; expired outcomes and
-    stream tokens are forgotten."""
+    stream tokens are forgotten; personal data past RETENTION_DAYS is erased (every 10 min)."""
     count = await store.mark_interrupted(stale_after_s=3 * settings.call_heartbeat_s)
     if count:
         log.warning("calls.marked_interrupted", count=count)
@@ -42,6 +44,8 @@ async def sweep_once(
             log.warning("interviews.stuck_resolved", count=moved)
     if shared is not None:
         await shared.sweep()
+    if retention is not None:
+        await retention.maybe_run()
 
 
 async def run_sweeper(
@@ -52,6 +56,7 @@ async def run_sweeper(
     interviews: InterviewStore | None = None,
     shared: SharedState | None = None,
     instance: str = "",
+    retention: Retention | None = None,
 ) -> None:
     """sweep_once every 3 heartbeats (at least a second), forever."""
     every = max(3 * settings.call_heartbeat_s, 1.0)
@@ -59,8 +64,9 @@ async def run_sweeper(
     while True:
         try:
             await sweep_once(
-                store, settings, profiles, interviews=interviews, shared=shared, instance=instance
-            )
+                store, settings, profiles, interviews=interviews, shared=shared, instance=instance,
+                retention=retention,
+            )  # fmt: skip
             down = False
         except Exception as exc:  # the database may be briefly unreachable; try again later
             error = f"{type(exc).__name__}: {exc}"

@@ -119,3 +119,11 @@ def test_only_config_reads_the_environment() -> None:
         str(path.relative_to(BOT)) for path in BOT.rglob("*.py") if reads.search(path.read_text())
     )
     assert readers == ["config.py"]
+
+
+def test_retention_days(tmp_path: Path) -> None:
+    assert load_settings({"DATA_DIR": str(tmp_path)}).retention_days == 90
+    assert load_settings({"DATA_DIR": str(tmp_path), "RETENTION_DAYS": "0"}).retention_days == 0
+    for bad in ("-1", "1.5", "ninety", "40000"):
+        with pytest.raises(ConfigError, match="RETENTION_DAYS"):
+            load_settings({"DATA_DIR": str(tmp_path), "RETENTION_DAYS": bad})

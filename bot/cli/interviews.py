@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.calls import run_on_store
-from bot.config import tz_variable
+from bot.config import Settings, load_settings, tz_variable
 from bot.interview.lifecycle import STATUSES
 from bot.interview.schedule import DEFAULT_WINDOW, InvalidField, validate, zone
 from bot.observability.logs import mask_phone
 from bot.store import Store
+from bot.store.erasure import UnknownInterview, erase_interview
 from bot.store.interviews import Conflict, InterviewStore, NotFound
+from bot.store.journal import JOURNAL_DIR
+from bot.store.retention import RecordingDeleter, no_recordings
 
 COLUMNS = (
     "id",
@@ -69,8 +72,12 @@ def add_interviews_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", choices=STATUSES, help="only interviews with this status")
     parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    sub = parser.add_subparsers(dest="interviews_command", metavar="{show,cancel}")
-    for name, text in (("show", "one interview with its attempts"), ("cancel", "cancel one")):
+    sub = parser.add_subparsers(dest="interviews_command", metavar="{show,cancel,erase}")
+    for name, text in (
+        ("show", "one interview with its attempts"),
+        ("cancel", "cancel one"),
+        ("erase", "erase the candidate's personal data (recordings, transcripts, number, name)"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("interview_id", metavar="ID")
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -169,6 +176,8 @@ async def _run(args: argparse.Namespace, url: str) -> int:
             )
             return 0
         command = getattr(args, "interviews_command", None)
+        if command == "erase":
+            return await _erase(args, store)
         if command in ("show", "cancel"):
             if command == "cancel":
                 await interviews.cancel(args.interview_id)
@@ -195,7 +204,7 @@ async def _run(args: argparse.Namespace, url: str) -> int:
     except InvalidField as exc:
         print(f"bot {args.command}: {exc}", file=sys.stderr)
         return 2
-    except NotFound as exc:
+    except (NotFound, UnknownInterview) as exc:
         print(f"bot interviews: no interview {exc}", file=sys.stderr)
         return 1
     except Conflict as exc:
@@ -203,6 +212,32 @@ async def _run(args: argparse.Namespace, url: str) -> int:
         return 1
     finally:
         await store.close()
+
+
+async def _erase(args: argparse.Namespace, store: Store) -> int:
+    """`bot interviews erase ID`: exit 0 (also when erased before), 1 unknown or being called."""
+    settings = load_settings()
+    erased = await erase_interview(
+        store.engine,
+        args.interview_id,
+        by="cli",
+        journal_dir=settings.data_dir / JOURNAL_DIR,
+        recordings=cli_recordings(settings),
+    )
+    if args.json:
+        print(json.dumps({"already_erased": erased.already_erased, "erasure": erased.erasure}))
+        return 0
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in erased.erasure["counts"].items())
+    if erased.already_erased:
+        print(f"{args.interview_id}: already erased ({erased.erasure['id']})")
+    else:
+        print(f"erased {args.interview_id} ({erased.erasure['id']}): {counts}")
+    return 0
+
+
+def cli_recordings(_settings: Settings) -> RecordingDeleter:
+    """The recordings store's delete for the CLI (wired when recordings are stored)."""
+    return no_recordings
 
 
 def main(args: argparse.Namespace) -> int:

@@ -10,16 +10,20 @@ from collections.abc import AsyncIterator, Coroutine
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from bot.config import Settings
 from bot.console.routes import console_routes
+from bot.http.api_errors import http_error
 from bot.http.calls_api import api_routes
 from bot.http.deliveries_api import delivery_routes
+from bot.http.erase_api import recording_deleter
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
+from bot.http.openapi import openapi_routes
 from bot.http.webhooks import code_entered, media_stream, status, stream_ended, voice
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError
@@ -30,6 +34,7 @@ from bot.observability.looplag import watch_loop
 from bot.runtime import Runtime, build_runtime
 from bot.scheduling.setup import start_dialer, stop_dialer
 from bot.store import Store, database_url
+from bot.store.retention import Retention
 from bot.store.shared import SharedState
 from bot.sweeper import run_sweeper
 from bot.twilio.twiml import TwimlDocs, load_twiml
@@ -97,10 +102,14 @@ async def _start(
     start_dialer(runtime.dialer, settings)
     if runtime.deliveries is not None:  # results webhook: this replica's delivery worker
         _own(stack, runtime.deliveries.run(), "results_webhook")
+    retention = Retention(  # RETENTION_DAYS, run by the sweeper every 10 minutes
+        store.engine, settings.retention_days, recordings=recording_deleter(runtime),
+        journal_dir=runtime.journal.directory,
+    )  # fmt: skip
     _own(
         stack,
         run_sweeper(store, settings, runtime.profiles, interviews=runtime.interviews,
-                    shared=shared, instance=runtime.instance),
+                    shared=shared, instance=runtime.instance, retention=retention),
         "sweeper",
     )  # fmt: skip
     return runtime
@@ -156,5 +165,8 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         *interview_routes(),
         *delivery_routes(),
         *console_routes(),
+        *openapi_routes(),  # GET /api/openapi.json: the document of every /api route
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # JSON errors for unknown /api routes and methods (plain text elsewhere, as before)
+    errors = {HTTPException: http_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=errors)

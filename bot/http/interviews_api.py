@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.http.calls_api import _authenticated
+from bot.http.erase_api import erase, erase_flag
 from bot.interview.lifecycle import STATUSES
 from bot.interview.schedule import InvalidField, validate
 from bot.observability.logs import mask_phone
@@ -123,10 +124,16 @@ async def reschedule(request: Request) -> Response:
 
 @_authenticated
 async def cancel(request: Request) -> Response:
-    """DELETE /api/interviews/{id} -> the cancelled interview (409 while it is called)."""
+    """DELETE /api/interviews/{id} -> the cancelled interview (409 while it is called);
+    with ?erase=true the candidate's personal data is erased too (bot/http/erase_api.py)."""
+    flag = erase_flag(request)
+    if flag is None:
+        return _error(400, "erase: must be true or false", "erase")
     interview_id = _interview_id(request)
     if interview_id is None:
         return _error(404, "no interview with this id")
+    if flag:
+        return await erase(request, interview_id)
     try:
         interview = await _store(request).cancel(interview_id)
     except NotFound:

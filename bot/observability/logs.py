@@ -26,6 +26,11 @@ def mask_phone(number: str) -> str:
     return f"+{country}{'*' * (len(digits) - len(country) - 4)}{digits[-4:]}"
 
 
+def mask_phones(text: str) -> str:
+    """Every phone number in a text masked as mask_phone masks one."""
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
 class Scrubber:
     """A structlog processor that masks phone numbers and known secret values everywhere."""
 

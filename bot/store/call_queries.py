@@ -107,6 +107,7 @@ async def interrupted_without_report(engine: AsyncEngine, limit: int = 20) -> li
     query = (
         sa.select(calls.c.call_sid)
         .where(calls.c.status == "interrupted", calls.c.report.is_(None))
+        .where(calls.c.redacted_at.is_(None))  # retention took its report away on purpose
         .order_by(calls.c.started_at)
         .limit(limit)
     )

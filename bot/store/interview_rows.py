@@ -28,6 +28,7 @@ def interview_json(row: Mapping[str, Any], rows: list[Mapping[str, Any]] | None 
         "attempt_count": row["attempts_total"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+        "erased_at": iso(row.get("redacted_at")),  # name and number erased (retention, erasure)
     }
     if rows is not None:
         out["attempts"] = [attempt_json(a) for a in rows]

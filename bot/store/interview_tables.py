@@ -26,7 +26,9 @@ interviews = sa.Table(
     sa.Column("claimed_by", sa.String(128)),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("redacted_at", UTCDateTime()),  # name and number erased (retention, erasure; 0009)
     sa.Index("ix_interviews_due", "status", "next_attempt_at"),
+    sa.Index("ix_interviews_redacted_updated", "redacted_at", "updated_at"),
 )
 
 interview_attempts = sa.Table(

@@ -89,7 +89,13 @@ class InterviewStore:
 
     async def reschedule(self, interview_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Change an interview not being called now; it is scheduled again with a fresh budget."""
-        await self._change(interview_id, lambda row: lifecycle.rescheduled(row, fields, self.now()))
+
+        def rule(row: Mapping[str, Any]) -> dict[str, Any]:
+            if row.get("redacted_at") is not None:  # its number is masked: nothing to dial
+                raise Conflict("status: an erased interview cannot be changed")
+            return lifecycle.rescheduled(row, fields, self.now())
+
+        await self._change(interview_id, rule)
         return await self.get(interview_id) or {}
 
     async def cancel(self, interview_id: str) -> dict[str, Any]:

@@ -91,3 +91,18 @@ def test_schedule_bad_input_exits_2_naming_the_field(
 def test_unknown_id(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["interviews", "cancel", "iv_0000000000000000"]) == 1
     assert "no interview iv_0000000000000000" in capsys.readouterr().err
+
+
+def test_erase(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SCHEDULE, "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert main(["interviews", "erase", made["id"]]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"erased {made['id']} (er_") and "0 transcript turns" in out
+    assert main(["interviews", "show", made["id"], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["candidate_name"] == "[erased]" and shown["phone"] == "+33*****5678"
+    assert main(["interviews", "erase", made["id"]]) == 0
+    assert "already erased" in capsys.readouterr().out
+    assert main(["interviews", "erase", "iv_0000000000000000"]) == 1
+    assert "no interview iv_0000000000000000" in capsys.readouterr().err

@@ -1,5 +1,9 @@
 """The store's layering: only the call-log store writes the call log, the interview rules are pure,
-and neither the store nor the rules import the scheduling package (which imports the store)."""
+and neither the store nor the rules import the scheduling package (which imports the store).
+
+The one exception to the first rule is bot/store/redact.py: retention and erasure erase the
+personal columns that bot/store/personal.py lists, in every table (tests/store/test_personal.py
+keeps that list complete), through the registry rather than by naming a table here."""
 
 from __future__ import annotations
 
