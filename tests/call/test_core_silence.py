@@ -166,17 +166,33 @@ def test_a_key_with_no_voice_ends_one_way_audio(h: Harness) -> None:
     assert codes(h)[-1] == "one_way_audio"
 
 
-def test_a_star_before_the_check_is_an_ordinary_key(h: Harness) -> None:
+def test_a_star_before_the_check_is_an_ordinary_key_and_starts_over(h: Harness) -> None:
+    p = h.core.profile
     t = greeted(h)
-    h.run_until(t + h.core.profile.silence_prompt_s)
-    say(h, "r2")
-    h.key("*")  # "would you like me to repeat the question?": yes
-    assert h.messages()[-1].startswith("Key *")
-    assert lines(h) == [h.core.profile.silence_prompt, None]
+    h.run_until(t + p.silence_prompt_s)
+    h.created("r2")
+    h.audio("r2", "a-r2", 2000)
+    h.done("r2")
+    h.at(h.elapsed + 0.5)
+    h.echo(1)
+    h.key("*")  # "... would you like me to repeat the question?": yes, at once
+    assert h.clears == 1 and h.messages()[-1].startswith("Key *")
+    assert lines(h) == [p.silence_prompt, None] and h.hang_up is None
     assert h.core.silence.stage is Stage.LISTENING
-    say(h, "r3")
-    h.run_until(h.elapsed + 60)
-    assert h.hang_up is None or h.hang_up == "no_response"
+    say(h, "r3")  # the question again
+    again = h.elapsed
+    h.run_until(again + p.silence_prompt_s - 0.1)
+    assert lines(h) == [p.silence_prompt, None]
+    h.run_until(again + p.silence_prompt_s)
+    assert lines(h) == [p.silence_prompt, None, p.silence_prompt], "from the start again"
+
+
+def test_nothing_counts_before_the_bot_has_been_heard(h: Harness) -> None:
+    h.start()
+    h.created("r1")
+    h.done("r1")  # the greeting came without audio (a glitch): nobody was asked anything
+    h.run_until(120)
+    assert lines(h) == []
 
 
 def test_a_key_after_speaking_is_handled_as_ever(h: Harness) -> None:
