@@ -43,6 +43,11 @@ FAILED: frozenset[str] = frozenset(
     }
 )
 
+# Ends where the candidate's line failed (silence, one-way audio): nothing failed on our side
+# (the record says `completed`, no apology), but no interview took place: a scheduled interview
+# is retried, its attempt's outcome is the end reason (bot/interview/lifecycle.py `unheard`).
+UNHEARD: frozenset[str] = frozenset({EndReason.NO_RESPONSE, EndReason.ONE_WAY_AUDIO})
+
 # Ends after which Twilio's call is already over: no <Connect action> request will follow.
 CALLER_GONE: frozenset[str] = frozenset(
     {EndReason.CALLER_HUNG_UP, EndReason.TWILIO_CLOSED, EndReason.TWILIO_IDLE_TIMEOUT}

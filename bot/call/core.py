@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.call import ending, failures, interrupt, session, tooling
+from bot.call import ending, failures, interrupt, session, silence, tooling
 from bot.call import inputs as ev
 from bot.call.commands import Command, HangUp, SendAudio, ToModel, TurnBoundary
 from bot.call.limits import (
@@ -86,6 +86,7 @@ class CallCore:
         self.retry: tuple[float, str | None] | None = None  # (when, fixed line) to ask again
         self.retry_after_line: tuple[str | None] | None = None  # asked after the holding line
         self.said_holding_line = False
+        self.silence = silence.Silence()  # the caller's silence (bot/call/silence.py)
         # counters for call.ended
         self.dropped_deltas = 0
         self.overflowed_deltas = 0  # audio deltas dropped because the outbound queue was full
@@ -108,7 +109,7 @@ class CallCore:
         elif isinstance(event, ev.MarkEchoed):
             if not self.playout.echoed(event.name, event.now):
                 return []
-        elif isinstance(event, ev.Key):
+        elif isinstance(event, ev.Key) and not silence.on_key(self, event.digit):
             interrupt.on_key(self, event.digit)
         elif isinstance(event, ev.WrapUp):
             self.wrap_up(event.reason)
@@ -139,6 +140,8 @@ class CallCore:
             due.append(self.failing_since + MODEL_FAILED_S)
             if self.retry is not None and not self.turns.busy:
                 due.append(self.retry[0])
+        if (quiet_until := silence.next_due(self)) is not None:
+            due.append(quiet_until)
         return min(due)
 
     def keeps_audio(self, response_id: str) -> bool:
@@ -179,6 +182,7 @@ class CallCore:
         ):
             log.info("call.goodbye_played")
             self._hang_up(self.turns.hang_up_reason)
+        silence.poll(self)
 
     def _pace(self) -> None:
         """Send the bot's audio: at most `playout_ahead_ms` beyond what marks confirm."""
@@ -225,12 +229,14 @@ class CallCore:
         elif isinstance(event, vl.SpeechStarted):
             self.record.state("caller_speaking")
             interrupt.barge_in(self, event)
+            silence.heard(self)
         elif isinstance(event, vl.SpeechStopped):
             # audio_end_ms includes the silence that ended the turn (OpenAI's definition),
             # counted from the start of this session's audio (offset_ms into the call's).
             spoke_until = m.offset_ms + event.audio_end_ms - self.silence_ms
             self.awaiting_since = self._when_caller_audio(spoke_until)
             self.unanswered = True
+            silence.stopped(self)
         elif isinstance(event, vl.AudioDone):
             if event.response_id not in self.turns.dropped:
                 self.playout.end_item(event.item_id)
@@ -267,6 +273,7 @@ class CallCore:
                      expires_at=event.expires_at)  # fmt: skip
         elif isinstance(event, Resumed):
             session.on_resumed(self, event, m.resumes)
+            silence.stopped(self)
         elif isinstance(event, Handover):
             session.on_handover(self, event)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.endreasons import FAILED
+from bot.endreasons import FAILED, UNHEARD
 from bot.interview.context import InterviewContext
 
 if TYPE_CHECKING:
@@ -44,11 +44,31 @@ async def call_ended(
     direction: str,
     reason: str,
 ) -> None:
-    """An inbound interview call ended: tell its interview (outbound ones hear from Twilio)."""
-    if interviews is None or context.interview_id is None or direction != "inbound":
+    """An inbound interview call ended: tell its interview (outbound ones hear from Twilio,
+    except when the candidate was not heard: then either direction's interview is retried)."""
+    if interviews is None or context.interview_id is None:
+        return
+    if reason in UNHEARD:
+        await _unheard(interviews, context.interview_id, call_sid, direction, reason)
+        return
+    if direction != "inbound":
         return
     try:
         await interviews.call_in_ended(context.interview_id, call_sid, failed=reason in FAILED)
     except Exception as exc:  # the call log is written; the interview waits for ops
         log.error("interview.call_in_end_failed", interview_id=context.interview_id,
                   error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
+
+async def _unheard(
+    interviews: InterviewStore, interview_id: str, call_sid: str, direction: str, reason: str
+) -> None:
+    try:
+        await interviews.call_unheard(
+            interview_id, call_sid, reason, inbound=direction == "inbound"
+        )
+    except Exception as exc:  # the call log says why; the sweeper settles it (lifecycle.verdict)
+        log.error("interview.call_unheard_failed", interview_id=interview_id,
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+    else:
+        log.info("interview.call_unheard", interview_id=interview_id, reason=reason)

@@ -27,6 +27,7 @@ from bot.interview.decisions import (
 from bot.interview.outcomes import (
     OURS,
     TERMINAL_CALL,
+    UNHEARD,
     CallbackForm,
     interview_step,
     outcome,
@@ -306,6 +307,39 @@ def call_in_ended(
     return Decision(result, changes, _moved(interview, attempt.seq, result, policy, now))
 
 
+def unheard(
+    interview: Interview,
+    attempt: Attempt,
+    reason: str,
+    *,
+    inbound: bool,
+    policy: RetryPolicy,
+    now: datetime,
+) -> Decision | None:
+    """The call ended because the candidate was not heard (`no_response`, `one_way_audio`):
+    the attempt's outcome is that reason and the interview is retried, even if Twilio's
+    `completed` callback came first and completed it. An inbound call's end is noted here
+    (a dialed one's comes from Twilio). None if the attempt knows already."""
+    if reason not in UNHEARD or attempt.outcome == reason:
+        return None
+    changes: AttemptChanges = {"outcome": reason, "error_message": _UNHEARD_WHY[reason]}
+    if inbound and attempt.ended_at is None:
+        changes.update(call_status="completed", ended_at=now)
+        if attempt.answered_at is not None:
+            changes["duration_s"] = int((now - attempt.answered_at).total_seconds())
+    moved = _moved(interview, attempt.seq, reason, policy, now)
+    if moved is None and interview.status == "completed" and interview.latest(attempt.seq):
+        after = policy.after_failure(interview.tries, now, interview.window)
+        moved = Transition("failed") if after is None else Transition("retrying", after)
+    return Decision(reason, changes, moved)
+
+
+_UNHEARD_WHY = {
+    "no_response": "the candidate did not answer: no voice and no key (see the call log)",
+    "one_way_audio": "one-way audio: the candidate pressed a key but was never heard",
+}
+
+
 # --- interviews whose call is gone ---------------------------------------------------------
 
 
@@ -323,6 +357,8 @@ def verdict(stuck: StuckCall, cutoff: datetime, now: datetime) -> tuple[str, str
         return None  # alive, or its replica died: the sweep marks it interrupted first
     if ended is None or ended >= cutoff:
         return None  # just ended: Twilio's final status callback is on its way
+    if log_status == "completed" and stuck.end_reason in UNHEARD:
+        return str(stuck.end_reason), f"the call ended {stuck.end_reason}: nobody was heard"
     if log_status == "completed":
         return "completed", "the call completed; Twilio's final status callback never came"
     return "transient_error", f"the call ended {log_status} ({stuck.end_reason}) on our side"

@@ -11,7 +11,8 @@ from email.utils import parsedate_to_datetime
 RINGING = ("queued", "initiated", "ringing")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 TERMINAL_CALL = ("completed", *NOT_REACHED)
-OURS = ("rejected", "transient_error", "not_placed")  # outcomes no Twilio callback overrides
+UNHEARD = ("no_response", "one_way_audio")  # the candidate was not heard (bot/endreasons.py)
+OURS = ("rejected", "transient_error", "not_placed", *UNHEARD)  # no Twilio callback overrides
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def interview_step(attempt_outcome: str) -> str | None:
     if attempt_outcome == "completed":
         return "completed"
     if attempt_outcome in (*NOT_REACHED, "voicemail", "not_placed", "transient_error", "lost"):
+        return "retry"
+    if attempt_outcome in UNHEARD:
         return "retry"
     if attempt_outcome in ("fax", "rejected"):
         return "failed"

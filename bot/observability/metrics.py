@@ -28,6 +28,10 @@ class Metrics:
             "bot_voicelive_config_refused", "session.update parts Voice Live refused, by part "
             "(essential: the call ended)", ["part"], registry=r,
         )  # fmt: skip
+        self.silence_stages = Counter(
+            "bot_silence_stages", "Silence stages reached (silence_prompt, silence_check, "
+            "no_response, one_way_audio)", ["stage"], registry=r,
+        )  # fmt: skip
         self.tokens = Counter("bot_voicelive_tokens", "Voice Live tokens, by kind", ["kind"],
                               registry=r)  # fmt: skip
         self.cost_usd = Counter("bot_voicelive_cost_usd", "Estimated Voice Live cost in USD",

@@ -51,6 +51,8 @@ class Options:
     from_number: str = "+15005550006"
     to_number: str = "+15005550001"
     out: TextIO | None = None
+    silent: bool = False  # send only silence, never speak
+    press: list[tuple[str, float]] = field(default_factory=list)  # (digit, seconds from start)
 
 
 class Call:
@@ -61,7 +63,8 @@ class Call:
         self.report = CallReport()
         self.timeline = Timeline(self.report, options.out or sys.stdout)
         self.side = CallerSide(caller, barge_phrase, self.timeline,
-                               barge_in_after=options.barge_in_after, speaker=options.speaker,
+                               barge_in_after=None if options.silent else options.barge_in_after,
+                               speaker=options.speaker,
                                record=options.record)  # fmt: skip
         self.playout = Playout()
         self.call_sid = "CA" + uuid.uuid4().hex
@@ -70,6 +73,7 @@ class Call:
         self._ws: ClientConnection | None = None
         self._t = 0.0  # stream clock: ms at the start of the current tick
         self._timed_out = False
+        self._presses = sorted(options.press, key=lambda p: p[1])  # DTMF still to send
 
     def _form(self, status: str) -> dict[str, str]:
         return {
@@ -266,12 +270,19 @@ class Call:
                        "payload": base64.b64encode(payload).decode()}}
         )  # fmt: skip
         self.side.hear(self._t, caller, payload, bot_frame)
+        while self._presses and self._presses[0][1] * 1000 <= self._t:
+            digit, _ = self._presses.pop(0)
+            self.timeline.say(self._t, "caller", f"presses {digit}")
+            await self._send(
+                {"event": "dtmf", "sequenceNumber": self._next_seq(),
+                 "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
+            )  # fmt: skip
 
 
 async def run_call(options: Options) -> CallReport:
     """Place one call against the bot at options.url; returns when the call has ended."""
     wav = audio.read_wav_mono(options.wav, RATE) if options.wav else None
-    utterances = [await asyncio.to_thread(voice, text) for text in options.say]
+    utterances = [] if options.silent else [await asyncio.to_thread(voice, t) for t in options.say]
     barge_phrase = await asyncio.to_thread(voice, BARGE_IN_PHRASE)
     microphone = None
     if options.mic:

@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mic", action="store_true",
         help="speak yourself, from the default microphone (needs: pip install sounddevice)",
     )  # fmt: skip
+    source.add_argument(
+        "--silent", action="store_true",
+        help="never speak: send only silence (the bot's silence handling ends the call)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--press", action="append", default=[], type=press_arg, metavar="DIGIT@SECONDS",
+        help="press a key (0-9, *, #) this many seconds after the call starts (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--record", type=Path, help="stereo WAV: caller left, bot right")
     parser.add_argument("--barge-in-after", type=float, metavar="SECONDS",
                         help="interrupt the bot once it has spoken this long")  # fmt: skip
@@ -33,10 +41,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hang up after this long (default 300)")  # fmt: skip
 
 
+def press_arg(text: str) -> tuple[str, float]:
+    """`--press 5@12.5` -> ("5", 12.5): a DTMF digit and when, in seconds from the call's start."""
+    digit, at, seconds = text.partition("@")
+    if not at or len(digit) != 1 or digit not in "0123456789*#":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DIGIT@SECONDS, e.g. 5@12.5")
+    try:
+        when = float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: SECONDS must be a number") from None
+    if not 0 <= when < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: SECONDS must be 0 or more")
+    return digit, when
+
+
 def main(args: argparse.Namespace) -> int:
     """Run `bot softphone`; the exit status says whether the call completed normally."""
     from bot.config import load_settings
 
+    if getattr(args, "silent", False) and args.barge_in_after is not None:
+        print("softphone: --silent never speaks, so it cannot --barge-in-after", file=sys.stderr)
+        return 2
     settings = load_settings()
     options = Options(
         url=args.url or settings.public_url,
@@ -48,6 +73,8 @@ def main(args: argparse.Namespace) -> int:
         speaker=args.speaker,
         mic=args.mic,
         timeout=args.timeout,
+        silent=bool(getattr(args, "silent", False)),
+        press=sorted(getattr(args, "press", None) or [], key=lambda p: p[1]),
         account_sid=settings.twilio_account_sid or Options.account_sid,
         to_number=settings.twilio_phone_number or Options.to_number,
     )

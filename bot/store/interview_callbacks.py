@@ -112,3 +112,25 @@ async def call_in_ended(db: InterviewDb, interview_id: str, call_sid: str, *, fa
             return
         await change_attempt(conn, interview_id, att["seq"], decision.attempt)
         await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+
+
+async def call_unheard(
+    db: InterviewDb, interview_id: str, call_sid: str, reason: str, *, inbound: bool
+) -> None:
+    """A call of an interview ended with the candidate unheard (no_response, one_way_audio):
+    the attempt says so and the interview is retried (lifecycle.unheard)."""
+    async with db.engine.begin() as conn:
+        row = await lock(conn, db.pg, interview_id)
+        query = sa.select(attempts).where(
+            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
+        )
+        att = (await conn.execute(query)).mappings().first()
+        if row is None or att is None:
+            return
+        now = db.now()
+        decision = lifecycle.unheard(Interview.of(row), Attempt.of(att), reason,
+                                     inbound=inbound, policy=db.policy, now=now)  # fmt: skip
+        if decision is None:
+            return
+        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
+        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)

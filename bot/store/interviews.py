@@ -178,6 +178,12 @@ class InterviewStore:
         """The inbound call of an interview ended: completed, or (our failure) retried."""
         await callbacks.call_in_ended(self, interview_id, call_sid, failed=failed)
 
+    async def call_unheard(
+        self, interview_id: str, call_sid: str, reason: str, *, inbound: bool
+    ) -> None:
+        """A call of the interview ended with the candidate unheard: retried."""
+        await callbacks.call_unheard(self, interview_id, call_sid, reason, inbound=inbound)
+
     # --- InterviewDirectory -----------------------------------------------------------------
 
     async def interview_by_code(self, code: str) -> InterviewContext | None:
