@@ -216,10 +216,12 @@ class CallRecorder:
             self.errors.append({"at": datetime.now(UTC).isoformat(), "source": source,
                                 "code": code, "message": message[:500]})  # fmt: skip
 
-    def event(self, code: str, message: str, at_mono: float | None = None) -> None:
-        """Something the bot did about the call (a silence check-in, …): kept in the record's
-        `errors` list with source `bot`, as session recycles are, so its timeline shows it."""
+    def bot_event(self, code: str, message: str, at_mono: float | None = None) -> None:
+        """Something the bot did about the call (a silence check-in, …): a point on the
+        timeline (`event`), and an entry in the record's `errors` list with source `bot`, as
+        session recycles are, so `bot calls show` lists it with its words."""
         at_mono = time.monotonic() if at_mono is None else at_mono
+        self.event(code, at_mono)
         if len(self.errors) < 100:
             self.errors.append({"at": self.at(at_mono).isoformat(), "source": "bot",
                                 "code": code, "message": message[:500]})  # fmt: skip

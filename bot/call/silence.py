@@ -151,7 +151,7 @@ def _say(core: CallCore, stage: Stage, code: str, line: str) -> None:
     s.stage, s.own_line = stage, True
     core.request_response(say=" ".join(line.split()))
     log.info(f"call.{code}", silent_s=waited, voice_heard=s.voice_heard)
-    core.record.event(code, f"no voice for {waited:g} s after the bot's turn", core.now)
+    core.record.bot_event(code, f"no voice for {waited:g} s after the bot's turn", core.now)
     core.metrics.silence_stages.labels(code).inc()
 
 
@@ -163,6 +163,6 @@ def _end(core: CallCore, reason: EndReason, line: str) -> None:
     core.closing = " ".join(line.split())
     log.info("call.silence_end", reason=str(reason), silent_s=waited, voice_heard=s.voice_heard)
     what = "a key but no voice" if reason is EndReason.ONE_WAY_AUDIO else "no voice and no key"
-    core.record.event(str(reason), f"{what} for {waited:g} s after the bot's turn", core.now)
+    core.record.bot_event(str(reason), f"{what} for {waited:g} s after the bot's turn", core.now)
     core.metrics.silence_stages.labels(str(reason)).inc()
     core.wrap_up(reason)

@@ -66,6 +66,8 @@ def test_each_stage_then_the_goodbye_ends_no_response(h: Harness) -> None:
     h.play_all()
     assert h.hang_up == "no_response"
     assert codes(h) == ["silence_prompt", "silence_check", "no_response"]
+    timeline = [e["kind"] for e in h.record.events if e["kind"].startswith(("silence", "no_"))]
+    assert timeline == ["silence_prompt", "silence_check", "no_response"], "the console's timeline"
     assert h.core.metrics.silence_stages.labels("no_response")._value.get() == 1
     assert [e["silent_s"] for e in h.logged("call.silence_prompt")] == [p.silence_prompt_s]
 
