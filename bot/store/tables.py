@@ -65,6 +65,8 @@ calls = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)
+    sa.Column("answered_by", sa.String(32)),  # Twilio's AMD verdict, outbound calls (0007)
+    sa.Column("voicemail_at", UTCDateTime()),  # when the voicemail message was left (0007)
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
 )
