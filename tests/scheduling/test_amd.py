@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.cli import calls as calls_cli
+from bot.cli import interviews as interviews_cli
 from bot.endreasons import EndReason
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
@@ -101,6 +103,8 @@ async def test_a_machine_mid_greeting_gets_the_voicemail_message_and_a_retry(
         left = await until_voicemail_recorded(b, iv["id"])
         record = await b.app_state.store.get_call(call.sid)
         assert record["voicemail_at"] is not None and record["status"] == "completed"
+        shown = calls_cli.summary(record)  # `bot calls show`
+        assert "by machine_end_beep" in shown and "voicemail message left" in shown
 
         await fake.status(call, "completed", duration=31)  # after the message: not completed
         got = await interview(b, iv["id"])
@@ -108,6 +112,8 @@ async def test_a_machine_mid_greeting_gets_the_voicemail_message_and_a_retry(
         [attempt] = got["attempts"]
         assert (attempt["outcome"], attempt["answered_by"]) == ("voicemail", "machine_end_beep")
         assert attempt["voicemail_at"] == record["voicemail_at"] == left["voicemail_at"]
+        shown = interviews_cli.details(got)  # `bot interviews show`
+        assert "voicemail  by machine_end_beep  voicemail left" in shown
         again = await placed(fake, 2)  # retried, as for any machine
         assert again.query == {"interview": iv["id"], "attempt": "2"}
 
