@@ -45,7 +45,7 @@ class DialerSettings:
     retry_backoff_s: float = 600.0
     retry_backoff_max_s: float = 7200.0
     poll_s: float = 1.0
-    amd_wait_s: float = 4.0
+    amd_wait_s: float = 4.0  # accepted, holds nothing since issue 14.1: streams connect at answer
     recovery_s: float = 300.0
     rest_timeout_s: float = 10.0
 

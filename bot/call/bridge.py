@@ -22,6 +22,7 @@ from bot.call.record import CallRecorder
 from bot.endreasons import EndReason
 from bot.interview import call_in as inbound
 from bot.interview.context import InterviewContext
+from bot.scheduling import amd
 from bot.twilio import media
 from bot.twilio.signing import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
@@ -237,6 +238,7 @@ class Call:
 
     async def _end(self, reason: str) -> None:
         self.services.active.discard(self)
+        reason = await amd.end_reason(self.services.interviews, self.context, self.start, reason)
         # Before the socket closes: Twilio's <Connect action> may reach any replica right after.
         await self.services.outcomes.record(self.start.call_sid, reason, self.services.instance)
         if self.model is not None:

@@ -141,6 +141,8 @@ def timeline(call: dict[str, Any]) -> list[tuple[float, str]]:
         code = f" {error.get('code')}" if error.get("code") else ""
         text = f"error from {error.get('source')}{code}: {error.get('message')}"
         events.append((_since_start(call, error.get("at")), text))
+    if call.get("voicemail_at"):  # a dialer call AMD said a machine answered
+        events.append((_since_start(call, call["voicemail_at"]), "voicemail message left"))
     if call.get("ended_at"):
         reason = call.get("end_reason") or "-"
         events.append((_since_start(call, call["ended_at"]), f"call ended: {reason}"))
@@ -155,7 +157,8 @@ def summary(call: dict[str, Any]) -> str:
         f"  interview   {call.get('interview_id') or '-'}  profile {call.get('profile') or '-'}",
         f"  from / to   {call.get('from') or '-'} -> {call.get('to') or '-'}",
         f"  started     {_time(call['started_at'])} UTC",
-        f"  answered    {_time(call.get('answered_at'))}",
+        f"  answered    {_time(call.get('answered_at'))}"
+        + (f"  by {call['answered_by']}" if call.get("answered_by") else ""),
         f"  ended       {_time(call.get('ended_at'))}",
         f"  duration    {_duration(call.get('duration_s'))}",
         f"  end reason  {call.get('end_reason') or '-'}",

@@ -153,6 +153,10 @@ def details(iv: dict[str, Any]) -> str:
     for a in iv.get("attempts", []):
         error = a["error"]
         text = f"  error {error['code']}: {error['message']}" if error else ""
+        if a.get("answered_by"):  # Twilio's AMD verdict, and the message left on a machine
+            text += f"  by {a['answered_by']}"
+        if a.get("voicemail_at"):
+            text += f"  voicemail left {_local(a['voicemail_at'], 'UTC')} UTC"
         lines.append(
             f"  {a['seq']:>2}  {_local(a['at'], 'UTC')} UTC  {a['call_sid'] or '-':34}"
             f"  {a['outcome']}{text}"

@@ -74,6 +74,7 @@ class AttemptChanges(TypedDict, total=False):
     error_code: str | None
     error_message: str | None
     http_status: int | None
+    voicemail_at: datetime  # when the voicemail message was left (TwiML answered or updated)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class CallbackDecision(Decision):
 
     call_sid: str | None = None
     leave_voicemail: bool = False  # the machine picked up while the stream was connected
+    hang_up: bool = False  # a fax picked up while the stream was connected
     answered_at: datetime | None = None  # the call log's answer time, newly known
 
 

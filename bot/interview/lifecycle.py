@@ -224,18 +224,17 @@ def callback(
     if attempt.outcome not in OURS and (call_status or answered_by):
         result = outcome(call_status, answered_by)
         changes["outcome"] = result
-    voicemail = (
-        result == "voicemail"
-        and attempt.outcome != "voicemail"
-        and attempt.stream == "connected"
-        and call_status not in TERMINAL_CALL
-    )
+    # A machine (or fax) verdict for a call whose stream is live: switch the call by REST
+    # update (the stream connected at once, whatever AMD had said; issue 14.1).
+    live = attempt.stream == "connected" and call_status not in TERMINAL_CALL
+    news = result != attempt.outcome
     return CallbackDecision(
         result,
         changes,
         _moved(interview, attempt.seq, result, policy, now),
         call_sid=call_sid,
-        leave_voicemail=voicemail,
+        leave_voicemail=live and news and result == "voicemail",
+        hang_up=live and news and result == "fax",
         answered_at=changes.get("answered_at") if call_sid else None,
     )
 
@@ -260,6 +259,8 @@ def answer(
     if result in ("voicemail", "fax"):
         action = "voicemail" if result == "voicemail" else "fax"
         changes = {"stream": "voicemail", "outcome": result}
+        if action == "voicemail":
+            changes["voicemail_at"] = now
     elif known is None and amd_pending:
         action, changes = "wait", {"stream": "waiting"}
     else:
@@ -357,6 +358,8 @@ def verdict(stuck: StuckCall, cutoff: datetime, now: datetime) -> tuple[str, str
         return None  # alive, or its replica died: the sweep marks it interrupted first
     if ended is None or ended >= cutoff:
         return None  # just ended: Twilio's final status callback is on its way
+    if stuck.end_reason == "answering_machine":  # never a completed interview
+        return "voicemail", "a machine answered; Twilio's final status callback never came"
     if log_status == "completed" and stuck.end_reason in UNHEARD:
         return str(stuck.end_reason), f"the call ended {stuck.end_reason}: nobody was heard"
     if log_status == "completed":

@@ -66,6 +66,11 @@ def outcome(call_status: str | None, answered_by: str | None) -> str:
     return call_status or "queued"
 
 
+def machine(answered_by: str | None) -> bool:
+    """Twilio's AMD verdict says no person answered: a machine (`machine_*`) or a fax."""
+    return answered_by is not None and (answered_by.startswith("machine") or answered_by == "fax")
+
+
 def interview_step(attempt_outcome: str) -> str | None:
     """What an attempt outcome means for its interview: a status, 'retry', or None (no change)."""
     if attempt_outcome in RINGING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -99,6 +99,8 @@ DB_BACKOFF_CAP_S = 30.0  # while the database is down: poll_s doubling up to thi
 
 # Errors about our account or caller ID, not the candidate: every call would fail alike.
 ACCOUNT_ERRORS = frozenset({20003, 21210})
+# A REST update of a call that is over: not found (20404), not in progress (21220).
+CALL_ENDED = frozenset({20404, 21220})
 
 
 class Dialer:
@@ -288,17 +290,49 @@ class Dialer:
         log.info("dialer.dialed", call_sid=call_sid, to=mask_phone(claim.phone))
 
     def leave_voicemail(self, call_sid: str) -> None:
-        """Switch a live call answered by a machine to the voicemail message (in the background)."""
-        task = asyncio.create_task(self._voicemail(call_sid), name=f"voicemail:{call_sid[-6:]}")
+        """Switch a live call answered by a machine to the voicemail message (in the background).
+        Twilio replaces the call's TwiML, which ends its media stream with `stop` on whichever
+        replica holds it; that replica ends the interview as `answering_machine`."""
+        self._background(self._voicemail(call_sid), f"voicemail:{call_sid[-6:]}")
+
+    def hang_up(self, call_sid: str) -> None:
+        """End a live call a fax answered (in the background)."""
+        self._background(self._hang_up(call_sid), f"hang_up:{call_sid[-6:]}")
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _voicemail(self, call_sid: str) -> None:
+    async def _update(self, call_sid: str, **change: str) -> bool:
+        """One REST update of a live call; False (logged) if it failed or the call had ended."""
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(lambda: self.rest.update_call(call_sid, twiml=self.voicemail)),
+                asyncio.to_thread(lambda: self.rest.update_call(call_sid, **change)),
                 self.config.rest_timeout_s + 2,
             )
-            log.info("dialer.voicemail_left", call_sid=call_sid)
+            return True
         except (RestError, TimeoutError) as exc:
-            log.warning("dialer.voicemail_failed", call_sid=call_sid, error=str(exc))
+            ended = isinstance(exc, RestError) and exc.code in CALL_ENDED
+            (log.info if ended else log.warning)(
+                "dialer.call_update_failed",
+                call_sid=call_sid,
+                change=sorted(change),
+                meaning="the call had already ended" if ended else "the call was not changed",
+                error=str(exc) or type(exc).__name__,
+            )
+            return False
+
+    async def _voicemail(self, call_sid: str) -> None:
+        if not await self._update(call_sid, twiml=self.voicemail):
+            return
+        log.info("dialer.voicemail_left", call_sid=call_sid)
+        try:
+            await self.store.voicemail_left(call_sid)
+        except Exception as exc:  # the attempt's outcome is `voicemail` already
+            log.error("dialer.voicemail_not_recorded", call_sid=call_sid,
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
+    async def _hang_up(self, call_sid: str) -> None:
+        if await self._update(call_sid, status="completed"):
+            log.info("dialer.fax_hung_up", call_sid=call_sid)

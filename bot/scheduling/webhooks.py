@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 import structlog
 
 from bot.interview.context import InterviewContext
-from bot.twilio.twiml import hangup_twiml, wait_twiml
+from bot.twilio.twiml import hangup_twiml
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -27,29 +26,26 @@ def _attempt(query: Mapping[str, str]) -> tuple[str, int] | None:
 async def outbound_answer(
     services: Runtime, query: Mapping[str, str], form: Mapping[str, str]
 ) -> InterviewContext | str:
-    """For a call the dialer placed: the interview's context (connect the stream), or TwiML to
-    answer instead (wait for answering-machine detection, voicemail, or hang up)."""
+    """For a call the dialer placed: the interview's context (connect the stream at once,
+    whatever AMD has or has not said), or TwiML to answer instead (voicemail when AMD already
+    reported a machine, hang up for a fax or an interview gone). A machine reported later
+    switches the live call by REST update (`on_status`). DIALER_AMD_WAIT_S no longer holds the
+    call; an old `?wait=N` redirect still in flight just connects."""
     key = _attempt(query)
     store = services.interviews
     if key is None or store is None:
         return hangup_twiml()
     interview_id, seq = key
-    waited = int(query.get("wait", "0")) if query.get("wait", "0").isdigit() else 0
-    pending = waited < services.settings.dialer.amd_wait_s
-    action, context = await store.voice_answer(interview_id, seq, form.get("AnsweredBy"), pending)
+    action, context = await store.voice_answer(interview_id, seq, form.get("AnsweredBy"), False)
     log.info(
         "dialer.answered",
         interview_id=interview_id,
         attempt=seq,
         call_sid=form.get("CallSid"),
         action=action,
-        waited_s=waited,
     )
     if action == "connect" and context is not None:
         return context
-    if action == "wait":
-        params = urlencode({"interview": interview_id, "attempt": seq, "wait": waited + 1})
-        return wait_twiml(services.settings.url_for(f"/twilio/voice?{params}"))
     if action == "voicemail":  # TWIML_DIR/voicemail.xml, read and checked at start-up
         return services.twiml.voicemail
     return hangup_twiml()
@@ -75,5 +71,9 @@ async def on_status(services: Runtime, query: Mapping[str, str], form: Mapping[s
     if result is None:
         log.warning("dialer.callback_unknown_attempt", interview_id=key[0], attempt=key[1])
         return
-    if result.leave_voicemail and services.dialer is not None and result.call_sid:
+    if services.dialer is None or not result.call_sid:
+        return
+    if result.leave_voicemail:  # a machine, the stream live: the message, now (the beep passed)
         services.dialer.leave_voicemail(result.call_sid)
+    elif result.hang_up:  # a fax: nobody to leave a message for
+        services.dialer.hang_up(result.call_sid)

@@ -12,6 +12,7 @@ from bot.interview import lifecycle
 from bot.interview.context import InterviewContext
 from bot.interview.decisions import Action, Attempt, Interview
 from bot.interview.outcomes import CallbackForm
+from bot.store.amd import record_verdict
 from bot.store.interview_db import InterviewDb, change_attempt, lock, move, read_attempt, take
 from bot.store.interview_rows import context_of
 from bot.store.interview_tables import interview_attempts as attempts
@@ -28,6 +29,7 @@ class CallbackResult:
     call_sid: str | None
     outcome: str
     leave_voicemail: bool = False
+    hang_up: bool = False  # a fax answered the live call
 
 
 async def apply_callback(
@@ -48,7 +50,11 @@ async def apply_callback(
         await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
         if decision.call_sid and decision.answered_at is not None:  # the call log's answer time
             await record_answer(conn, decision.call_sid, decision.answered_at)
-    return CallbackResult(decision.call_sid, decision.outcome, decision.leave_voicemail)
+        if decision.call_sid and "answered_by" in decision.attempt:  # the call log's verdict
+            await record_verdict(conn, decision.call_sid, decision.attempt["answered_by"])
+    return CallbackResult(
+        decision.call_sid, decision.outcome, decision.leave_voicemail, decision.hang_up
+    )
 
 
 async def voice_answer(

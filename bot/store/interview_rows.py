@@ -54,6 +54,7 @@ def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "answered_at": iso(row["answered_at"]),
         "ended_at": iso(row["ended_at"]),
         "duration_s": row["duration_s"],
+        "voicemail_at": iso(row["voicemail_at"]),
         "error": error,
     }
 

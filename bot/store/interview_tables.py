@@ -56,6 +56,7 @@ interview_attempts = sa.Table(
     sa.Column("error_code", sa.String(16)),
     sa.Column("error_message", sa.String(500)),
     sa.Column("http_status", sa.Integer),
+    sa.Column("voicemail_at", UTCDateTime()),  # when the voicemail message was left (0010)
     sa.UniqueConstraint("interview_id", "seq", name="uq_interview_attempts_seq"),
     sa.Index("ix_interview_attempts_call_sid", "call_sid"),
     sa.Index("ix_interview_attempts_outcome", "outcome", "created_at"),

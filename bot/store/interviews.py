@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bot.store.amd as amd
 import bot.store.interview_callbacks as callbacks
 import bot.store.interview_dialing as dialing
 import bot.store.stuck as stuck
@@ -168,6 +169,14 @@ class InterviewStore:
         """The voice webhook of an outbound attempt: ('connect', context), ('wait', None),
         ('voicemail', None), ('fax', None) or ('gone', None)."""
         return await callbacks.voice_answer(self, interview_id, seq, answered_by, amd_pending)
+
+    async def voicemail_left(self, call_sid: str) -> None:
+        """The voicemail message was left on this live call (REST update): record when."""
+        await amd.voicemail_left(self.engine, call_sid, self.now())
+
+    async def machine_verdict(self, call_sid: str) -> str | None:
+        """This call's stored AMD verdict if it says a machine or fax, else None."""
+        return await amd.machine_verdict(self.engine, call_sid)
 
     async def call_in(self, interview_id: str, call_sid: str, instance: str) -> bool:
         """An inbound caller keyed in this interview's code: it is theirs now, as an attempt.

@@ -47,6 +47,8 @@ def call_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "ended_at": iso(row["ended_at"]),
         "duration_s": row["duration_s"],
         "end_reason": row["end_reason"],
+        "answered_by": row["answered_by"],
+        "voicemail_at": iso(row["voicemail_at"]),
         "turns": row["turns"],
         "barge_ins": row["barge_ins"],
         "response_ms_p50": row["response_ms_p50"],

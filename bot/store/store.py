@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import bot.store.call_queries as queries
-from bot.endreasons import EndReason
+from bot.endreasons import CALLER_GONE, EndReason
+from bot.interview.outcomes import machine
 from bot.store.call_fields import column_values, error_entry
 from bot.store.call_fields import now as _now
 from bot.store.engine import open_engine
@@ -359,3 +360,33 @@ async def record_answer(conn: AsyncConnection, call_sid: str, at: datetime) -> N
         .where(calls.c.call_sid == call_sid, calls.c.answered_at.is_(None))
         .values(answered_at=at)
     )
+
+
+async def record_amd(
+    conn: AsyncConnection,
+    call_sid: str,
+    *,
+    answered_by: str | None = None,
+    voicemail_at: datetime | None = None,
+) -> None:
+    """In the caller's transaction (an AMD callback's, the voicemail's): the call's AnsweredBy
+    and when the voicemail message was left, if the call log has a record of it; a call that
+    already ended as a hang-up (the verdict came after it) ended for a machine."""
+    if answered_by:
+        await conn.execute(
+            sa.update(calls)
+            .where(calls.c.call_sid == call_sid, calls.c.answered_by.is_(None))
+            .values(answered_by=answered_by[:32])
+        )
+    if machine(answered_by):
+        await conn.execute(
+            sa.update(calls)
+            .where(calls.c.call_sid == call_sid, calls.c.end_reason.in_(sorted(CALLER_GONE)))
+            .values(end_reason=EndReason.ANSWERING_MACHINE.value)
+        )
+    if voicemail_at is not None:
+        await conn.execute(
+            sa.update(calls)
+            .where(calls.c.call_sid == call_sid, calls.c.voicemail_at.is_(None))
+            .values(voicemail_at=voicemail_at)
+        )

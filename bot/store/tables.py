@@ -68,6 +68,8 @@ calls = sa.Table(
     sa.Column("state", sa.String(32)),  # a live call's state, for the console (0008)
     sa.Column("events", sa.JSON),  # the call's timeline: speech, barge-ins, keys … (0008)
     sa.Column("redacted_at", UTCDateTime()),  # personal data erased (retention, erasure; 0009)
+    sa.Column("answered_by", sa.String(32)),  # Twilio's AMD verdict, outbound calls (0010)
+    sa.Column("voicemail_at", UTCDateTime()),  # when the voicemail message was left (0010)
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
     sa.Index("ix_calls_redacted_started", "redacted_at", "started_at"),

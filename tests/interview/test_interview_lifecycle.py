@@ -226,6 +226,12 @@ def test_callback_outcomes_voicemail_and_ours() -> None:
     assert not callback(hung_up, answered_by="machine_start").leave_voicemail
     waiting = replace(connected, stream="waiting")  # the webhook will play it
     assert not callback(waiting, answered_by="machine_start").leave_voicemail
+    fax = callback(connected, answered_by="fax")  # a fax on the live stream: hang up, no message
+    assert fax.hang_up and not fax.leave_voicemail and fax.interview == Transition("failed")
+    assert not callback(hung_up, answered_by="fax").hang_up
+    for person in ("human", "unknown"):
+        told = callback(connected, answered_by=person)
+        assert not (told.hang_up or told.leave_voicemail) and told.outcome == "in-progress"
     for ours in lc.OURS:
         kept = callback(att(outcome=ours), call_sid=SID, call_status="completed", sequence=3)
         assert kept.outcome == ours and "outcome" not in kept.attempt
@@ -254,7 +260,7 @@ def test_answer_connects_waits_or_leaves_voicemail() -> None:
     assert human.action == "connect" and human.attempt["answered_by"] == "human"
     machine = answer(att(answered_by="machine_end_silence"), by="human", pending=True)
     assert machine.action == "voicemail" and "answered_by" not in machine.attempt
-    assert machine.attempt == {"stream": "voicemail", "outcome": "voicemail"}
+    assert machine.attempt == {"stream": "voicemail", "outcome": "voicemail", "voicemail_at": T0}
     assert machine.interview == Transition("retrying", LATER)
     fax = answer(att(), by="fax")
     assert (fax.action, fax.interview) == ("fax", Transition("failed"))
@@ -313,6 +319,7 @@ def stuck(**fields: Any) -> StuckCall:
         ({}, "completed"),
         ({"log_status": "failed", "end_reason": "model_failed"}, "transient_error"),
         ({"log_status": "interrupted"}, "transient_error"),
+        ({"end_reason": "answering_machine"}, "voicemail"),  # never a completed interview
     ],
 )
 def test_verdict(fields: dict[str, Any], expected: str | None) -> None:

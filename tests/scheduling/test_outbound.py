@@ -147,20 +147,18 @@ async def test_time_limit_outlasts_the_longest_interview_and_its_wrap_up(tmp_pat
             assert limit is not None and int(limit) >= int(max_s) + 300, limit
 
 
-async def test_voicemail_waits_for_the_beep_and_never_interviews_the_machine(
+async def test_a_machine_reported_before_the_answer_request_gets_the_message_at_once(
     tmp_path: Path,
 ) -> None:
-    async with outbound(tmp_path, DIALER_AMD_WAIT_S="5") as (b, fake):
+    """AMD rarely speaks before Twilio requests the voice URL (async AMD requests it at answer),
+    but when it has, the answer is the message itself: no stream, no interview."""
+    async with outbound(tmp_path) as (b, fake):
         iv = await schedule(b)
         call = await placed(fake)
         await fake.status(call, "in-progress")
-        root = twiml(await fake.voice(call))  # no AMD result yet: hold the line
-        assert root.find("./Connect") is None and root.find("./Pause") is not None
-        redirect = root.find("./Redirect")
-        assert redirect is not None and "wait=1" in (redirect.text or "")
         await fake.amd(call, "machine_end_beep")
-        root = twiml(await fake.voice(call, redirect.text))
-        assert root.find("./Connect") is None
+        root = twiml(await fake.voice(call))
+        assert root.find("./Connect") is None and root.find("./Redirect") is None
         say = root.find("./Say")
         assert (
             say is not None
@@ -172,18 +170,20 @@ async def test_voicemail_waits_for_the_beep_and_never_interviews_the_machine(
         got = await interview(b, iv["id"])
         assert got["status"] == "retrying" and got["next_attempt_at"] is not None
         assert got["attempts"][0]["outcome"] == "voicemail"
+        assert got["attempts"][0]["voicemail_at"] is not None
         assert b.vl.sessions == [] and b.app_state.services.sessions.__len__() == 0
         assert await b.app_state.store.get_call(call.sid) is None  # no interview took place
+        assert call.updates == []
 
 
 async def test_machine_detected_after_the_stream_started_gets_the_voicemail_message(
     tmp_path: Path,
 ) -> None:
-    async with outbound(tmp_path, DIALER_AMD_WAIT_S="0") as (b, fake):
+    async with outbound(tmp_path) as (b, fake):
         iv = await schedule(b)
         call = await placed(fake)
         await fake.status(call, "in-progress")
-        root = twiml(await fake.voice(call))  # no waiting allowed: the stream connects at once
+        root = twiml(await fake.voice(call))  # no verdict yet: the stream connects at once
         assert root.find("./Connect/Stream") is not None
         await fake.amd(call, "machine_end_beep")
         for _ in range(200):
@@ -283,18 +283,15 @@ async def test_the_voicemail_message_is_read_from_twiml_dir(tmp_path: Path) -> N
     edited = "<Response><Say>Acme here about your interview; we will ring again.</Say></Response>"
     (docs / "voicemail.xml").write_text(edited)
     (tmp_path / "run").mkdir()
-    async with outbound(tmp_path / "run", DIALER_AMD_WAIT_S="5", TWIML_DIR=str(docs)) as (b, fake):
+    async with outbound(tmp_path / "run", TWIML_DIR=str(docs)) as (b, fake):
         await schedule(b)
         call = await placed(fake)
         await fake.status(call, "in-progress")
-        root = twiml(await fake.voice(call))  # held for the AMD verdict
-        redirect = root.find("./Redirect")
-        assert redirect is not None
-        await fake.amd(call, "machine_end_beep")
-        held = twiml(await fake.voice(call, redirect.text))
+        await fake.amd(call, "machine_end_beep")  # known before the answer request
+        held = twiml(await fake.voice(call))
         assert held.findtext("./Say") == "Acme here about your interview; we will ring again."
     (tmp_path / "live").mkdir()
-    async with outbound(tmp_path / "live", DIALER_AMD_WAIT_S="0", TWIML_DIR=str(docs)) as (b, fake):
+    async with outbound(tmp_path / "live", TWIML_DIR=str(docs)) as (b, fake):
         await schedule(b)
         call = await placed(fake)
         await fake.status(call, "in-progress")

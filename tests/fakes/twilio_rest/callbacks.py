@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -61,10 +62,16 @@ class Callbacks:
             params["AnsweredBy"] = answered_by
         return await self._post(url, params)
 
-    async def amd(self, call: FakeCall, answered_by: str, detect_ms: int = 2400) -> httpx.Response:
-        """POST the async AMD result to AsyncAmdStatusCallback."""
+    async def amd(
+        self, call: FakeCall, answered_by: str, detect_ms: int = 2400, *, base: str | None = None
+    ) -> httpx.Response:
+        """POST the async AMD result to AsyncAmdStatusCallback (`base`: through another replica,
+        e.g. http://127.0.0.1:PORT, as a load balancer may route it)."""
         url = call.one("AsyncAmdStatusCallback")
         assert url, "the app asked for no async AMD callback"
+        if base is not None:
+            parts = urlsplit(url)
+            url = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
         params = {
             "CallSid": call.sid,
             "AccountSid": self.account_sid,

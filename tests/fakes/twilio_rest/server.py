@@ -44,6 +44,8 @@ class FakeTwilioRest(Callbacks):
         self.auth_token = auth_token
         self.verified_from = verified_from
         self.on_create = on_create
+        # Twilio's part after a live call's TwiML is replaced (e.g. its media stream ends)
+        self.on_update: Callable[[FakeCall, dict[str, str]], Awaitable[None]] | None = None
         self.calls: list[FakeCall] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.failures: dict[str, deque[Failure]] = {}
@@ -163,6 +165,8 @@ class FakeTwilioRest(Callbacks):
         call.updates.append(form)
         if form.get("Status") in ("completed", "canceled"):
             call.status = form["Status"]
+        if self.on_update is not None:
+            self._spawn(self.on_update(call, form))
         return JSONResponse(self._resource(call))
 
     def _resource(self, call: FakeCall) -> dict[str, Any]:
