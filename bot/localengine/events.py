@@ -166,6 +166,13 @@ def _check_session(session: Event) -> None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 param = f"session.turn_detection.{name}"
                 raise InvalidRequest(f"turn_detection.{name} must be a number", param=param)
+        duration = detection.get("speech_duration_ms", 0)
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
+            raise InvalidRequest("turn_detection.speech_duration_ms must be a number of ms",
+                                 param="session.turn_detection.speech_duration_ms")  # fmt: skip
+        if not isinstance(detection.get("remove_filler_words", False), bool):
+            raise InvalidRequest("turn_detection.remove_filler_words must be true or false",
+                                 param="session.turn_detection.remove_filler_words")  # fmt: skip
     tools = session.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) and t.get("name") for t in tools):
         raise InvalidRequest("tools must be a list of functions with names", param="session.tools")

@@ -88,6 +88,7 @@ class Response:
         self._cached = {"cached_tokens": cached_tokens, "cached_details": cached_details}
         self.item_id = events.new_id("item")
         self.audio_ms_sent = 0.0
+        self.first_audio_at: float | None = None  # loop time of the first audio delta
         self.audio_ms_total = 0.0
         self._transcript = ""
         self._opened = False  # output item and content part announced
@@ -158,6 +159,8 @@ class Response:
                     delay = started + self.audio_ms_sent / 1000 / self._speed - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    if self.first_audio_at is None:
+                        self.first_audio_at = loop.time()
                     self.audio_ms_sent += len(chunk) / bytes_per_ms
                     await self._send(
                         {"type": "response.audio.delta", **self._ids(), "content_index": 0,

@@ -51,6 +51,7 @@ class Options:
     from_number: str = "+15005550006"
     to_number: str = "+15005550001"
     out: TextIO | None = None
+    bursts: list[tuple[str, int, float]] = field(default_factory=list)  # --cough, --hum
 
 
 class Call:
@@ -62,7 +63,7 @@ class Call:
         self.timeline = Timeline(self.report, options.out or sys.stdout)
         self.side = CallerSide(caller, barge_phrase, self.timeline,
                                barge_in_after=options.barge_in_after, speaker=options.speaker,
-                               record=options.record)  # fmt: skip
+                               record=options.record, bursts=options.bursts)  # fmt: skip
         self.playout = Playout()
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -232,6 +233,7 @@ class Call:
         elif kind == "mark":
             await self._echo(self.playout.add_mark(str(event["mark"]["name"])))
         elif kind == "clear":
+            self.timeline.cleared(self._t)
             await self._echo(self.playout.clear())
         else:
             self._warn(f"31951: unknown event {kind!r} from the app")
