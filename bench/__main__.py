@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.machine import machine
 
-SECTIONS = ("bench.audio", "bench.bridge", "bench.soak")
+SECTIONS = ("bench.audio", "bench.bridge", "bench.soak", "bench.bargein")
 NAMES = tuple(name.split(".")[-1] for name in SECTIONS)
 OUT = Path("docs/benchmarks.md")
 
