@@ -39,6 +39,17 @@ DEFAULT_TURN_DETECTION: Event = {
 }
 
 
+def voice_rate(voice: Any) -> float:
+    """An Azure voice's `rate` as a multiplier ("0.9", 0.9; SSML's named levels and percentages
+    are not modelled): 1.0 when absent or unreadable, bounded to 0.5-2.0."""
+    rate = voice.get("rate") if isinstance(voice, dict) else None
+    try:
+        value = float(rate) if rate is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+    return min(2.0, max(0.5, value))
+
+
 def new_id(prefix: str) -> str:
     """An id in the service's style, like item_3f9a…"""
     return f"{prefix}_{secrets.token_hex(11)}"

@@ -88,6 +88,7 @@ class Responder:
             # cached_tokens_details, as the API reference's example does
             cached_tokens=self._last_input_tokens,
             cached_details=self._responses % 2 == 0,
+            pace=events.voice_rate(session.get("voice")),
         )
         self._responses += 1
         self._last_input_tokens = prompt

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bot.localengine import LocalEngine, audio
-from tests.localengine.test_localengine import kinds, open_peer, silence, speech
+from tests.localengine.test_localengine import kinds, open_peer, silence, speech, spoken
 
 TURN_DETECTION = {
     "type": "azure_semantic_vad",
@@ -59,3 +59,17 @@ async def test_without_filler_removal_a_long_hum_interrupts() -> None:
         await peer.ws.close()
     finally:
         await local.stop()
+
+
+async def test_an_azure_voice_rate_sets_the_pace() -> None:
+    local = LocalEngine(speed=20.0)
+    url = (await local.start()).replace("http://", "ws://")
+    lengths = []
+    for rate in (None, "0.6"):
+        voice = {"type": "azure-standard", "name": "en-US-AvaNeural"}
+        peer = await open_peer(url, voice=voice if rate is None else {**voice, "rate": rate})
+        await peer.send("response.create")
+        lengths.append(len(spoken(await peer.until("response.done"))))
+        await peer.ws.close()
+    await local.stop()
+    assert lengths[1] > lengths[0] * 1.4  # the same words, 0.6 times as fast
