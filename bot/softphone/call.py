@@ -44,6 +44,7 @@ class Options:
     say: list[str] = field(default_factory=list)
     record: Path | None = None
     barge_in_after: float | None = None
+    bursts: list[tuple[str, int, float]] = field(default_factory=list)  # --cough, --hum
     speaker: bool = False
     mic: bool = False
     timeout: float = 300.0
@@ -51,7 +52,6 @@ class Options:
     from_number: str = "+15005550006"
     to_number: str = "+15005550001"
     out: TextIO | None = None
-    bursts: list[tuple[str, int, float]] = field(default_factory=list)  # --cough, --hum
 
 
 class Call:
@@ -63,7 +63,7 @@ class Call:
         self.timeline = Timeline(self.report, options.out or sys.stdout)
         self.side = CallerSide(caller, barge_phrase, self.timeline,
                                barge_in_after=options.barge_in_after, speaker=options.speaker,
-                               record=options.record, bursts=options.bursts)  # fmt: skip
+                               record=options.record)  # fmt: skip
         self.playout = Playout()
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -71,6 +71,7 @@ class Call:
         self._ws: ClientConnection | None = None
         self._t = 0.0  # stream clock: ms at the start of the current tick
         self._timed_out = False
+        self.side.add_bursts(options.bursts)
 
     def _form(self, status: str) -> dict[str, str]:
         return {

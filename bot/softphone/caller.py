@@ -15,7 +15,7 @@ CALLER_VOICE = tts.Voice("en-us+m3", rate=180)
 BARGE_IN_PHRASE = "Actually, sorry to interrupt, I have a question."
 
 
-BURSTS = {"cough": audio.cough, "mm-hmm": audio.hum}  # --cough, --hum: what each sounds like
+BURSTS = ("cough", "mm-hmm")  # --cough (a noise burst), --hum (a closed-mouth murmur)
 
 
 class MicrophoneUnavailable(RuntimeError):
@@ -43,7 +43,6 @@ class CallerSide:
         barge_in_after: float | None,
         speaker: bool,
         record: Path | None,
-        bursts: list[tuple[str, int, float]] | None = None,
     ) -> None:
         self.caller, self._barge_phrase = caller, barge_phrase
         self.timeline = timeline
@@ -54,14 +53,19 @@ class CallerSide:
         self._left: list[np.ndarray] = []
         self._right: list[np.ndarray] = []
         self._speaker: Speaker | None = None
-        # (kind, ms, at seconds) -> (start ms on the stream clock, kind, its samples)
-        self._bursts = sorted(
-            (at * 1000, kind, BURSTS[kind](ms, RATE, seed=i) if kind == "cough"
-             else BURSTS[kind](ms, RATE))
-            for i, (kind, ms, at) in enumerate(bursts or [])
-        )  # fmt: skip
+        self._bursts: list[tuple[float, str, np.ndarray]] = []  # start ms, kind, samples
         self._voice_loud = False
         self._burst_started: tuple[str, int] | None = None
+
+    def add_bursts(self, bursts: list[tuple[str, int, float]]) -> None:
+        """Coughs and "mm-hmm"s to mix in: (kind, ms, at seconds on the stream clock)."""
+        for kind, ms, at in bursts:
+            if kind not in BURSTS:
+                raise ValueError(f"unknown burst {kind!r}; known: {', '.join(BURSTS)}")
+            n = len(self._bursts)  # each cough its own noise
+            samples = audio.cough(ms, RATE, seed=n) if kind == "cough" else audio.hum(ms, RATE)
+            self._bursts.append((at * 1000, kind, samples))
+        self._bursts.sort(key=lambda burst: burst[0])
 
     def speak(self, t: float, bot_playing: bool) -> tuple[np.ndarray, bytes]:
         """The caller's next frame, as samples and as the μ-law payload sent to the bot."""
