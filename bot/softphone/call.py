@@ -65,13 +65,13 @@ class Call:
                                barge_in_after=options.barge_in_after, speaker=options.speaker,
                                record=options.record)  # fmt: skip
         self.playout = Playout()
+        self.side.add_bursts(options.bursts)  # --cough, --hum
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self._seq = 0
         self._ws: ClientConnection | None = None
         self._t = 0.0  # stream clock: ms at the start of the current tick
         self._timed_out = False
-        self.side.add_bursts(options.bursts)
 
     def _form(self, status: str) -> dict[str, str]:
         return {
