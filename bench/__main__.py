@@ -9,7 +9,10 @@ from pathlib import Path
 
 from bench.machine import machine
 
-SECTIONS = ("bench.audio", "bench.bridge", "bench.soak", "bench.console", "bench.greeting")
+SECTIONS = (
+    "bench.audio", "bench.bridge", "bench.soak", "bench.console", "bench.greeting",
+    "bench.bargein",
+)  # fmt: skip
 NAMES = tuple(name.split(".")[-1] for name in SECTIONS)
 OUT = Path("docs/benchmarks.md")
 

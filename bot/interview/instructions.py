@@ -10,6 +10,12 @@ from bot.interview.profiles import Profile
 from bot.interview.tools import END_INTERVIEW_TOOL, record_assessment_tool
 
 MAX_CONTEXT_TEXT = 100  # a candidate's name or role, from the scheduling store
+# How a turn hands over to the candidate: on the phone they cannot see that the bot is done.
+TURN_HANDOVER = (
+    "Take turns plainly: ask exactly one question per turn and end your turn with that "
+    "question, asked as a question; say nothing after it (no second question, no remark, "
+    'no "take your time"), then stop speaking and wait for the candidate\'s answer.'
+)
 
 
 def tools(profile: Profile) -> list[dict[str, Any]]:
@@ -41,12 +47,18 @@ def compose(profile: Profile, context: InterviewContext | None = None) -> str:
         for n, q in enumerate(profile.questions, start=1)
     )
     rubric = "\n".join(f"- score {score}: {meaning}" for score, meaning in profile.rubric.items())
+    pace = ""  # OpenAI voices take no rate (bot/voicelive/session.py): the model paces itself
+    if profile.speaking_rate < 1.0:
+        pace = " Speak at a calm pace, a little slower than usual."
+    elif profile.speaking_rate > 1.0:
+        pace = " Speak at a brisk pace, a little faster than usual."
     return (
         f"You are a friendly, professional job interviewer for {profile.company}, speaking with "
         f"a candidate on the phone about the role of {role}. {candidate}"
         f"Speak in the language {profile.language}. Speak naturally and briefly: one or two "
-        "sentences per turn. The interview lasts about "
+        f"sentences per turn.{pace} The interview lasts about "
         f"{profile.duration_min:g} minutes.\n"
+        f"{TURN_HANDOVER}\n"
         "The greeting below has already been said to the candidate, word for word: do not "
         "greet again. Ask the questions below one at a time, in order. After "
         "each answer, call record_assessment with the question's number, a score from the "

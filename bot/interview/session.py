@@ -21,4 +21,7 @@ def call_session(settings: Settings, profile: Profile, context: InterviewContext
         audio_format=settings.audio_format,
         voice=profile.voice or settings.voice_live_voice,
         language=profile.language,
+        speaking_rate=profile.speaking_rate,
+        speech_duration_ms=profile.speech_duration_ms,
+        remove_filler_words=profile.remove_filler_words,
     )

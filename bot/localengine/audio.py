@@ -88,3 +88,35 @@ def write_wav(path: Path | str, rate: int, *channels: np.ndarray) -> None:
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(frames.astype("<i2").tobytes())
+
+
+def cough(ms: int, rate: int, level: float = 0.15, seed: int = 0) -> np.ndarray:
+    """A cough: a burst of broadband noise, sharp attack, decaying (level: RMS of full scale)."""
+    n = rate * ms // 1000
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, n)
+    t = np.arange(n) / rate
+    envelope = np.minimum(1.0, t / 0.01) * np.exp(-t / max(ms / 1000, 0.02) * 1.5)
+    shaped = noise * envelope
+    rms = float(np.sqrt(np.mean(shaped**2))) or 1.0
+    return np.clip(shaped / rms * level * 32767, -32767, 32767).astype(np.int16)
+
+
+def hum(ms: int, rate: int, level: float = 0.12) -> np.ndarray:
+    """A closed-mouth "mm-hmm": a nasal murmur (a 115 Hz voice with a little vibrato, energy
+    below about 1 kHz), two parts with a dip between them, the second rising in pitch."""
+    n = rate * ms // 1000
+    if n == 0:
+        return np.zeros(0, np.int16)
+    t = np.arange(n) / rate
+    where = np.arange(n) / n
+    f0 = np.where(where < 0.5, 115.0, 115.0 + 40.0 * (where - 0.5)) + 8 * np.sin(
+        2 * np.pi * 5.5 * t
+    )
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voice = sum(np.sin(k * phase) / k**2 for k in range(1, 7))  # steep tilt: a nasal murmur
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
+    dip = 1.0 - 0.8 * np.exp(-(((where - 0.45) / 0.05) ** 2))  # "mm" - "hmm"
+    syllabic = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2  # a voice never holds still
+    shaped = voice * ramp * dip * syllabic
+    rms = float(np.sqrt(np.mean(shaped**2))) or 1.0
+    return np.clip(shaped / rms * level * 32767, -32767, 32767).astype(np.int16)

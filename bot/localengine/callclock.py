@@ -31,6 +31,18 @@ class BargeIn:
 
 
 @dataclass
+class Burst:
+    """A short sound from the caller (a cough, an "mm-hmm") at start_ms; cut_after_ms: when
+    the bot's audio was cleared after it (None: the bot went on)."""
+
+    kind: str
+    start_ms: float
+    ms: int
+    over_bot: bool
+    cut_after_ms: float | None = None
+
+
+@dataclass
 class CallReport:
     """How the call went, from the softphone's own clock (ms since the stream started)."""
 
@@ -38,6 +50,7 @@ class CallReport:
     reason: str = ""
     response_times_ms: list[float] = field(default_factory=list)
     barge_ins: list[BargeIn] = field(default_factory=list)
+    bursts: list[Burst] = field(default_factory=list)
     caller_segments: list[tuple[float, float]] = field(default_factory=list)
     bot_segments: list[tuple[float, float]] = field(default_factory=list)
     action_twiml: str | None = None
@@ -62,6 +75,13 @@ class CallReport:
             lines.append(
                 f"barge-in at {barge.start_ms / 1000:.2f} s: bot silent after "
                 + ("never" if took is None else f"{took:.0f} ms")
+            )
+        for burst in self.bursts:
+            cut = burst.cut_after_ms
+            lines.append(
+                f"{burst.kind} at {burst.start_ms / 1000:.2f} s ({burst.ms} ms"
+                + (", over the bot): " if burst.over_bot else "): ")
+                + ("bot not interrupted" if cut is None else f"bot cut off after {cut:.0f} ms")
             )
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
@@ -165,6 +185,21 @@ class Timeline:
             self.bot_last_played = t + FRAME_MS
         elif self.bot_start is not None and t - self.bot_last_played >= BOT_HANGOVER_MS:
             self.end_bot_segment()
+
+    def burst(self, t: float, kind: str, ms: int, bot_playing: bool) -> None:
+        """A cough or an "mm-hmm" begins (not a turn, not a barge-in: it is noted apart)."""
+        self.report.bursts.append(Burst(kind, t, ms, bot_playing))
+        self.say(t, "caller", f"{kind} ({ms} ms)" + (" over the bot" if bot_playing else ""))
+
+    def cleared(self, t: float) -> None:
+        """The bot's audio was cleared: was it because of a burst (within a second of it)?"""
+        for burst in self.report.bursts:
+            if (
+                burst.cut_after_ms is None
+                and burst.start_ms <= t <= burst.start_ms + burst.ms + 1000
+            ):
+                burst.cut_after_ms = t - burst.start_ms
+                self.say(t, "bot", f"cut off {t - burst.start_ms:.0f} ms after the {burst.kind}")
 
     def _end_caller_segment(self) -> None:
         if self.caller_start is not None:

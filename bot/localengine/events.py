@@ -39,6 +39,17 @@ DEFAULT_TURN_DETECTION: Event = {
 }
 
 
+def voice_rate(voice: Any) -> float:
+    """An Azure voice's `rate` as a multiplier ("0.9", 0.9; SSML's named levels and percentages
+    are not modelled): 1.0 when absent or unreadable, bounded to 0.5-2.0."""
+    rate = voice.get("rate") if isinstance(voice, dict) else None
+    try:
+        value = float(rate) if rate is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+    return min(2.0, max(0.5, value))
+
+
 def new_id(prefix: str) -> str:
     """An id in the service's style, like item_3f9a…"""
     return f"{prefix}_{secrets.token_hex(11)}"
@@ -166,6 +177,13 @@ def _check_session(session: Event) -> None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 param = f"session.turn_detection.{name}"
                 raise InvalidRequest(f"turn_detection.{name} must be a number", param=param)
+        duration = detection.get("speech_duration_ms", 0)
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
+            raise InvalidRequest("turn_detection.speech_duration_ms must be a number of ms",
+                                 param="session.turn_detection.speech_duration_ms")  # fmt: skip
+        if not isinstance(detection.get("remove_filler_words", False), bool):
+            raise InvalidRequest("turn_detection.remove_filler_words must be true or false",
+                                 param="session.turn_detection.remove_filler_words")  # fmt: skip
     tools = session.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) and t.get("name") for t in tools):
         raise InvalidRequest("tools must be a list of functions with names", param="session.tools")

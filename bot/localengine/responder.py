@@ -36,6 +36,7 @@ class Responder:
         self._responses = 0  # responses started in this session
         self._last_input_tokens = 0  # the previous response's input: cached for the next one
         self._response: Response | None = None
+        self._heard: Response | None = None  # the last response whose audio was not cut
         self.spoken: dict[str, Response] = {}  # assistant audio items by id
         self._task: asyncio.Task[None] | None = None
 
@@ -43,6 +44,21 @@ class Responder:
         """The response in progress, if any."""
         response = self._response
         return response if response is not None and not response.done else None
+
+    def ongoing(self) -> bool:
+        """A response in progress, or its audio still playing at the caller if played as soon as
+        received (what the service assumes when it ignores fillers "during a response")."""
+        if self.active() is not None:
+            return True
+        heard = self._heard
+        if heard is None or heard.first_audio_at is None:
+            return False
+        loop = asyncio.get_running_loop()
+        return loop.time() < heard.first_audio_at + heard.audio_ms_sent / 1000
+
+    def cut(self) -> None:
+        """The caller stopped hearing the last response (truncated)."""
+        self._heard = None
 
     async def start(
         self,
@@ -72,10 +88,11 @@ class Responder:
             # cached_tokens_details, as the API reference's example does
             cached_tokens=self._last_input_tokens,
             cached_details=self._responses % 2 == 0,
+            pace=events.voice_rate(session.get("voice")),
         )
         self._responses += 1
         self._last_input_tokens = prompt
-        self._response = response
+        self._response = self._heard = response
         self.spoken[response.item_id] = response
         if failure is not None:
             log.info("localengine.response_fails", id=response.id, code=failure.get("code"))
@@ -104,7 +121,7 @@ class Responder:
         response, task = self.active(), self._task
         if response is None or task is None:
             return
-        self._response = None
+        self._response = self._heard = None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -19,10 +19,11 @@ CHUNK_MS = 100
 Send = Callable[[Event], Awaitable[None]]
 
 
-def encode_speech(text: str, output_format: str) -> tuple[list[bytes], float]:
-    """Speak text in the session's output format: 100 ms chunks and the total duration (ms)."""
+def encode_speech(text: str, output_format: str, pace: float = 1.0) -> tuple[list[bytes], float]:
+    """Speak text in the session's output format (at `pace` times the voice's own rate, as an
+    Azure voice's `rate`): 100 ms chunks and the total duration (ms)."""
     rate, ulaw = events.OUTPUT_FORMATS[output_format]
-    samples = tts.synthesize(text, rate)
+    samples = tts.synthesize(text, rate, tts.Voice(rate=round(tts.Voice.rate * pace)))
     step = rate * CHUNK_MS // 1000
     chunks = []
     for start in range(0, samples.size, step):
@@ -75,12 +76,14 @@ class Response:
         failure: Event | None = None,
         cached_tokens: int = 0,
         cached_details: bool = True,
+        pace: float = 1.0,
     ) -> None:
         self.id = events.new_id("resp")
         self._send = send
         self._add_item = add_item
         self.turn = turn
         self._format = output_format
+        self._pace = pace
         self._end_call = turn.final and offer_end_call
         self._speed = speed
         self._input = (input_text_tokens, input_audio_ms)
@@ -88,6 +91,7 @@ class Response:
         self._cached = {"cached_tokens": cached_tokens, "cached_details": cached_details}
         self.item_id = events.new_id("item")
         self.audio_ms_sent = 0.0
+        self.first_audio_at: float | None = None  # loop time of the first audio delta
         self.audio_ms_total = 0.0
         self._transcript = ""
         self._opened = False  # output item and content part announced
@@ -158,6 +162,8 @@ class Response:
                     delay = started + self.audio_ms_sent / 1000 / self._speed - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    if self.first_audio_at is None:
+                        self.first_audio_at = loop.time()
                     self.audio_ms_sent += len(chunk) / bytes_per_ms
                     await self._send(
                         {"type": "response.audio.delta", **self._ids(), "content_index": 0,
@@ -176,7 +182,9 @@ class Response:
 
     def _encoder(self, sentence: str) -> asyncio.Task[tuple[list[bytes], float]]:
         spoken = sentence.strip()
-        return asyncio.ensure_future(asyncio.to_thread(encode_speech, spoken, self._format))
+        return asyncio.ensure_future(
+            asyncio.to_thread(encode_speech, spoken, self._format, self._pace)
+        )
 
     async def _transcript_delta(self, text: str) -> None:
         if not text:

@@ -21,6 +21,9 @@ log = structlog.get_logger(__name__)
 
 NO_TRANSCRIPT = "(local engine does not transcribe)"
 MIN_COMMIT_MS = 100
+# turn_detection.speech_duration_ms: "If not set or under 80 ms, the detector uses a default
+# value of 80 ms" (Microsoft's Voice Live how-to page).
+MIN_SPEECH_DURATION_MS = 80
 
 
 class EngineSession:
@@ -121,6 +124,9 @@ class EngineSession:
                     threshold=float(detection["threshold"]),
                     prefix_padding_ms=int(detection["prefix_padding_ms"]),
                     silence_duration_ms=int(detection["silence_duration_ms"]),
+                    speech_duration_ms=max(
+                        MIN_SPEECH_DURATION_MS, int(detection.get("speech_duration_ms") or 0)
+                    ),
                 )
                 self._detector_offset_ms = self._audio_ms
         instructions = session.get("instructions") or ""
@@ -155,6 +161,10 @@ class EngineSession:
         samples = self._decoder.decode(data)
         if self._detector is None:
             return
+        # remove_filler_words: the service ignores fillers "when there's an ongoing response"
+        detection = self.session.get("turn_detection") or {}
+        ongoing = self._responder.ongoing()
+        self._detector.ignore_fillers = bool(detection.get("remove_filler_words")) and ongoing
         for vad_event in self._detector.feed(samples):
             offset = self._detector_offset_ms
             if isinstance(vad_event, SpeechStarted):
@@ -268,6 +278,8 @@ class EngineSession:
                     "audio_end_ms is beyond the audio sent so far", param="audio_end_ms"
                 )
         content_index = event.get("content_index", 0)
+        if response is not None:
+            self._responder.cut()
         log.info("localengine.truncated", item_id=item_id, audio_end_ms=audio_end_ms)
         await self.send(
             {

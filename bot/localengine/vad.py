@@ -13,6 +13,10 @@ from bot.localengine import audio
 VAD_RATE = 8000
 FRAME_MS = 20
 FRAME_SAMPLES = VAD_RATE * FRAME_MS // 1000
+SOUND_RMS = 150  # about -47 dBFS: quieter frames are no speech, whatever the VAD's hangover says
+GAP_MS = 100  # a pause this long before speech has lasted speech_duration_ms: it never began
+HUM_HF_SHARE = 0.1  # a frame with less of its energy above 1 kHz is a hum ("mm", "hmm")
+ARTICULATED_FRAMES = 3  # with fillers ignored, speech needs this many frames that are no hum
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,29 @@ class InputDecoder:
         return audio.decimate(samples[:usable], self._factor)
 
 
+def is_hum(frame: np.ndarray) -> bool:
+    """A closed-mouth filler ("mm", "hmm", "mm-hmm"): a nasal murmur keeps almost all of its
+    energy below 1 kHz; speech (vowels' upper formants, fricatives, bursts) and coughs do not."""
+    spectrum = np.abs(np.fft.rfft(frame.astype(np.float64))) ** 2
+    total = float(spectrum.sum())
+    if total <= 0.0:
+        return False
+    high = float(spectrum[spectrum.size * 1000 // (VAD_RATE // 2) :].sum())
+    return high / total < HUM_HF_SHARE
+
+
 class TurnDetector:
     """Feeds 8 kHz audio through WebRTC VAD in 20 ms frames and reports speech start and stop.
 
-    Speech starts when onset_frames of the last five frames are voiced (start time: the first
-    voiced frame among them, less prefix_padding_ms); it stops after silence_duration_ms of
-    unvoiced frames, and audio_end_ms is that point (as Voice Live reports it, silence included).
+    A frame is sound when the VAD calls it voiced and it is louder than SOUND_RMS (the VAD's
+    own hangover keeps calling the quiet after a cough voiced). Speech starts once sound has
+    lasted speech_duration_ms from its onset (pauses under GAP_MS do not break it; a longer
+    one drops it: a cough) and onset_frames of the last five frames are sound; audio_start_ms
+    is the onset, less prefix_padding_ms, however late the event. While `ignore_fillers` is
+    set (remove_filler_words during a response), a hum does not count: speech also needs
+    ARTICULATED_FRAMES frames that are not one. It stops after silence_duration_ms of
+    unvoiced frames, and audio_end_ms is that point (as Voice Live reports it, silence
+    included).
     """
 
     def __init__(
@@ -86,12 +107,18 @@ class TurnDetector:
         prefix_padding_ms: int = 300,
         silence_duration_ms: int = 500,
         onset_frames: int = 3,
+        speech_duration_ms: int = 0,
     ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness(threshold))
         self.prefix_padding_ms = prefix_padding_ms
         self._silence_frames = max(1, round(silence_duration_ms / FRAME_MS))
         self._onset_frames = max(1, min(5, onset_frames))
+        self.speech_duration_ms = speech_duration_ms
+        self.ignore_fillers = False
         self._window: deque[tuple[int, bool]] = deque(maxlen=5)
+        self._onset: int | None = None  # first sound frame of speech not yet started
+        self._last_sound = 0
+        self._articulated = 0
         self._pending = np.zeros(0, np.int16)
         self._frames = 0
         self._quiet = 0
@@ -111,27 +138,45 @@ class TurnDetector:
         for start in range(0, whole, FRAME_SAMPLES):
             frame = buffer[start : start + FRAME_SAMPLES]
             voiced = self._vad.is_speech(frame.tobytes(), VAD_RATE)
-            event = self._step(voiced)
+            event = self._step(voiced, frame)
             if event is not None:
                 events.append(event)
         return events
 
-    def _step(self, voiced: bool) -> VadEvent | None:
+    def _step(self, voiced: bool, frame: np.ndarray) -> VadEvent | None:
         index = self._frames
         self._frames += 1
-        self._window.append((index, voiced))
         if not self.speaking:
-            voiced_frames = [i for i, v in self._window if v]
-            if len(voiced_frames) >= self._onset_frames:
-                self.speaking = True
-                self._quiet = 0
-                self._window.clear()
-                start = voiced_frames[0] * FRAME_MS - self.prefix_padding_ms
-                return SpeechStarted(max(0, start))
-            return None
+            return self._onset_step(index, voiced, frame)
         self._quiet = 0 if voiced else self._quiet + 1
         if self._quiet >= self._silence_frames:
             self.speaking = False
             self._window.clear()
             return SpeechStopped(self.position_ms)
         return None
+
+    def _onset_step(self, index: int, voiced: bool, frame: np.ndarray) -> VadEvent | None:
+        x = frame.astype(np.float64)
+        sound = voiced and float(np.dot(x, x)) >= SOUND_RMS * SOUND_RMS * frame.size
+        self._window.append((index, sound))
+        if sound:
+            if self._onset is None:
+                self._onset, self._articulated = index, 0
+            self._last_sound = index
+            if not self.ignore_fillers or not is_hum(frame):
+                self._articulated += 1
+        elif self._onset is not None and (index - self._last_sound) * FRAME_MS >= GAP_MS:
+            self._onset = None  # too short to be speech: a cough, a click
+        if not sound or self._onset is None:
+            return None
+        lasted = (index + 1 - self._onset) * FRAME_MS
+        recent = sum(1 for _, s in self._window if s)
+        if lasted < self.speech_duration_ms or recent < self._onset_frames:
+            return None
+        if self.ignore_fillers and self._articulated < ARTICULATED_FRAMES:
+            return None  # only a hum so far
+        onset, self._onset = self._onset, None
+        self.speaking = True
+        self._quiet = 0
+        self._window.clear()
+        return SpeechStarted(max(0, onset * FRAME_MS - self.prefix_padding_ms))

@@ -44,6 +44,7 @@ class Options:
     say: list[str] = field(default_factory=list)
     record: Path | None = None
     barge_in_after: float | None = None
+    bursts: list[tuple[str, int, float]] = field(default_factory=list)  # --cough, --hum
     speaker: bool = False
     mic: bool = False
     timeout: float = 300.0
@@ -67,6 +68,7 @@ class Call:
                                speaker=options.speaker,
                                record=options.record)  # fmt: skip
         self.playout = Playout()
+        self.side.add_bursts(options.bursts)  # --cough, --hum
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self._seq = 0
@@ -236,6 +238,7 @@ class Call:
         elif kind == "mark":
             await self._echo(self.playout.add_mark(str(event["mark"]["name"])))
         elif kind == "clear":
+            self.timeline.cleared(self._t)
             await self._echo(self.playout.clear())
         else:
             self._warn(f"31951: unknown event {kind!r} from the app")

@@ -15,8 +15,15 @@ CALLER_VOICE = tts.Voice("en-us+m3", rate=180)
 BARGE_IN_PHRASE = "Actually, sorry to interrupt, I have a question."
 
 
+BURSTS = ("cough", "mm-hmm")  # --cough (a noise burst), --hum (a closed-mouth murmur)
+
+
 class MicrophoneUnavailable(RuntimeError):
     """--mic was asked for, but no microphone can be opened here."""
+
+
+def _rms(frame: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(frame.astype(np.float64) ** 2)))
 
 
 def voice(text: str) -> np.ndarray:
@@ -46,11 +53,35 @@ class CallerSide:
         self._left: list[np.ndarray] = []
         self._right: list[np.ndarray] = []
         self._speaker: Speaker | None = None
+        self._bursts: list[tuple[float, str, np.ndarray]] = []  # start ms, kind, samples
+        self._voice_loud = False
+        self._burst_started: tuple[str, int] | None = None
+
+    def add_bursts(self, bursts: list[tuple[str, int, float]]) -> None:
+        """Coughs and "mm-hmm"s to mix in: (kind, ms, at seconds on the stream clock)."""
+        for kind, ms, at in bursts:
+            if kind not in BURSTS:
+                raise ValueError(f"unknown burst {kind!r}; known: {', '.join(BURSTS)}")
+            n = len(self._bursts)  # each cough its own noise
+            samples = audio.cough(ms, RATE, seed=n) if kind == "cough" else audio.hum(ms, RATE)
+            self._bursts.append((at * 1000, kind, samples))
+        self._bursts.sort(key=lambda burst: burst[0])
 
     def speak(self, t: float, bot_playing: bool) -> tuple[np.ndarray, bytes]:
         """The caller's next frame, as samples and as the μ-law payload sent to the bot."""
         self._take_turn(t, bot_playing)
         caller = self.caller.frame()
+        self._voice_loud = _rms(caller) > LOUD_RMS
+        self._burst_started = None
+        for start, kind, samples in self._bursts:
+            offset = round((t - start) * RATE / 1000)
+            if 0 <= offset < samples.size:
+                part = samples[offset : offset + FRAME].astype(np.int32)
+                mixed = caller.astype(np.int32)
+                mixed[: part.size] += part
+                caller = np.clip(mixed, -32767, 32767).astype(np.int16)
+                if offset == 0:
+                    self._burst_started = (kind, samples.size * 1000 // RATE)
         return caller, audio.ulaw_encode(caller)
 
     def hear(self, t: float, caller: np.ndarray, payload: bytes, bot_frame: bytes | None) -> None:
@@ -61,8 +92,9 @@ class CallerSide:
         self._right.append(heard_bot)
         if self._speaker is not None:
             self._speaker.play(heard_bot)
-        loud = float(np.sqrt(np.mean(caller.astype(np.float64) ** 2))) > LOUD_RMS
-        self.timeline.update(t, loud, bot_playing)
+        if self._burst_started is not None:  # a cough is noted apart, not as the caller's turn
+            self.timeline.burst(t, *self._burst_started, bot_playing)
+        self.timeline.update(t, self._voice_loud, bot_playing)
 
     def _take_turn(self, t: float, bot_playing: bool) -> None:
         """Start the caller's next utterance: after the bot's turn, or over it on purpose."""

@@ -12,6 +12,18 @@ from bot.softphone.call import Options, run_call
 from bot.softphone.caller import MicrophoneUnavailable
 
 
+def burst(text: str) -> tuple[int, float]:
+    """MS@SECONDS (e.g. 150@6.5): a sound MS milliseconds long, SECONDS into the stream."""
+    try:
+        ms, at = text.split("@")
+        length, start = int(ms), float(at)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MS@SECONDS, like 150@6.5") from None
+    if not 20 <= length <= 5000 or start < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: MS must be 20-5000, SECONDS not negative")
+    return length, start
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `bot softphone` options."""
     parser.add_argument("--url", help="the bot's base URL (default: PUBLIC_URL)")
@@ -36,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", type=Path, help="stereo WAV: caller left, bot right")
     parser.add_argument("--barge-in-after", type=float, metavar="SECONDS",
                         help="interrupt the bot once it has spoken this long")  # fmt: skip
+    parser.add_argument("--cough", action="append", type=burst, default=[], metavar="MS@SECONDS",
+                        help="a cough (a noise burst) MS long at SECONDS (repeatable)")  # fmt: skip
+    parser.add_argument("--hum", action="append", type=burst, default=[], metavar="MS@SECONDS",
+                        help='a closed-mouth "mm-hmm" MS long at SECONDS (repeatable)')  # fmt: skip
     parser.add_argument("--speaker", action="store_true", help="play the bot on a sound device")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                         help="hang up after this long (default 300)")  # fmt: skip
@@ -77,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
         press=sorted(getattr(args, "press", None) or [], key=lambda p: p[1]),
         account_sid=settings.twilio_account_sid or Options.account_sid,
         to_number=settings.twilio_phone_number or Options.to_number,
+        bursts=[("cough", ms, at) for ms, at in args.cough]
+        + [("mm-hmm", ms, at) for ms, at in args.hum],
     )
     try:
         report = asyncio.run(run_call(options))

@@ -31,7 +31,15 @@ OPTIONAL_PARTS = (
     "input_audio_echo_cancellation",
     "voice",
 )
-TURN_DETECTION_EXTRAS = ("end_of_utterance_detection", "languages", "remove_filler_words")
+TURN_DETECTION_EXTRAS = (
+    "end_of_utterance_detection",
+    "languages",
+    "remove_filler_words",
+    "speech_duration_ms",
+)
+# Only Azure's semantic VADs take speech_duration_ms and remove_filler_words (the SDK's
+# ServerVad has neither); below 80 ms the service uses 80 ms (Microsoft's how-to page).
+SEMANTIC_VAD = ("azure_semantic_vad", "azure_semantic_vad_multilingual")
 
 
 def is_openai_realtime(model: str) -> bool:
@@ -63,9 +71,18 @@ def transcription_config(model: str, transcription: str, language: str) -> dict[
     return {"model": transcription, "language": language.split("-")[0].lower()}
 
 
-def turn_detection(language: str, model: str) -> dict[str, Any]:
+def turn_detection(
+    language: str,
+    model: str,
+    *,
+    speech_duration_ms: int | None = None,
+    remove_filler_words: bool | None = None,
+) -> dict[str, Any]:
     """Semantic VAD for English, the multilingual one for the languages it covers, else server
-    VAD; end-of-utterance detection only where the model supports it (not gpt-realtime)."""
+    VAD; end-of-utterance detection only where the model supports it (not gpt-realtime).
+    speech_duration_ms (how long the caller must speak before it counts: a cough is shorter)
+    and remove_filler_words ("mm-hmm" while the bot speaks is no interruption) go to the
+    semantic VADs only."""
     base = language.split("-")[0].lower()
     td: dict[str, Any]
     if base == "en":
@@ -86,15 +103,24 @@ def turn_detection(language: str, model: str) -> dict[str, Any]:
             "threshold_level": "default",
             "timeout_ms": 1000,
         }
+    if td["type"] in SEMANTIC_VAD:
+        if speech_duration_ms is not None:
+            td["speech_duration_ms"] = speech_duration_ms
+        if remove_filler_words is not None:
+            td["remove_filler_words"] = remove_filler_words
     return td
 
 
-def voice_config(voice: str) -> dict[str, str]:
+def voice_config(voice: str, rate: float = 1.0) -> dict[str, str]:
     """OpenAI voices as {"type":"openai"}; Azure voices (en-US-AvaNeural, …:DragonHDLatest…)
-    as {"type":"azure-standard"}."""
+    as {"type":"azure-standard"}, with the speaking rate as a multiplier string ("0.9", as the
+    SDK types it: SSML prosody rate) when it is not 1. OpenAI voices take no rate."""
     if voice.lower() in OPENAI_VOICES:
         return {"type": "openai", "name": voice.lower()}
-    return {"type": "azure-standard", "name": voice}
+    config = {"type": "azure-standard", "name": voice}
+    if rate != 1.0:
+        config["rate"] = f"{rate:g}"
+    return config
 
 
 def session_config(
@@ -106,16 +132,24 @@ def session_config(
     audio_format: str,
     voice: str,
     language: str = "en-US",
+    speaking_rate: float = 1.0,
+    speech_duration_ms: int | None = None,
+    remove_filler_words: bool | None = None,
 ) -> dict[str, Any]:
     """The session.update body for an interview call."""
     return {
         "modalities": ["text", "audio"],
         "instructions": instructions,
-        "voice": voice_config(voice),
+        "voice": voice_config(voice, speaking_rate),
         "input_audio_format": audio_format,
         "output_audio_format": audio_format,
         "input_audio_sampling_rate": 8000 if audio_format == "g711_ulaw" else 24000,
-        "turn_detection": turn_detection(language, model),
+        "turn_detection": turn_detection(
+            language,
+            model,
+            speech_duration_ms=speech_duration_ms,
+            remove_filler_words=remove_filler_words,
+        ),
         "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
         "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
         "input_audio_transcription": transcription_config(model, transcription, language),

@@ -28,7 +28,7 @@ async def test_call_log_lines_are_bound_and_clean(
             async with await b.call() as call:
                 token = call.custom_parameters["token"]
                 await call.wait_for(lambda: call.played_ms() >= 500, timeout=5)
-                await call.speak(audio.ulaw_tone(1000, 200, 0.5))
+                await call.speak(audio.ulaw_tone(1000, 400, 0.5))  # > speech_duration_ms
                 await call.wait_for(lambda: len(call.clears) == 1, timeout=3)
                 await call.send_raw("{broken")
                 await call.hangup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -171,6 +172,28 @@ def test_compose_puts_profile_and_candidate_in_one_readable_text() -> None:
     # Without a context: the profile's role, no name.
     plain = compose(profile)
     assert "about the role of backend engineer" in plain and "The candidate is" not in plain
+
+
+def test_each_turn_ends_with_its_question_and_hands_over() -> None:
+    text = compose(make_profile())
+    lines = text.splitlines()
+    handover = [line for line in lines if "one question per turn" in line]
+    assert len(handover) == 1, "one plain rule, said once"
+    rule = handover[0]
+    assert "end your turn with that question" in rule
+    assert "say nothing after it" in rule
+    assert "stop speaking and wait for the candidate's answer" in rule
+    # It comes before the questions, and the local engine still reads exactly those back.
+    assert lines.index(rule) < lines.index("Questions:")
+    assert Script.from_instructions(text).questions == tuple(
+        q.text for q in make_profile().questions
+    )
+    # The pace: an Azure voice takes the rate itself; the text asks OpenAI voices for it.
+    assert "pace" not in text
+    slower = compose(dataclasses.replace(make_profile(), speaking_rate=0.8))
+    assert "Speak at a calm pace, a little slower than usual." in slower
+    faster = compose(dataclasses.replace(make_profile(), speaking_rate=1.3))
+    assert "a little faster than usual" in faster
 
 
 def test_candidate_text_cannot_add_lines_to_the_instructions() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.cost import usage_tokens
+from bot.interview.context import InterviewContext
+from bot.interview.profiles import load_profile
+from bot.interview.session import call_session
 from bot.voicelive.session import (
     default_transcription_model,
     session_config,
@@ -27,6 +31,8 @@ def config(**changes: str) -> dict:
         "audio_format": "pcm16",
         "voice": "en-US-AvaNeural",
         "language": "en-US",
+        "speech_duration_ms": 250,
+        "remove_filler_words": True,
         **changes,
     }
     return session_config(**values)  # type: ignore[arg-type]
@@ -91,6 +97,42 @@ def test_voices_in_their_typed_form() -> None:
     assert voice_config(hd) == {"type": "azure-standard", "name": hd}
 
 
+def test_speech_duration_and_filler_words_go_to_the_semantic_vads() -> None:
+    for language in ("en-US", "fr-FR"):
+        td = turn_detection(language, "gpt-realtime", speech_duration_ms=400,
+                            remove_filler_words=False)  # fmt: skip
+        assert td["speech_duration_ms"] == 400 and td["remove_filler_words"] is False
+    # The SDK's ServerVad has neither field: a language without semantic VAD goes without.
+    plain = turn_detection("sv-SE", "gpt-realtime", speech_duration_ms=400,
+                           remove_filler_words=True)  # fmt: skip
+    assert "speech_duration_ms" not in plain and "remove_filler_words" not in plain
+    assert "speech_duration_ms" not in turn_detection("en-US", "gpt-realtime")
+
+
+def test_an_azure_voice_takes_the_speaking_rate_an_openai_voice_does_not() -> None:
+    assert voice_config("en-US-AvaNeural", 0.85) == {
+        "type": "azure-standard", "name": "en-US-AvaNeural", "rate": "0.85",
+    }  # fmt: skip
+    assert voice_config("en-US-AvaNeural", 1.25)["rate"] == "1.25"
+    assert "rate" not in voice_config("en-US-AvaNeural", 1.0)  # the service's own default
+    assert voice_config("alloy", 0.85) == {"type": "openai", "name": "alloy"}
+
+
+def test_the_profile_sets_pace_and_what_interrupts(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    profile = load_profile(Path(__file__).parents[2] / "profiles" / "practice.toml")
+    default = call_session(settings, profile, InterviewContext(profile=profile.name))
+    assert default["turn_detection"]["speech_duration_ms"] == 250
+    assert default["turn_detection"]["remove_filler_words"] is True
+    assert "rate" not in default["voice"]
+    changed = dataclasses.replace(profile, speech_duration_ms=600, remove_filler_words=False,
+                                  speaking_rate=0.9)  # fmt: skip
+    session = call_session(settings, changed, InterviewContext(profile=profile.name))
+    assert session["turn_detection"]["speech_duration_ms"] == 600
+    assert session["turn_detection"]["remove_filler_words"] is False
+    assert session["voice"]["rate"] == "0.9"
+
+
 def test_one_response_at_a_time_for_tools() -> None:
     assert config()["parallel_tool_calls"] is False
 
@@ -103,6 +145,8 @@ def test_one_response_at_a_time_for_tools() -> None:
         ("session.input_audio_echo_cancellation.type", "input_audio_echo_cancellation"),
         ("session.voice", "voice"),
         ("session.turn_detection.languages", "turn_detection.languages"),
+        ("session.turn_detection.speech_duration_ms", "turn_detection.speech_duration_ms"),
+        ("session.turn_detection.remove_filler_words", "turn_detection.remove_filler_words"),
         ("session.turn_detection.type", "turn_detection.type"),
     ],
 )

@@ -33,6 +33,10 @@ class TurnDetection:
         td = self._turn_detection or {}
         silence_ms = td.get("silence_duration_ms", 500)
         silence_ms = 500 if silence_ms is None else silence_ms
+        # turn_detection.speech_duration_ms: the speech needed to start detection (Microsoft's
+        # how-to: "If not set or under 80 ms, the detector uses a default value of 80 ms");
+        # the event comes then, its audio_start_ms is still the onset.
+        min_speech_ms = max(self.server.vad_min_speech_ms, td.get("speech_duration_ms") or 0)
         for i in range(n_windows):
             at_ms = self._vad_pos_ms
             self._vad_pos_ms += 20
@@ -44,7 +48,7 @@ class TurnDetection:
                 if self._loud_ms == 0:
                     self._onset_ms = at_ms
                 self._loud_ms += 20
-                if self._loud_ms >= self.server.vad_min_speech_ms:
+                if self._loud_ms >= min_speech_ms:
                     padding = td.get("prefix_padding_ms") or 0
                     await self.speech_started(max(0, round(self._onset_ms - padding)))
             elif loud:
