@@ -100,6 +100,11 @@ class Settings:
     code_attempts_per_hour: int = 5  # wrong codes one caller number may key in per hour
     code_attempts_global_per_hour: int = 200  # wrong codes from all callers together per hour
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    # Call recordings (issue 16): consent mode, and where they are kept (bot/recording/)
+    recording: str = "notice"  # off | notice | on
+    recordings_dir: Path = Path("data/recordings")
+    recordings_url: str | None = None  # https://<account>.blob.core.windows.net/<container>
+    recordings_connection_string: str | None = None  # Azurite / development only
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -124,6 +129,7 @@ class Settings:
             self.voice_live_api_key,
             self.api_token,
             self.applicationinsights_connection_string,
+            self.recordings_connection_string,
         )
         return tuple(v for v in values if v)
 
@@ -338,7 +344,33 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             _number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
         ),
         dialer=_dialer(env),
+        **_recording(env, data_dir),
     )
+
+
+def _recording(env: Mapping[str, str], data_dir: Path) -> dict[str, object]:
+    """RECORDING, RECORDINGS_DIR, RECORDINGS_URL, RECORDINGS_CONNECTION_STRING (issue 16)."""
+    url = _url(env, "RECORDINGS_URL", "https://<account>.blob.core.windows.net/<container>")
+    if url is not None and urlsplit(url).path.strip("/").count("/") != 0:
+        raise ConfigError(
+            "RECORDINGS_URL: must name one container, like https://<account>."
+            f"blob.core.windows.net/recordings; got {url!r}"
+        )
+    if url is not None and not urlsplit(url).path.strip("/"):
+        raise ConfigError(f"RECORDINGS_URL: must end in the container's name; got {url!r}")
+    connection = env.get("RECORDINGS_CONNECTION_STRING", "").strip() or None
+    if connection is not None and "AccountKey=" not in connection:
+        raise ConfigError(
+            "RECORDINGS_CONNECTION_STRING: must be a storage connection string "
+            "with AccountKey= (for Azurite; production uses RECORDINGS_URL)"
+        )
+    directory = env.get("RECORDINGS_DIR", "").strip()
+    return {
+        "recording": _choice(env, "RECORDING", ("off", "notice", "on"), "notice"),
+        "recordings_dir": Path(directory) if directory else data_dir / "recordings",
+        "recordings_url": url,
+        "recordings_connection_string": connection,
+    }
 
 
 def _production(env: Mapping[str, str]) -> dict[str, object]:

@@ -130,6 +130,7 @@ class Call:
             profile=self.profile,
             journal=services.journal,
         )
+        self.recording = services.record_call(start.call_sid, self.profile, self.record)
         self.core = CallCore(
             self.profile,
             self.record,
@@ -265,6 +266,7 @@ class Call:
     def _feed(self, event: ev.Input) -> None:
         """Tell the core what happened; queue its commands for the tasks that carry them out."""
         for command in self.core.feed(event):
+            self.recording.command(command, event.now)  # the bot's side, as played; opt-out
             if isinstance(command, ClearPlayout):
                 self.transcoder.reset_outbound()  # before the next delta is transcoded
             if isinstance(command, SendAudio | ClearPlayout):
@@ -273,7 +275,7 @@ class Call:
             elif isinstance(command, HangUp):
                 self.end_reason = command.reason
                 self.hung_up.set()
-            else:
+            elif isinstance(command, ToModel | TurnBoundary):
                 self.to_model.append(command)
                 self.model_wake.set()
         deadline = self.core.next_deadline()
@@ -355,6 +357,7 @@ class Call:
                 # The hot path: straight to the model; the core only notes when it came.
                 await self.model.send_audio(self.transcoder.inbound(event.payload))
                 self.core.feed(ev.CallerAudio(len(event.payload) / 8, now))
+                self.recording.caller(event.payload, now)
             elif isinstance(event, media.Mark):
                 self._feed(ev.MarkEchoed(event.name, now, self.model.ready))
             elif isinstance(event, media.Stop):

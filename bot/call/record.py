@@ -83,6 +83,8 @@ class CallRecorder:
         self._dropped = 0
         self._down_since: float | None = None  # the database stopped answering (monotonic)
         self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
+        self.recording_tap: Any = None  # the call's recording (bot/recording/), closed at the end
+        self.recording_consent = "off"  # what the call starts with (bot/call/consent.py)
 
     # ---- what happens in the call -------------------------------------------------------------
 
@@ -149,6 +151,11 @@ class CallRecorder:
         if len(self.keys) < MAX_KEPT:
             self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
 
+    def recording(self, **fields: Any) -> None:
+        """Recording consent (and when), or the recording's size and length: in the record."""
+        if self.store is not None:
+            self._enqueue("call_updated", **fields)
+
     def report(self, end_reason: str | None) -> dict[str, Any] | None:
         """The interview report (None without a profile)."""
         if self.profile is None:
@@ -202,8 +209,11 @@ class CallRecorder:
         self.metrics.active_calls.dec()
         self.metrics.calls.labels(end_reason).inc()
         self.trace.end(end_reason, self.summary())
+        saved = await self.recording_tap.close() if self.recording_tap is not None else None
         if self.store is None or self._writer is None:
             return
+        if saved is not None:
+            self.recording(recording_bytes=saved.bytes, recording_duration_s=saved.duration_s)
         ended = datetime.now(UTC)
         try:
             report = self.report(end_reason)

@@ -65,6 +65,11 @@ calls = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("report", sa.JSON),  # the interview report, written when the call ends (0002)
+    # Recording (0007): consent (off / notice_given / opted_out / on) and when; size, length
+    sa.Column("recording_consent", sa.String(16)),
+    sa.Column("recording_consent_at", UTCDateTime()),
+    sa.Column("recording_bytes", sa.BigInteger),
+    sa.Column("recording_duration_s", sa.Float),
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
 )

@@ -21,6 +21,7 @@ CALL_KEYS = {
     "call_sid", "direction", "status", "interview_id", "profile", "from", "to", "started_at",
     "answered_at", "ended_at", "duration_s", "end_reason", "turns", "barge_ins",
     "response_ms_p50", "response_ms_p95", "usage", "cost_usd", "errors",
+    "recording",  # issue 16
 }  # fmt: skip
 USAGE_KEYS = {
     "input_text_tokens", "input_audio_tokens", "cached_text_tokens", "cached_audio_tokens",
