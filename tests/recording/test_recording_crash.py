@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import soundfile
 
@@ -57,3 +58,36 @@ async def test_killed_mid_call_the_recording_is_kept_up_to_the_last_seconds(
     assert killed_after - LOST_AT_MOST_S <= kept <= killed_after + 0.1, (kept, killed_after)
     assert abs(samples[:, 1]).max() > 1000, "the bot's side is in it"
     assert not part.exists() and (tmp_path / "recordings" / f"{call.call_sid}.flac").exists()
+
+
+async def test_a_blob_left_unfinished_is_mended_on_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.recording import blob
+    from bot.recording.build import build_store
+    from tests.support.azurite import azurite
+
+    monkeypatch.setattr(blob, "UPLOAD_S", 0.0)
+    with azurite(tmp_path) as connection:
+        settings = make_settings(None, tmp_path, RECORDINGS_CONNECTION_STRING=connection)
+        store = build_store(settings)
+        sid = "CA" + "4" * 32
+        sink = store.sink(sid)
+        sink.path.parent.mkdir(parents=True, exist_ok=True)
+        tone = audio.ulaw_to_linear(audio.ulaw_tone(440, 4000))
+        out = soundfile.SoundFile(sink.path, "w", samplerate=8000, channels=2, format="FLAC",
+                                  subtype="PCM_16")  # fmt: skip
+        out.write(np.stack([tone, tone], axis=1))
+        out.flush()
+        await asyncio.to_thread(sink.flushed)  # committed as the call runs; then the crash
+        info = await store.stat(sid)
+        assert info is not None and not info.complete, "still being recorded"
+        store.live.clear()  # another process, after the crash
+        monkeypatch.setattr(blob, "STALE_S", 0.0)
+        info = await store.stat(sid)
+        assert info is not None and info.complete and info.duration_s is not None
+        data = b"".join([chunk async for chunk in store.read(sid, 0, info.bytes - 1)])
+        out.close()
+    samples, _ = soundfile.read(io.BytesIO(data), dtype="int16")
+    assert 3.0 <= len(samples) / 8000 == info.duration_s <= 4.0
+    assert np.array_equal(samples[:, 0], tone[: len(samples)])
