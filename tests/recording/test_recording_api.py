@@ -113,3 +113,31 @@ def test_cli_downloads_a_recording(
     assert main(["calls", "recording", "CA" + "3" * 32]) == 1
     assert "no recording for call" in capsys.readouterr().err
     assert main(["calls", "recording", "../etc"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"RECORDING": "always"}, "RECORDING"),
+        ({"RECORDINGS_URL": "https://acct.blob.core.windows.net"}, "RECORDINGS_URL"),
+        ({"RECORDINGS_URL": "https://acct.blob.core.windows.net/a/b"}, "RECORDINGS_URL"),
+        ({"RECORDINGS_URL": "ftp://acct/recordings"}, "RECORDINGS_URL"),
+        ({"RECORDINGS_CONNECTION_STRING": "UseDevelopmentStorage"}, "RECORDINGS_CONNECTION_STRING"),
+    ],
+)
+def test_bad_recording_settings_name_the_variable(
+    change: dict[str, str], variable: str, tmp_path: Path
+) -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^{variable}:"):
+        make_settings(None, tmp_path, **change)
+
+
+def test_recording_settings_default_to_a_notice_and_a_directory(tmp_path: Path) -> None:
+    settings = make_settings(None, tmp_path, RECORDING="")
+    assert settings.recording == "notice"
+    assert settings.recordings_dir == tmp_path / "recordings"
+    assert build_store(settings).kind == "dir"
+    url = "https://acct.blob.core.windows.net/recordings"
+    assert make_settings(None, tmp_path, RECORDINGS_URL=url).recordings_url == url
