@@ -266,7 +266,6 @@ class Call:
     def _feed(self, event: ev.Input) -> None:
         """Tell the core what happened; queue its commands for the tasks that carry them out."""
         for command in self.core.feed(event):
-            self.recording.command(command, event.now)  # the bot's side, as played; opt-out
             if isinstance(command, ClearPlayout):
                 self.transcoder.reset_outbound()  # before the next delta is transcoded
             if isinstance(command, SendAudio | ClearPlayout):
@@ -275,7 +274,7 @@ class Call:
             elif isinstance(command, HangUp):
                 self.end_reason = command.reason
                 self.hung_up.set()
-            elif isinstance(command, ToModel | TurnBoundary):
+            else:
                 self.to_model.append(command)
                 self.model_wake.set()
         deadline = self.core.next_deadline()
@@ -304,6 +303,7 @@ class Call:
             self.twilio_wake.clear()
             while self.to_twilio:
                 command = self.to_twilio.popleft()
+                self.recording.command(command, time.monotonic())  # the bot's side, as played
                 if isinstance(command, SendAudio):
                     await self._send(
                         media.media(self.sid, command.audio), media.mark(self.sid, command.mark)

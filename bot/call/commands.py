@@ -37,10 +37,5 @@ class HangUp:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class StopRecording:
-    """The caller opted out: stop recording and delete what was written."""
-
-
 ToTwilio = SendAudio | ClearPlayout
-Command = SendAudio | ClearPlayout | ToModel | TurnBoundary | HangUp | StopRecording
+Command = SendAudio | ClearPlayout | ToModel | TurnBoundary | HangUp

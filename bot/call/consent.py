@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.call.commands import StopRecording
-
 if TYPE_CHECKING:
     from bot.call.core import CallCore
 
@@ -42,11 +40,11 @@ def started(core: CallCore) -> None:
 
 def opt_out(core: CallCore, digit: str) -> bool:
     """Key 9 after the notice (any time in the call; the notice is said first): recording
-    stops and what was written is deleted. True when the key was taken for this."""
+    stops and what was written is deleted (the record stops its recording, see
+    CallRecorder.recording). True when the key was taken for this."""
     if digit != OPT_OUT_KEY or core.consent != NOTICE_GIVEN:
         return False
     core.consent = OPTED_OUT
-    core.out.append(StopRecording())
     core.record.recording(
         recording_consent=OPTED_OUT, recording_consent_at=core.record.at(core.now)
     )

@@ -152,7 +152,10 @@ class CallRecorder:
             self.keys.append({"key": action, "offset_ms": self._offset_ms(at_mono)})
 
     def recording(self, **fields: Any) -> None:
-        """Recording consent (and when), or the recording's size and length: in the record."""
+        """Recording consent (and when), or the recording's size and length: in the record.
+        An opt-out stops the recording now (its thread deletes what was written)."""
+        if fields.get("recording_consent") == "opted_out" and self.recording_tap is not None:
+            self.recording_tap.stop()
         if self.store is not None:
             self._enqueue("call_updated", **fields)
 

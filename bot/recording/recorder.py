@@ -14,7 +14,7 @@ from typing import Protocol
 import soundfile
 import structlog
 
-from bot.call.commands import ClearPlayout, Command, SendAudio, StopRecording
+from bot.call.commands import ClearPlayout, Command, SendAudio
 from bot.recording.mixer import RATE, Mixer
 
 log = structlog.get_logger("bot.recording")
@@ -58,6 +58,9 @@ class NotRecording:
         pass
 
     def command(self, command: Command, now: float) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
     async def close(self, now: float | None = None) -> RecordingInfo | None:
@@ -111,14 +114,16 @@ class CallRecording:
         self._put(_CLEAR, now, b"")
 
     def command(self, command: Command, now: float) -> None:
-        """One of the call core's commands, as the shell carries it out at `now`: the bot's
-        audio sent, a clear, or the caller's opt-out (recording stops; the thread deletes)."""
+        """A command to Twilio, as the shell sends it at `now`: the bot's audio, or a clear."""
         if isinstance(command, SendAudio):
             self._put(_BOT, now, command.audio)
         elif isinstance(command, ClearPlayout):
             self._put(_CLEAR, now, b"")
-        elif isinstance(command, StopRecording) and self._end is None:
-            self._end = ("discard", now)
+
+    def stop(self) -> None:
+        """The caller opted out: stop now; the thread deletes what was written."""
+        if self._end is None:
+            self._end = ("discard", time.monotonic())
             self._stop.set()
 
     async def close(self, now: float | None = None) -> RecordingInfo | None:
@@ -154,6 +159,14 @@ class CallRecording:
             else:
                 mixer.clear(now)
 
+    def _flushed(self) -> None:
+        """Hand the new bytes to the sink; a failed upload is tried again at the next flush."""
+        try:
+            self.sink.flushed()
+        except Exception as exc:
+            log.warning("recording.flush_failed", call_sid=self.call_sid,
+                        error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
     def _run(self) -> None:
         try:
             self._record()
@@ -177,14 +190,18 @@ class CallRecording:
                     frames += len(block)
                 if time.monotonic() - flushed_at >= FLUSH_S:
                     out.flush()
-                    self.sink.flushed()
+                    self._flushed()
                     flushed_at = time.monotonic()
             how, when = self._end or ("close", time.monotonic())
             if how == "close":
                 self._drain()
-                block = self.mixer.end(when)
-                out.write(block)
-                frames += len(block)
+                # The call ended when its audio stopped coming (Twilio sends a frame every
+                # 20 ms), not when the shell got round to closing the recording.
+                last = self.mixer.t0 + self.mixer.newest / RATE + 0.02
+                block = self.mixer.end(min(when, last))
+                if len(block):
+                    out.write(block)
+                    frames += len(block)
         if how == "discard":
             self.sink.discard()
             log.info("recording.discarded", call_sid=self.call_sid)
