@@ -21,6 +21,11 @@ $(CHROMIUM_STAMP): $(STAMP)
 	  else echo "make: /usr/bin/chromium missing (run as root, or: sudo apt-get install -y chromium); browser tests will skip"; fi; \
 	fi
 	touch $(CHROMIUM_STAMP)
+# Azurite (Azure Storage's emulator, npm), for the recordings' Blob tests: project-local.
+AZURITE := .tools/node_modules/.bin/azurite-blob
+$(AZURITE):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3
+	touch $(AZURITE)
 
 run: $(STAMP)
 	$(BIN)/bot serve
@@ -31,7 +36,7 @@ run: $(STAMP)
 # loadgroup hands tests out one by one (slowest first, tests/support/workers.py) and keeps each
 # xdist_group on one worker. `make test TEST_WORKERS=0` runs serially.
 TEST_WORKERS ?= 4
-test: $(STAMP) $(CHROMIUM_STAMP)
+test: $(STAMP) $(CHROMIUM_STAMP) $(AZURITE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP)

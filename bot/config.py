@@ -105,6 +105,11 @@ class Settings:
     results_webhook_secret: str | None = None
     console_auth: str = "token"  # the console's sign-in: "token" (API_TOKEN) or "easyauth"
     retention_days: int = 90  # personal data older than this is erased; 0 keeps it (issue 16)
+    # Call recordings (issue 16): consent mode, and where they are kept (bot/recording/)
+    recording: str = "notice"  # off | notice | on
+    recordings_dir: Path = Path("data/recordings")
+    recordings_url: str | None = None  # https://<account>.blob.core.windows.net/<container>
+    recordings_connection_string: str | None = None  # Azurite / development only
 
     def __repr__(self) -> str:  # never print secrets by accident
         return f"Settings(public_url={self.public_url!r}, dev_mode={self.dev_mode})"
@@ -130,6 +135,7 @@ class Settings:
             self.api_token,
             self.applicationinsights_connection_string,
             self.results_webhook_secret,
+            self.recordings_connection_string,
         )
         return tuple(v for v in values if v)
 
@@ -347,6 +353,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         dialer=_dialer(env),
         **_results_webhook(env),
         retention_days=_whole(env, "RETENTION_DAYS", 90, 0, 36500),
+        **_recording(env, data_dir),
     )
 
 
@@ -367,6 +374,31 @@ def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int)
     if value != int(value):
         raise ConfigError(f"{name}: must be a whole number; got {env.get(name)!r}")
     return int(value)
+
+
+def _recording(env: Mapping[str, str], data_dir: Path) -> dict[str, object]:
+    """RECORDING, RECORDINGS_DIR, RECORDINGS_URL, RECORDINGS_CONNECTION_STRING (issue 16)."""
+    url = _url(env, "RECORDINGS_URL", "https://<account>.blob.core.windows.net/<container>")
+    if url is not None and urlsplit(url).path.strip("/").count("/") != 0:
+        raise ConfigError(
+            "RECORDINGS_URL: must name one container, like https://<account>."
+            f"blob.core.windows.net/recordings; got {url!r}"
+        )
+    if url is not None and not urlsplit(url).path.strip("/"):
+        raise ConfigError(f"RECORDINGS_URL: must end in the container's name; got {url!r}")
+    connection = env.get("RECORDINGS_CONNECTION_STRING", "").strip() or None
+    if connection is not None and "AccountKey=" not in connection:
+        raise ConfigError(
+            "RECORDINGS_CONNECTION_STRING: must be a storage connection string "
+            "with AccountKey= (for Azurite; production uses RECORDINGS_URL)"
+        )
+    directory = env.get("RECORDINGS_DIR", "").strip()
+    return {
+        "recording": _choice(env, "RECORDING", ("off", "notice", "on"), "notice"),
+        "recordings_dir": Path(directory) if directory else data_dir / "recordings",
+        "recordings_url": url,
+        "recordings_connection_string": connection,
+    }
 
 
 def _production(env: Mapping[str, str]) -> dict[str, object]:

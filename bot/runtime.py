@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from bot.call.consent import initial as initial_consent
 from bot.call.outcomes import Outcomes
 from bot.call.preopen import SessionOpener
 from bot.config import Settings
@@ -17,6 +18,9 @@ from bot.interview.context import InterviewContext, InterviewDirectory
 from bot.interview.profiles import Profile, load_profiles
 from bot.interview.session import call_session
 from bot.observability.metrics import Metrics
+from bot.recording.build import build_store
+from bot.recording.recorder import CallRecording, NotRecording
+from bot.recording.store import RecordingStore, open_call
 from bot.results.delivery import DeliveryWorker
 from bot.scheduling.dialer import Dialer
 from bot.scheduling.setup import build_dialer, interview_store
@@ -33,6 +37,7 @@ from bot.twilio.twiml import TwimlDocs, load_twiml
 from bot.voicelive.client import VoiceLiveConnection
 
 if TYPE_CHECKING:
+    from bot.call.record import CallRecorder
     from bot.twilio.media import Start
     from bot.voicelive.keeper import SessionKeeper
 
@@ -81,6 +86,7 @@ class Runtime:
     deliveries: DeliveryWorker | None = None  # the results webhook (with RESULTS_WEBHOOK_URL)
     active: set[LiveCall] = field(default_factory=set)  # the calls this replica carries
     draining: bool = False  # set on SIGTERM (bot/http/drain.py): no new calls, no dialing
+    recordings: RecordingStore | None = None  # where call recordings are kept (bot/recording/)
 
     @property
     def calls(self) -> int:
@@ -94,6 +100,18 @@ class Runtime:
         if self.calls >= self.settings.max_concurrent_calls:
             return "at capacity"
         return None
+
+    def record_call(self, call_sid: str, profile: Profile, record: CallRecorder
+                    ) -> CallRecording | NotRecording:  # fmt: skip
+        """The call's recording consent (RECORDING and the profile's notice: put on the record
+        for the call core) and its recording if that allows one; record.finish closes it."""
+        notice = " ".join(profile.recording_notice.split())
+        record.recording_consent = consent = initial_consent(self.settings.recording, notice)
+        if self.recordings is None:
+            return NotRecording()
+        recording = open_call(self.recordings, call_sid, consent, record.started_mono)
+        record.recording_tap = recording
+        return recording
 
     def profile_for(self, context: InterviewContext) -> Profile:
         """The profile this interview uses (the default one if the name is unknown)."""
@@ -144,6 +162,7 @@ def build_runtime(
         outcomes=Outcomes(shared=shared),
         journal=Journal(settings.data_dir / JOURNAL_DIR, metrics),
         store=store,
+        recordings=build_store(settings),
         silence_duration_ms=call_session(
             settings, default, InterviewContext(settings.default_profile)
         )["turn_detection"]["silence_duration_ms"],

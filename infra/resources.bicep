@@ -22,6 +22,8 @@ param tags object
 param alertEmail string = ''
 @description('Entra ID app registration (client id) for the console; empty: API_TOKEN sign-in.')
 param consoleEntraClientId string = ''
+@description('Days call recordings are kept before the storage lifecycle rule deletes them')
+param recordingRetentionDays int = 90
 
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var appName = 'ca-bot-${token}'
@@ -37,6 +39,19 @@ var roles = {
   // User, or the handshake can be refused 401/403.
   foundryUser: '53ca6127-db72-4b80-b1b0-d745d6d5456d'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+}
+
+// ---- call recordings (infra/recordings.bicep) ---------------------------------------------
+
+module recordings 'recordings.bicep' = {
+  name: 'recordings'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    principalId: identity.properties.principalId
+    retentionDays: recordingRetentionDays
+  }
 }
 
 // ---- monitoring ---------------------------------------------------------------------------
@@ -293,6 +308,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'VOICE_LIVE_MODEL', value: voiceLiveModel }
             { name: 'VOICE_LIVE_VOICE', value: voiceLiveVoice }
             { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId } // no VOICE_LIVE_API_KEY: Entra ID
+            { name: 'RECORDINGS_URL', value: recordings.outputs.url } // Blob Storage, managed identity
             { name: 'DRAIN_TIMEOUT_S', value: string(drainTimeoutSeconds) }
             { name: 'MAX_CONCURRENT_CALLS', value: string(maxConcurrentCalls) }
             { name: 'LOG_FORMAT', value: 'json' }

@@ -131,6 +131,7 @@ class Call:
             profile=self.profile,
             journal=services.journal,
         )
+        self.recording = services.record_call(start.call_sid, self.profile, self.record)
         self.core = CallCore(
             self.profile,
             self.record,
@@ -304,6 +305,7 @@ class Call:
             self.twilio_wake.clear()
             while self.to_twilio:
                 command = self.to_twilio.popleft()
+                self.recording.command(command, time.monotonic())  # the bot's side, as played
                 if isinstance(command, SendAudio):
                     await self._send(
                         media.media(self.sid, command.audio), media.mark(self.sid, command.mark)
@@ -357,6 +359,7 @@ class Call:
                 # The hot path: straight to the model; the core only notes when it came.
                 await self.model.send_audio(self.transcoder.inbound(event.payload))
                 self.core.feed(ev.CallerAudio(len(event.payload) / 8, now))
+                self.recording.caller(event.payload, now)
             elif isinstance(event, media.Mark):
                 self._feed(ev.MarkEchoed(event.name, now, self.model.ready))
             elif isinstance(event, media.Stop):

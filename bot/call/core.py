@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.call import ending, failures, interrupt, session, silence, tooling
+from bot.call import consent, ending, failures, interrupt, session, silence, tooling
 from bot.call import inputs as ev
 from bot.call.commands import Command, HangUp, SendAudio, ToModel, TurnBoundary
 from bot.call.limits import (
@@ -59,6 +59,9 @@ class CallCore:
         self.greeting = " ".join(profile.greeting.split())
         self.closing = " ".join(profile.closing.split())
         self.holding_line = " ".join(profile.holding_line.split())
+        notice = " ".join(profile.recording_notice.split())
+        self.consent = record.recording_consent  # set by the runtime (RECORDING, the notice)
+        self.greeting = consent.first_line(self.consent, notice, self.greeting)
         self.utterances: dict[str, Utterance] = {}
         self.hung_up: str | None = None  # the end reason, once HangUp went out
         self.ready = True  # the keeper had a session at the last input
@@ -114,6 +117,7 @@ class CallCore:
         elif isinstance(event, ev.WrapUp):
             self.wrap_up(event.reason)
         elif isinstance(event, ev.Start):
+            consent.started(self)
             self.request_response(say=self.greeting)
             log.info("call.greeting_requested")
         elif isinstance(event, ev.Tick):

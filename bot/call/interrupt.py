@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.call import consent
 from bot.call.commands import ClearPlayout
 from bot.interview import keys
 from bot.voicelive import events as vl
@@ -65,7 +66,10 @@ def stop_bot(core: CallCore, by: str, audio_start_ms: int | None = None) -> None
 
 def on_key(core: CallCore, digit: str) -> None:
     """A key press: `*` repeats the last question, `#` skips it. The bot stops speaking at
-    once (as on a barge-in), then the model gets a system message and a new response."""
+    once (as on a barge-in), then the model gets a system message and a new response. Key 9
+    opts out of recording (bot/call/consent.py)."""
+    if consent.opt_out(core, digit):
+        return
     action = keys.action_for(digit)
     if action is None or core.turns.ending_now or not core.keys.accept(core.now):
         log.info("twilio.dtmf", acted=False)  # the digit may be part of a PIN: not logged

@@ -88,6 +88,8 @@ class CallRecorder:
         self._dropped = 0
         self._down_since: float | None = None  # the database stopped answering (monotonic)
         self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
+        self.recording_tap: Any = None  # the call's recording (bot/recording/), closed at the end
+        self.recording_consent = "off"  # what the call starts with (bot/call/consent.py)
 
     # ---- what happens in the call -------------------------------------------------------------
 
@@ -180,6 +182,14 @@ class CallRecorder:
             self._state_written = now
             self._enqueue("call_updated", state=name)
 
+    def recording(self, **fields: Any) -> None:
+        """Recording consent (and when), or the recording's size and length: in the record.
+        An opt-out stops the recording now (its thread deletes what was written)."""
+        if fields.get("recording_consent") == "opted_out" and self.recording_tap is not None:
+            self.recording_tap.stop()
+        if self.store is not None:
+            self._enqueue("call_updated", **fields)
+
     def report(self, end_reason: str | None) -> dict[str, Any] | None:
         """The interview report (None without a profile)."""
         if self.profile is None:
@@ -248,8 +258,11 @@ class CallRecorder:
         self.metrics.calls.labels(end_reason).inc()
         self.trace.end(end_reason, self.summary())
         self._count_usage()
+        saved = await self.recording_tap.close() if self.recording_tap is not None else None
         if self.store is None or self._writer is None:
             return
+        if saved is not None:
+            self.recording(recording_bytes=saved.bytes, recording_duration_s=saved.duration_s)
         ended = datetime.now(UTC)
         try:
             report = self.report(end_reason)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.cli import recording
 from bot.config import ConfigError, load_settings
 from bot.observability.logs import configure
 from bot.store import CALL_STATUSES, Store, database_url
@@ -61,12 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", choices=CALL_STATUSES, help="only calls with this status")
     parser.add_argument("--limit", type=_limit, default=20, help="at most this many (default 20)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    sub = parser.add_subparsers(dest="calls_command", metavar="show")
+    sub = parser.add_subparsers(dest="calls_command", metavar="show | recording")
     show = sub.add_parser("show", help="one call: summary, timeline and transcript")
     show.add_argument("call_sid", metavar="CALLSID")
     show.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="the call as JSON"
     )
+    recording.add_parser(sub)
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -249,6 +251,8 @@ async def _run(args: argparse.Namespace, url: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Run `bot calls` (or `bot calls show`) against DATABASE_URL."""
+    if args.calls_command == "recording":
+        return recording.main(args)
     return run_on_store(_run, args)
 
 

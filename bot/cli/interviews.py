@@ -18,7 +18,7 @@ from bot.store import Store
 from bot.store.erasure import UnknownInterview, erase_interview
 from bot.store.interviews import Conflict, InterviewStore, NotFound
 from bot.store.journal import JOURNAL_DIR
-from bot.store.retention import RecordingDeleter, no_recordings
+from bot.store.retention import RecordingDeleter
 
 COLUMNS = (
     "id",
@@ -239,9 +239,12 @@ async def _erase(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def cli_recordings(_settings: Settings) -> RecordingDeleter:
-    """The recordings store's delete for the CLI (wired when recordings are stored)."""
-    return no_recordings
+def cli_recordings(settings: Settings) -> RecordingDeleter:
+    """The recordings store's delete (RECORDINGS_DIR or RECORDINGS_URL), as `bot serve` uses;
+    with RECORDING=off and nothing ever stored there, still the store (old files go too)."""
+    from bot.recording.build import build_store
+
+    return build_store(settings).delete
 
 
 def main(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,11 +26,28 @@ class Recordings(Protocol):
     async def read(self, call_sid: str, start: int, end: int) -> bytes: ...
 
 
+class StoredRecordings:
+    """The console's view of the runtime's recordings store (bot/recording/store.py): its
+    stereo FLAC files, sized and read by byte range."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def stat(self, call_sid: str) -> RecordingInfo | None:
+        info = await self.store.stat(call_sid)
+        return None if info is None else RecordingInfo(info.bytes, "audio/flac")
+
+    async def read(self, call_sid: str, start: int, end: int) -> bytes:
+        return b"".join([chunk async for chunk in self.store.read(call_sid, start, end - 1)])
+
+
 def recordings_of(request: Request) -> Recordings | None:
     """The runtime's recordings store, if this deployment has one."""
     found = getattr(request.app.state, "recordings", None)
     if found is None:
         found = getattr(getattr(request.app.state, "services", None), "recordings", None)
+    if hasattr(found, "sink"):  # the runtime's store (bot/recording/): reads in chunks
+        return StoredRecordings(found)
     return found if hasattr(found, "stat") and hasattr(found, "read") else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,8 @@ async def waveform(request: Request) -> Response:
     info = await store.stat(sid) if store is not None else None
     if store is None or info is None or info.size > rec.MAX_WAVEFORM_BYTES:
         return Response("no waveform", status_code=404, media_type="text/plain")
-    peaks = wav_peaks(await store.read(sid, 0, info.size))
+    data = await store.read(sid, 0, info.size)
+    peaks = await asyncio.to_thread(wav_peaks, data)  # decoding is work: off the event loop
     if peaks is None:
         return Response("no waveform", status_code=404, media_type="text/plain")
     return Response(waveform_svg(peaks), media_type="image/svg+xml")

@@ -24,6 +24,7 @@ from bot.http.erase_api import recording_deleter
 from bot.http.health import healthz, readyz
 from bot.http.interviews_api import interview_routes
 from bot.http.openapi import openapi_routes
+from bot.http.recording_api import recording_routes
 from bot.http.webhooks import code_entered, media_stream, status, stream_ended, voice
 from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError
@@ -162,6 +163,7 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(),
+        *recording_routes(),
         *interview_routes(),
         *delivery_routes(),
         *console_routes(),

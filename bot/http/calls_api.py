@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.recording.store import recording_fields
 from bot.store import CALL_STATUSES, Store
 
 log = structlog.get_logger(__name__)
@@ -102,6 +103,8 @@ async def show_call(request: Request) -> Response:
     call = await store.get_call(request.path_params["call_sid"])
     if call is None:
         return _error(404, "no call with this CallSid")
+    recordings = request.app.state.services.recordings
+    call["recording"].update(await recording_fields(recordings, call["call_sid"]))
     return JSONResponse(call)
 
 

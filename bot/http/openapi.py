@@ -35,6 +35,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or wrong bearer token (or API_TOKEN unset)",
         404: "No such interview or call",
         409: "The interview is being called now (or was erased)",
+        416: "The Range asked for lies outside the recording (`Content-Range: bytes */size`)",
     }
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
 
@@ -270,6 +271,36 @@ DOCUMENT: dict[str, Any] = {
                         "required": True,
                         "schema": {"type": "string"},
                     },
+                ],
+            )
+        },
+        "/api/calls/{call_sid}/recording": {
+            "get": _op(
+                "The call's recording (stereo FLAC: caller left, bot right), seekable by Range",
+                {
+                    "200": {
+                        "description": "The whole recording",
+                        "content": {
+                            "audio/flac": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "206": {
+                        "description": "The byte range asked for (Range: bytes=a-b, a-, -n)",
+                        "content": {
+                            "audio/flac": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors(400, 401, 404, 416),
+                    "409": _json(_ref("Error"), "The call is still being recorded"),
+                },
+                parameters=[
+                    {
+                        "name": "call_sid",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "Range", "in": "header", "schema": {"type": "string"}},
                 ],
             )
         },

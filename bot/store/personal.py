@@ -74,6 +74,7 @@ NOT_PERSONAL: Mapping[str, frozenset[str]] = {
         # the console: the live state's name, and the timeline's points (kinds, times, keys,
         # response times; never words)
         "state", "events",
+        "recording_consent",  # off, notice_given, opted_out, on
         "answered_by",  # Twilio's AMD verdict (human, machine_end_beep, …)
     }),
     "call_turns": frozenset({"call_sid", "speaker"}),

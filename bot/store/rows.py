@@ -59,6 +59,19 @@ def call_json(row: Mapping[str, Any]) -> dict[str, Any]:
         },
         "cost_usd": row["cost_usd"],
         "errors": list(row["errors"] or []),
+        "recording": recording_json(row),
+    }
+
+
+def recording_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the call has a recording, its length and size, and the consent behind it."""
+    size = row.get("recording_bytes")
+    return {
+        "exists": bool(size),
+        "duration_s": row.get("recording_duration_s"),
+        "bytes": size,
+        "consent": row.get("recording_consent"),
+        "consent_at": iso(row.get("recording_consent_at")),
     }
 
 

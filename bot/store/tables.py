@@ -70,6 +70,11 @@ calls = sa.Table(
     sa.Column("redacted_at", UTCDateTime()),  # personal data erased (retention, erasure; 0009)
     sa.Column("answered_by", sa.String(32)),  # Twilio's AMD verdict, outbound calls (0010)
     sa.Column("voicemail_at", UTCDateTime()),  # when the voicemail message was left (0010)
+    # Recording (0011): consent (off / notice_given / opted_out / on) and when; size, length
+    sa.Column("recording_consent", sa.String(16)),
+    sa.Column("recording_consent_at", UTCDateTime()),
+    sa.Column("recording_bytes", sa.BigInteger),
+    sa.Column("recording_duration_s", sa.Float),
     sa.Index("ix_calls_started_at", "started_at"),
     sa.Index("ix_calls_status_heartbeat", "status", "heartbeat_at"),
     sa.Index("ix_calls_redacted_started", "redacted_at", "started_at"),

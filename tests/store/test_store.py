@@ -22,6 +22,7 @@ CALL_KEYS = {
     "answered_at", "ended_at", "duration_s", "end_reason", "turns", "barge_ins",
     "response_ms_p50", "response_ms_p95", "usage", "cost_usd", "errors",
     "answered_by", "voicemail_at",  # dialer calls: the AMD verdict, the message left (14.1)
+    "recording",  # issue 16
 }  # fmt: skip
 USAGE_KEYS = {
     "input_text_tokens", "input_audio_tokens", "cached_text_tokens", "cached_audio_tokens",

@@ -48,6 +48,7 @@ def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) 
         "VOICE_LIVE_API_KEY": "test-key",
         "LOG_FORMAT": "console",
         "DATA_DIR": str(tmp or Path("data")),
+        "RECORDING": "off",  # tests of recording (tests/recording/) turn it on
         **QUICK_DIALER,
     }
     base.update({k: str(v) for k, v in env.items() if v is not None})
@@ -134,6 +135,7 @@ def bot_env(tmp: Path, port: int, voice_live_endpoint: str, **extra: str) -> dic
         "VOICE_LIVE_API_KEY": "test-key",
         "DATA_DIR": str(tmp),
         "DATABASE_URL": f"sqlite:///{tmp}/calls.db",
+        "RECORDING": "off",  # tests of recording (tests/recording/) turn it on
         **QUICK_DIALER,
         **extra,
     }
