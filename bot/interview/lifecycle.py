@@ -115,6 +115,9 @@ def rescheduled(row: Mapping[str, Any], fields: Mapping[str, Any], now: datetime
         "status": "scheduled",
         "next_attempt_at": merged["scheduled_at"],
         "tries": 0,
+        "resume_until": None,  # a fresh start: nothing to resume
+        "resume_since": None,
+        "resumes": 0,
         "updated_at": now,
     }
 

@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 RINGING = ("queued", "initiated", "ringing")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 TERMINAL_CALL = ("completed", *NOT_REACHED)
-OURS = ("rejected", "transient_error", "not_placed")  # outcomes no Twilio callback overrides
+OURS = ("rejected", "transient_error", "not_placed", "dropped")  # no Twilio callback overrides
 
 
 @dataclass(frozen=True)

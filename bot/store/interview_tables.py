@@ -26,6 +26,9 @@ interviews = sa.Table(
     sa.Column("claimed_by", sa.String(128)),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("resume_until", UTCDateTime()),  # a call starting by then resumes (0007)
+    sa.Column("resume_since", UTCDateTime()),  # the first call of those it continues began
+    sa.Column("resumes", sa.Integer, nullable=False, default=0),  # dropped calls called back
     sa.Index("ix_interviews_due", "status", "next_attempt_at"),
 )
 
