@@ -42,12 +42,12 @@ async def begin(
         found = await asyncio.wait_for(
             interviews.resumption(context.interview_id, call_sid), LOAD_TIMEOUT_S
         )
+        if found is not None:
+            apply(core, record, found)
     except Exception as exc:  # the interview starts afresh rather than not at all
         log.error("interview.resume_failed", interview_id=context.interview_id,
                   error=f"{type(exc).__name__}: {exc}")  # fmt: skip
         return None
-    if found is not None:
-        apply(core, record, found)
     return found
 
 
