@@ -95,7 +95,7 @@ async def ended(
     remaining_s: float,
 ) -> None:
     """An interview's call ended: resumable (README "Resuming a dropped interview"), or, for a
-    call-in, completed / retried as before; a dialed one's end comes from Twilio."""
+    call-in, completed / retried as before; a dialed one moves on from Twilio's word."""
     direction = start.custom_parameters.get("direction", "inbound")
     if interviews is None or context.interview_id is None:
         return
@@ -109,4 +109,11 @@ async def ended(
         except Exception as exc:  # the usual rules then apply
             log.error("interview.drop_not_recorded", interview_id=context.interview_id,
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-    await inbound.call_ended(interviews, context, start.call_sid, direction, reason)
+    if direction == "inbound":
+        await inbound.call_ended(interviews, context, start.call_sid, direction, reason)
+        return
+    try:
+        await interviews.stream_ended(context.interview_id, start.call_sid)
+    except Exception as exc:  # Twilio's callbacks or the sweep move it on later
+        log.error("interview.stream_end_not_recorded", interview_id=context.interview_id,
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip

@@ -232,10 +232,13 @@ def callback(
         and attempt.stream == "connected"
         and call_status not in TERMINAL_CALL
     )
+    moved = _moved(interview, attempt.seq, result, policy, now)
+    if moved is not None and moved.status == "completed" and attempt.stream == "connected":
+        moved = None  # its stream is still ours: the bridge says how it ended (resume.py)
     return CallbackDecision(
         result,
         changes,
-        _moved(interview, attempt.seq, result, policy, now),
+        moved,
         call_sid=call_sid,
         leave_voicemail=voicemail,
         answered_at=changes.get("answered_at") if call_sid else None,

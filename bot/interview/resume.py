@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.endreasons import CALLER_GONE, FAILED, EndReason
 from bot.interview.decisions import Attempt, AttemptChanges, Decision, Interview, Transition
-from bot.interview.lifecycle import LIVE
+from bot.interview.lifecycle import LIVE, advance
 from bot.interview.outcomes import RINGING
 from bot.interview.report import asks
 from bot.interview.schedule import RetryPolicy
@@ -78,6 +78,18 @@ def dropped(
         "retrying", again, max(0, interview.tries - 1), (until, since, interview.resumes + 1)
     )
     return Decision("dropped", changes, moved)
+
+
+def stream_ended(
+    interview: Interview, attempt: Attempt, policy: RetryPolicy, now: datetime
+) -> Decision:
+    """A dialed call's stream ended without a drop (finished, time limit, nobody on the line):
+    the interview moves on from what Twilio said so far (a `completed` that came while the
+    stream was ours waited for this); Twilio's later callbacks move it as usual."""
+    moved = None
+    if interview.latest(attempt.seq):
+        moved = advance(interview, attempt.outcome, policy, now)
+    return Decision(attempt.outcome, {"stream": "ended"}, moved)
 
 
 def continues(interview: Interview, call_started: datetime) -> bool:

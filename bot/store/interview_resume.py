@@ -59,6 +59,22 @@ async def call_dropped(
     return True
 
 
+async def stream_ended(db: InterviewDb, interview_id: str, call_sid: str) -> None:
+    """A dialed call's stream ended without a drop: the interview moves on (resume.stream_ended)."""
+    async with db.engine.begin() as conn:
+        row = await lock(conn, db.pg, interview_id)
+        query = sa.select(attempts).where(
+            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
+        )
+        att = (await conn.execute(query)).mappings().first()
+        if row is None or att is None or att["stream"] != "connected":
+            return
+        now = db.now()
+        decision = resume.stream_ended(Interview.of(row), Attempt.of(att), db.policy, now)
+        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
+        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+
+
 async def resumption(db: InterviewDb, interview_id: str, call_sid: str) -> resume.Resumption | None:
     """The earlier calls this interview's new call continues (oldest first), or None when it
     starts afresh (no drop within the window, or nothing was said before)."""

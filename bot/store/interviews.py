@@ -192,6 +192,10 @@ class InterviewStore:
                                            call_started=call_started, remaining_s=remaining_s,
                                            inbound=inbound)  # fmt: skip
 
+    async def stream_ended(self, interview_id: str, call_sid: str) -> None:
+        """A dialed call's stream ended without a drop: its interview moves on."""
+        await resuming.stream_ended(self, interview_id, call_sid)
+
     async def resumption(self, interview_id: str, call_sid: str) -> Resumption | None:
         """The earlier calls this new call of the interview continues, or None (afresh)."""
         return await resuming.resumption(self, interview_id, call_sid)

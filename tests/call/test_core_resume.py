@@ -14,6 +14,7 @@ from bot.call.commands import ToModel
 from bot.endreasons import EndReason
 from bot.interview.context import InterviewContext
 from bot.interview.resume import PriorCall, Resumption
+from bot.twilio.media import Start
 from tests.call.harness import PROFILE, Harness
 from tests.support.interview import fixed_line
 
@@ -77,3 +78,40 @@ def test_a_history_that_cannot_be_read_starts_afresh() -> None:
     assert h.core.greeting == " ".join(PROFILE.greeting.split())
     assert any(e["event"] == "interview.resume_failed" for e in h.logs)
     h.close()
+
+
+class Recorder:
+    """An interview store that notes what a call's end told it."""
+
+    def __init__(self, resumable: bool) -> None:
+        self.resumable = resumable
+        self.said: list[str] = []
+
+    async def call_dropped(self, interview_id: str, call_sid: str, **kw: Any) -> bool:
+        self.said.append(f"dropped {kw['reason']} inbound={kw['inbound']}")
+        return self.resumable
+
+    async def stream_ended(self, interview_id: str, call_sid: str) -> None:
+        self.said.append("stream_ended")
+
+    async def call_in_ended(self, interview_id: str, call_sid: str, *, failed: bool) -> None:
+        self.said.append(f"call_in_ended failed={failed}")
+
+
+def test_a_calls_end_tells_its_interview_what_happened() -> None:
+    context = InterviewContext("practice", "iv_1")
+
+    def ended(direction: str, reason: str, resumable: bool = True) -> list[str]:
+        start = Start("MZ1", "CA1", "AC1", {"direction": direction})
+        store = Recorder(resumable)
+        now = datetime.now(UTC)
+        asyncio.run(resuming.ended(store, context, start, reason, now, 300.0))  # type: ignore[arg-type]
+        return store.said
+
+    assert ended("outbound", EndReason.CALLER_HUNG_UP) == ["dropped caller_hung_up inbound=False"]
+    assert ended("inbound", EndReason.ERROR) == ["dropped error inbound=True"]
+    assert ended("outbound", EndReason.INTERVIEW_FINISHED) == ["stream_ended"]
+    assert ended("inbound", EndReason.TIME_LIMIT) == ["call_in_ended failed=False"]
+    # not resumable after all (resumed too often, no time left): the usual rules
+    assert ended("inbound", EndReason.ERROR, resumable=False)[-1] == "call_in_ended failed=True"
+    assert ended("outbound", EndReason.TWILIO_CLOSED, resumable=False)[-1] == "stream_ended"

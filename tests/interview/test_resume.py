@@ -196,3 +196,14 @@ def test_a_resumption_orders_every_calls_entries_and_adds_their_time() -> None:
     assert kinds == [("turn", "q1"), ("key", "repeat"), ("turn", "a1"), ("assessment", 4),
                      ("turn", "q2")]  # fmt: skip
     assert [t["call_sid"] for t in found.tagged("transcript")] == ["CA1", "CA1", "CA2"]
+
+
+def test_twilios_completed_waits_while_the_stream_is_ours_then_the_bridge_moves_it() -> None:
+    form = CallbackForm(call_status="completed", sequence=5)
+    assert lc.callback(iv(), att(stream="connected"), form, POLICY, T0).interview is None
+    assert lc.callback(iv(), att(), form, POLICY, T0).interview == Transition("completed")
+    ended = resume.stream_ended(iv(), att("completed", stream="connected"), POLICY, T0)
+    assert ended.attempt == {"stream": "ended"} and ended.interview == Transition("completed")
+    assert resume.stream_ended(iv(), att(stream="connected"), POLICY, T0).interview is None
+    after = lc.callback(iv(), att(stream="ended"), form, POLICY, T0)  # Twilio after the bridge
+    assert after.interview == Transition("completed")

@@ -90,23 +90,50 @@ async def test_a_dropped_call_in_is_called_back_or_keyed_in_and_continues(env: t
     assert await ivs.resumption(made["id"], SID2) is None
 
 
+async def dialed_and_talked(
+    store: Store, ivs: InterviewStore, clock: FakeClock, sid: str, *, stream: bool = True
+) -> tuple[str, Any, dict[str, str]]:
+    made = await ivs.create(fields(phone=f"+1415555014{sid[-1]}"))
+    [claim] = await ivs.claim_due("a", 1)
+    await ivs.dialed(claim, sid)
+    answered = {"CallSid": sid, "CallStatus": "in-progress", "SequenceNumber": "2"}
+    await ivs.apply_callback(made["id"], claim.seq, answered)
+    if stream:
+        assert (await ivs.voice_answer(made["id"], claim.seq, "human", False))[0] == "connect"
+    started = clock.now()
+    await talked(store, clock, sid, made["id"], direction="outbound")
+    done = {"CallSid": sid, "CallStatus": "completed", "SequenceNumber": "3", "CallDuration": "300"}
+    await ivs.apply_callback(made["id"], claim.seq, done)  # Twilio first
+    return made["id"], started, done
+
+
+async def test_twilios_completed_while_the_stream_is_ours_waits_for_the_bridge(
+    env: tuple,
+) -> None:
+    """No `completed` (and so no results webhook) for an interview about to resume."""
+    store, ivs, clock = env
+    dropping, started, done = await dialed_and_talked(store, ivs, clock, SID1)
+    assert (await get(ivs, dropping))["status"] == "in_progress"
+    assert await ivs.call_dropped(
+        dropping, SID1, reason=EndReason.CALLER_HUNG_UP, call_started=started,
+        remaining_s=300.0, inbound=False,
+    )  # fmt: skip
+    assert (await get(ivs, dropping))["status"] == "retrying"
+    await ivs.apply_callback(dropping, 1, {**done, "SequenceNumber": "4"})  # a repeat
+    assert (await get(ivs, dropping))["status"] == "retrying"
+    # a call that ended with end_interview: the bridge's word completes it
+    finished, _, _ = await dialed_and_talked(store, ivs, clock, SID2)
+    assert (await get(ivs, finished))["status"] == "in_progress"
+    await ivs.stream_ended(finished, SID2)
+    got = await get(ivs, finished)
+    assert got["status"] == "completed" and got["attempts"][0]["outcome"] == "completed"
+
+
 async def test_twilios_completed_callback_before_the_drop_is_undone(env: tuple) -> None:
     store, ivs, clock = env
-    made = await ivs.create(fields())
-    [claim] = await ivs.claim_due("a", 1)
-    await ivs.dialed(claim, SID1)
-    await ivs.apply_callback(made["id"], 1, {"CallSid": SID1, "CallStatus": "in-progress",
-                                             "SequenceNumber": "2"})  # fmt: skip
-    started = clock.now()
-    await talked(store, clock, SID1, made["id"], direction="outbound")
-    done = {
-        "CallSid": SID1,
-        "CallStatus": "completed",
-        "SequenceNumber": "3",
-        "CallDuration": "300",
-    }
-    await ivs.apply_callback(made["id"], 1, done)
-    assert (await get(ivs, made["id"]))["status"] == "completed"  # Twilio was first
+    interview_id, started, done = await dialed_and_talked(store, ivs, clock, SID1, stream=False)
+    made = {"id": interview_id}
+    assert (await get(ivs, made["id"]))["status"] == "completed"  # no stream of ours known
     assert await ivs.call_dropped(
         made["id"], SID1, reason=EndReason.TWILIO_CLOSED, call_started=started,
         remaining_s=300.0, inbound=False,
