@@ -48,6 +48,8 @@ class DialerSettings:
     amd_wait_s: float = 4.0  # accepted, holds nothing since issue 14.1: streams connect at answer
     recovery_s: float = 300.0
     rest_timeout_s: float = 10.0
+    resume_after_s: float = 120.0  # a dropped interview is called back after this
+    resume_window_min: float = 60.0  # ... and any call of it within this resumes it
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,13 @@ def _dev_auth_token(data_dir: Path) -> str:
 
 def _dialer(env: Mapping[str, str]) -> DialerSettings:
     backoff = _number(env, "DIALER_RETRY_BACKOFF_S", 600, 1, 86400)
+    resume_after = _number(env, "DIALER_RESUME_AFTER_S", 120, 0, 3600)
+    window = _number(env, "RESUME_WINDOW_MIN", 60, 0, 1440)  # 0: dropped calls never resume
+    if window and resume_after >= window * 60:
+        raise ConfigError(
+            f"DIALER_RESUME_AFTER_S: must be shorter than RESUME_WINDOW_MIN ({window:g} min = "
+            f"{window * 60:g} s), or the call-back could never resume; got {resume_after:g}"
+        )
     return DialerSettings(
         calls_per_second=_number(env, "DIALER_CALLS_PER_SECOND", 1, 0.01, 100),
         max_attempts=int(_number(env, "DIALER_MAX_ATTEMPTS", 3, 1, 20)),
@@ -239,6 +248,8 @@ def _dialer(env: Mapping[str, str]) -> DialerSettings:
         amd_wait_s=_number(env, "DIALER_AMD_WAIT_S", 4, 0, 10),
         recovery_s=_number(env, "DIALER_RECOVERY_S", 300, 1, 86400),
         rest_timeout_s=_number(env, "TWILIO_REST_TIMEOUT_S", 10, 1, 60),
+        resume_after_s=resume_after,
+        resume_window_min=window,
     )
 
 

@@ -16,11 +16,11 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
 from bot.call import inputs as ev
+from bot.call import resume
 from bot.call.commands import ClearPlayout, HangUp, SendAudio, ToModel, ToTwilio, TurnBoundary
 from bot.call.core import CallCore
 from bot.call.record import CallRecorder
 from bot.endreasons import EndReason
-from bot.interview import call_in as inbound
 from bot.interview.context import InterviewContext
 from bot.scheduling import amd
 from bot.twilio import media
@@ -168,6 +168,8 @@ class Call:
             interview_id=self.context.interview_id,
             profile=self.profile.name,
         )
+        await resume.begin(self.services.interviews, self.context, self.start.call_sid,
+                           self.core, self.record)  # a dropped interview goes on  # fmt: skip
         reason = EndReason.ERROR
         try:
             try:
@@ -242,15 +244,13 @@ class Call:
         reason = await amd.end_reason(self.services.interviews, self.context, self.start, reason)
         # Before the socket closes: Twilio's <Connect action> may reach any replica right after.
         await self.services.outcomes.record(self.start.call_sid, reason, self.services.instance)
+        await resume.ended(self.services.interviews, self.context, self.start, reason,
+                           self.record.started_at, self.core.clock.remaining())  # fmt: skip
         if self.model is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.model.close(), 2.0)
         await _close(self.ws, 1000, "call ended")
         await self.record.finish(reason)
-        direction = self.start.custom_parameters.get("direction", "inbound")
-        await inbound.call_ended(
-            self.services.interviews, self.context, self.start.call_sid, direction, reason
-        )
         log.info(
             "call.ended",
             reason=reason,

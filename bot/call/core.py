@@ -118,8 +118,7 @@ class CallCore:
             self.wrap_up(event.reason)
         elif isinstance(event, ev.Start):
             consent.started(self)
-            self.request_response(say=self.greeting)
-            log.info("call.greeting_requested")
+            session.start(self)  # the greeting (a resumed interview's history first)
         elif isinstance(event, ev.Tick):
             self._on_tick()
         self._poll()

@@ -79,6 +79,7 @@ class CallRecorder:
         self.events: list[dict[str, Any]] = []  # the timeline the console draws
         self.current_state = "greeting"
         self._state_written = -STATE_EVERY_S
+        self.prior_calls: list[str] = []  # a resumed interview's earlier calls (their CallSids)
         self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
         self.journal = journal
         self._pending: deque[Write] = deque()
@@ -190,11 +191,30 @@ class CallRecorder:
         if self.store is not None:
             self._enqueue("call_updated", **fields)
 
+    def resumed_from(
+        self,
+        calls: list[str],
+        transcript: list[dict[str, Any]],
+        assessments: list[dict[str, Any]],
+        keys: list[dict[str, Any]],
+    ) -> None:
+        """A resumed interview: the earlier calls' entries (each with its call_sid) open this
+        call's report, so it is the interview's one report; the call's own rows stay its own."""
+        self.prior_calls = list(calls)
+        self.transcript[:0] = transcript[:MAX_KEPT]
+        self.assessments[:0] = assessments[:MAX_KEPT]
+        self.keys[:0] = keys[:MAX_KEPT]
+
     def report(self, end_reason: str | None) -> dict[str, Any] | None:
         """The interview report (None without a profile)."""
         if self.profile is None:
             return None
-        return build_report(self.profile, self.transcript, self.assessments, self.keys, end_reason)
+        report = build_report(
+            self.profile, self.transcript, self.assessments, self.keys, end_reason
+        )
+        if self.prior_calls:  # one report across the interview's calls, oldest first
+            report["calls"] = [*self.prior_calls, self.call_sid]
+        return report
 
     def barge_in(self) -> None:
         self.barge_ins += 1

@@ -67,6 +67,19 @@ def fresh_session(core: CallCore, planned: bool) -> list[str]:
     return items
 
 
+def start(core: CallCore) -> None:
+    """The call's first session: greet. A resumed interview (history replayed from its earlier
+    calls, bot/call/resume.py) first gets what a new session gets, and the model goes on
+    once the welcome-back line is said."""
+    resumed = len(core.history) > 0
+    if resumed:
+        for item in fresh_session(core, planned=True):  # the history and the time
+            core.to_model(item)
+    core.request_response(say=core.greeting)
+    core.turns.respond_when_done = resumed
+    log.info("call.greeting_requested", resumed=resumed)
+
+
 def on_resumed(core: CallCore, event: Resumed, resumes: int) -> None:
     """A new session took over: forget the old one's response and items; tell ops. If the
     interview is ending and the replay did not ask for the closing line, ask now."""

@@ -21,10 +21,16 @@ class Interview:
     tries: int  # attempts since it was (re)scheduled
     attempts_total: int  # the latest attempt's seq
     window: Window
+    resume_until: datetime | None = None  # a call starting by then resumes (resume.py)
+    resume_since: datetime | None = None  # when the first call of the calls it continues began
+    resumes: int = 0  # dropped calls called back since it was (re)scheduled
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Interview:
-        return cls(row["id"], row["status"], row["tries"], row["attempts_total"], Window.of(row))
+        resume = (row.get("resume_until"), row.get("resume_since"), row.get("resumes") or 0)
+        return cls(
+            row["id"], row["status"], row["tries"], row["attempts_total"], Window.of(row), *resume
+        )
 
     def latest(self, seq: int) -> bool:
         """Only the latest attempt moves the interview (an older one's news is history)."""
@@ -84,6 +90,7 @@ class Transition:
     status: str
     next_attempt_at: datetime | None = None
     tries: int | None = None  # None: unchanged
+    resume: tuple[datetime, datetime, int] | None = None  # (until, since, resumes); None: unchanged
 
 
 @dataclass(frozen=True)

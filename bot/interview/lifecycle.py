@@ -116,6 +116,9 @@ def rescheduled(row: Mapping[str, Any], fields: Mapping[str, Any], now: datetime
         "status": "scheduled",
         "next_attempt_at": merged["scheduled_at"],
         "tries": 0,
+        "resume_until": None,  # a fresh start: nothing to resume
+        "resume_since": None,
+        "resumes": 0,
         "updated_at": now,
     }
 
@@ -228,10 +231,13 @@ def callback(
     # update (the stream connected at once, whatever AMD had said; issue 14.1).
     live = attempt.stream == "connected" and call_status not in TERMINAL_CALL
     news = result != attempt.outcome
+    moved = _moved(interview, attempt.seq, result, policy, now)
+    if moved is not None and moved.status == "completed" and attempt.stream == "connected":
+        moved = None  # its stream is still ours: the bridge says how it ended (resume.py)
     return CallbackDecision(
         result,
         changes,
-        _moved(interview, attempt.seq, result, policy, now),
+        moved,
         call_sid=call_sid,
         leave_voicemail=live and news and result == "voicemail",
         hang_up=live and news and result == "fax",

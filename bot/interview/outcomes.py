@@ -12,7 +12,8 @@ RINGING = ("queued", "initiated", "ringing")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 TERMINAL_CALL = ("completed", *NOT_REACHED)
 UNHEARD = ("no_response", "one_way_audio")  # the candidate was not heard (bot/endreasons.py)
-OURS = ("rejected", "transient_error", "not_placed", *UNHEARD)  # no Twilio callback overrides
+# Outcomes we decide, which no Twilio callback overrides
+OURS = ("rejected", "transient_error", "not_placed", "dropped", *UNHEARD)
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,8 @@ class RetryPolicy:
     max_attempts: int = 3
     backoff_s: float = 600.0
     backoff_max_s: float = 7200.0
+    resume_after_s: float = 120.0  # a dropped call is called back after (DIALER_RESUME_AFTER_S)
+    resume_window_s: float = 3600.0  # a call starting within this resumes (RESUME_WINDOW_MIN)
 
     def delay(self, tries: int) -> timedelta:
         """The wait after the tries-th unsuccessful attempt: backoff_s, doubling, capped."""

@@ -18,7 +18,8 @@ log = structlog.get_logger(__name__)
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     d = settings.dialer
-    return RetryPolicy(d.max_attempts, d.retry_backoff_s, d.retry_backoff_max_s)
+    return RetryPolicy(d.max_attempts, d.retry_backoff_s, d.retry_backoff_max_s,
+                       d.resume_after_s, d.resume_window_min * 60)  # fmt: skip
 
 
 def interview_store(settings: Settings, engine: AsyncEngine) -> InterviewStore:

@@ -130,6 +130,8 @@ async def move(
     }
     if transition.tries is not None:
         values["tries"] = transition.tries
+    if transition.resume is not None:
+        values["resume_until"], values["resume_since"], values["resumes"] = transition.resume
     await conn.execute(
         sa.update(interviews).where(interviews.c.id == interview_id).values(**values)
     )

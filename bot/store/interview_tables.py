@@ -27,6 +27,9 @@ interviews = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("redacted_at", UTCDateTime()),  # name and number erased (retention, erasure; 0009)
+    sa.Column("resume_until", UTCDateTime()),  # a call starting by then resumes (0012)
+    sa.Column("resume_since", UTCDateTime()),  # the first call of those it continues began
+    sa.Column("resumes", sa.Integer, nullable=False, default=0),  # dropped calls called back
     sa.Index("ix_interviews_due", "status", "next_attempt_at"),
     sa.Index("ix_interviews_redacted_updated", "redacted_at", "updated_at"),
 )

@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import bot.store.amd as amd
 import bot.store.interview_callbacks as callbacks
 import bot.store.interview_dialing as dialing
+import bot.store.interview_resume as resuming
 import bot.store.stuck as stuck
 from bot.interview import lifecycle
 from bot.interview.context import InterviewContext
 from bot.interview.decisions import Action
 from bot.interview.lifecycle import Conflict
+from bot.interview.resume import Resumption
 from bot.interview.schedule import RetryPolicy
 from bot.store.interview_callbacks import CallbackResult
 from bot.store.interview_db import lock, read
@@ -192,6 +194,32 @@ class InterviewStore:
     ) -> None:
         """A call of the interview ended with the candidate unheard: retried."""
         await callbacks.call_unheard(self, interview_id, call_sid, reason, inbound=inbound)
+
+    # --- resuming a dropped call (bot/store/interview_resume.py) ----------------------------
+
+    async def call_dropped(
+        self,
+        interview_id: str,
+        call_sid: str,
+        *,
+        reason: str,
+        call_started: datetime,
+        remaining_s: float | None,
+        inbound: bool,
+    ) -> bool:
+        """The interview's call ended before end_interview: resumable (True: called back
+        soon, attempt `dropped`) or not (False: the usual rules apply)."""
+        return await resuming.call_dropped(self, interview_id, call_sid, reason=reason,
+                                           call_started=call_started, remaining_s=remaining_s,
+                                           inbound=inbound)  # fmt: skip
+
+    async def stream_ended(self, interview_id: str, call_sid: str) -> None:
+        """A dialed call's stream ended without a drop: its interview moves on."""
+        await resuming.stream_ended(self, interview_id, call_sid)
+
+    async def resumption(self, interview_id: str, call_sid: str) -> Resumption | None:
+        """The earlier calls this new call of the interview continues, or None (afresh)."""
+        return await resuming.resumption(self, interview_id, call_sid)
 
     # --- InterviewDirectory -----------------------------------------------------------------
 

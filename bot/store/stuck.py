@@ -8,7 +8,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import RowMapping
 
-from bot.interview import lifecycle
+from bot.endreasons import EndReason
+from bot.interview import lifecycle, resume
 from bot.interview.decisions import Attempt, Interview, StuckCall
 from bot.store.interview_db import InterviewDb, change_attempt, lock, move, read_attempt
 from bot.store.interview_tables import interview_attempts as attempts
@@ -39,6 +40,8 @@ async def resolve_stuck(db: InterviewDb, older_than_s: float, instance: str) -> 
             calls.c.status.label("log_status"),
             calls.c.ended_at.label("log_ended_at"),
             calls.c.end_reason,
+            calls.c.started_at.label("log_started_at"),
+            calls.c.direction,
         )
         .select_from(
             interviews.join(attempts, latest).outerjoin(
@@ -77,7 +80,14 @@ async def _resolve(
             or att["outcome"] != row["outcome"]
         ):
             return False
-        decision = lifecycle.swept(
+        decision = None
+        if row["end_reason"] == EndReason.INTERRUPTED:  # the replica died: resumable
+            decision = resume.dropped(Interview.of(current), Attempt.of(att),
+                                      reason=EndReason.INTERRUPTED,
+                                      call_started=row["log_started_at"], remaining_s=None,
+                                      inbound=row["direction"] == "inbound", policy=db.policy,
+                                      now=now)  # fmt: skip
+        decision = decision or lifecycle.swept(
             Interview.of(current), Attempt.of(att), outcome, why, db.policy, now
         )
         done = await change_attempt(
@@ -91,7 +101,7 @@ async def _resolve(
         interview_id=row["id"],
         attempt=row["seq"],
         was=row["status"],
-        outcome=outcome,
+        outcome=decision.outcome,
         why=why,
         instance=instance,
     )

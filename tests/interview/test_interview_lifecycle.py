@@ -99,6 +99,9 @@ def test_rescheduled_and_cancelled_refuse_a_call_under_way() -> None:
         "status": "scheduled",
         "next_attempt_at": later,
         "tries": 0,
+        "resume_until": None,  # a fresh start: nothing of earlier calls resumes
+        "resume_since": None,
+        "resumes": 0,
         "updated_at": T0,
     }
     with pytest.raises(InvalidField, match="outside"):  # the merged row is checked

@@ -44,3 +44,30 @@ def test_defaults_and_values(tmp_path: Path) -> None:
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name}: "):
         load_settings({**PROD, "DATA_DIR": str(tmp_path), name: value})
+
+
+def test_resume_settings_reach_the_retry_policy(tmp_path: Path) -> None:
+    from bot.scheduling.setup import retry_policy
+
+    env = {**PROD, "DATA_DIR": str(tmp_path)}
+    policy = retry_policy(load_settings(env))
+    assert (policy.resume_after_s, policy.resume_window_s) == (120, 3600)
+    env |= {"DIALER_RESUME_AFTER_S": "30", "RESUME_WINDOW_MIN": "15"}
+    policy = retry_policy(load_settings(env))
+    assert (policy.resume_after_s, policy.resume_window_s) == (30, 900)
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({"DIALER_RESUME_AFTER_S": "-1"}, "DIALER_RESUME_AFTER_S"),
+        ({"DIALER_RESUME_AFTER_S": "soon"}, "DIALER_RESUME_AFTER_S"),
+        ({"RESUME_WINDOW_MIN": "2000"}, "RESUME_WINDOW_MIN"),
+        ({"RESUME_WINDOW_MIN": "2", "DIALER_RESUME_AFTER_S": "120"}, "DIALER_RESUME_AFTER_S"),
+    ],
+)
+def test_bad_resume_settings_name_the_variable(
+    tmp_path: Path, values: dict[str, str], name: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        load_settings({**PROD, "DATA_DIR": str(tmp_path), **values})

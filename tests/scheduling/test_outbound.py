@@ -124,14 +124,15 @@ async def test_outbound_interview_uses_the_bridge_with_the_interviews_context(
 
         await fake.status(call, "completed", duration=14)
         got = await interview(b, iv["id"])
-        assert got["status"] == "completed"
+        # Hung up before end_interview: a dropped call, called back (README "Resuming").
+        assert got["status"] == "retrying"
         [attempt] = got["attempts"]
         assert (attempt["call_sid"], attempt["outcome"], attempt["answered_by"]) == (
             call.sid,
-            "completed",
+            "dropped",
             "human",
         )
-        assert attempt["duration_s"] == 14 and attempt["error"] is None
+        assert attempt["duration_s"] == 14 and "dropped" in attempt["error"]["message"]
         assert len(fake.calls) == 1
 
 
