@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.config_sections import (
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENT_CALLS,
+    DialerSettings,
+    dialer_settings,
+    production,
+    recording,
+    results_webhook,
+)
+from bot.config_values import ConfigError, choice, flag, http_url, number, whole
 from bot.cost import Prices
 from bot.voicelive.session import default_transcription_model, transcription_problem
 
@@ -19,37 +29,9 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 DEV_TOKEN_FILE = "dev_auth_token"
-# Container Apps sends SIGKILL 600 s (its maximum grace period) after SIGTERM. After the drain
-# timeout a wrap-up takes at most 45 s (bot/call/core.py WRAP_UP_TIMEOUT_S), then Twilio's
-# <Connect action> is awaited for 5 s: 60 s are left for that and a margin.
-DEFAULT_DRAIN_TIMEOUT_S = 540.0
-# One process saturated between 50 and 60 calls on the slowest benchmark run
-# (docs/benchmarks.md): 40 leaves headroom for
-# webhooks, the database and garbage collection on the same core.
-DEFAULT_MAX_CONCURRENT_CALLS = 40
 # Interview profiles: the checkout's profiles/ (next to the bot package), else ./profiles.
 # Installed images set PROFILES_DIR (the Dockerfile copies profiles/ and points at it).
 PROJECT_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the variable."""
-
-
-@dataclass(frozen=True)
-class DialerSettings:
-    """The outbound dialer's settings (DIALER_*, TWILIO_REST_TIMEOUT_S)."""
-
-    calls_per_second: float = 1.0
-    max_attempts: int = 3
-    retry_backoff_s: float = 600.0
-    retry_backoff_max_s: float = 7200.0
-    poll_s: float = 1.0
-    amd_wait_s: float = 4.0  # accepted, holds nothing since issue 14.1: streams connect at answer
-    recovery_s: float = 300.0
-    rest_timeout_s: float = 10.0
-    resume_after_s: float = 120.0  # a dropped interview is called back after this
-    resume_window_min: float = 60.0  # ... and any call of it within this resumes it
 
 
 @dataclass(frozen=True)
@@ -161,47 +143,6 @@ def tz_variable() -> str:
     return os.environ.get("TZ", "").lstrip(":")
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = env.get(name, default).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: must be a number; got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}: must be between {low:g} and {high:g}; got {raw!r}")
-    return value
-
-
-def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    split = urlsplit(raw)
-    if split.scheme not in ("http", "https") or not split.netloc or split.query:
-        raise ConfigError(f"{name}: must be an http(s) URL like {example}; got {raw!r}")
-    return raw.rstrip("/")
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}: must be true or false; got {raw!r}")
-
-
 def _profiles(env: Mapping[str, str]) -> tuple[Path, str]:
     raw = env.get("PROFILES_DIR", "").strip()
     directory = Path(raw) if raw else PROJECT_PROFILES
@@ -226,31 +167,6 @@ def _dev_auth_token(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     return token
-
-
-def _dialer(env: Mapping[str, str]) -> DialerSettings:
-    backoff = _number(env, "DIALER_RETRY_BACKOFF_S", 600, 1, 86400)
-    resume_after = _number(env, "DIALER_RESUME_AFTER_S", 120, 0, 3600)
-    window = _number(env, "RESUME_WINDOW_MIN", 60, 0, 1440)  # 0: dropped calls never resume
-    if window and resume_after >= window * 60:
-        raise ConfigError(
-            f"DIALER_RESUME_AFTER_S: must be shorter than RESUME_WINDOW_MIN ({window:g} min = "
-            f"{window * 60:g} s), or the call-back could never resume; got {resume_after:g}"
-        )
-    return DialerSettings(
-        calls_per_second=_number(env, "DIALER_CALLS_PER_SECOND", 1, 0.01, 100),
-        max_attempts=int(_number(env, "DIALER_MAX_ATTEMPTS", 3, 1, 20)),
-        retry_backoff_s=backoff,
-        retry_backoff_max_s=max(
-            backoff, _number(env, "DIALER_RETRY_BACKOFF_MAX_S", 7200, 1, 604800)
-        ),
-        poll_s=_number(env, "DIALER_POLL_S", 1, 0.01, 60),
-        amd_wait_s=_number(env, "DIALER_AMD_WAIT_S", 4, 0, 10),
-        recovery_s=_number(env, "DIALER_RECOVERY_S", 300, 1, 86400),
-        rest_timeout_s=_number(env, "TWILIO_REST_TIMEOUT_S", 10, 1, 60),
-        resume_after_s=resume_after,
-        resume_window_min=window,
-    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -278,9 +194,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     ):
         raise ConfigError("TWILIO_PHONE_NUMBER: must be in E.164 form, like +14155550100")
 
-    port = int(_number(env, "PORT", 8080, 1, 65535))
+    port = int(number(env, "PORT", 8080, 1, 65535))
     host = env.get("HOST", "").strip() or ("127.0.0.1" if dev_mode else "0.0.0.0")
-    public_url = _url(env, "PUBLIC_URL", "https://bot.example.com")
+    public_url = http_url(env, "PUBLIC_URL", "https://bot.example.com")
     if public_url is None:
         if not dev_mode:
             raise ConfigError(
@@ -288,7 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             )
         public_url = f"http://127.0.0.1:{port}"
 
-    endpoint = _url(env, "VOICE_LIVE_ENDPOINT", "https://<resource>.services.ai.azure.com")
+    endpoint = http_url(env, "VOICE_LIVE_ENDPOINT", "https://<resource>.services.ai.azure.com")
     api_key = env.get("VOICE_LIVE_API_KEY", "").strip() or None
     # With an endpoint and no key, the bot signs in with Entra ID (bot/voicelive/auth.py).
 
@@ -324,7 +240,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_auth_token=auth_token,
         twilio_account_sid=account_sid,
         twilio_phone_number=phone,
-        twilio_api_url=_url(env, "TWILIO_API_URL", DEFAULT_TWILIO_API_URL)
+        twilio_api_url=http_url(env, "TWILIO_API_URL", DEFAULT_TWILIO_API_URL)
         or DEFAULT_TWILIO_API_URL,
         twilio_webhook_shared_key=env.get("TWILIO_WEBHOOK_SHARED_KEY", "").strip() or None,
         voice_live_endpoint=endpoint,
@@ -333,99 +249,36 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_transcription_model=transcription,
         voice_live_api_version=api_version,
         voice_live_voice=voice,
-        audio_format=_choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
+        audio_format=choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
         database_url=database_url,
         api_token=env.get("API_TOKEN", "").strip() or None,
-        console_auth=_choice(env, "CONSOLE_AUTH", ("token", "easyauth"), "token"),
-        log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
-        log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+        console_auth=choice(env, "CONSOLE_AUTH", ("token", "easyauth"), "token"),
+        log_format=choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
+        log_level=choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),
         host=host,
         port=port,
         data_dir=data_dir,
         dev_mode=dev_mode,
-        playout_ahead_ms=int(_number(env, "PLAYOUT_AHEAD_MS", 500, 200, 2000)),
-        start_timeout_s=_number(env, "STREAM_START_TIMEOUT_S", 10.0, 0.1, 60),
-        idle_timeout_s=_number(env, "STREAM_IDLE_TIMEOUT_S", 10.0, 0.1, 300),
-        stream_token_ttl_s=_number(env, "STREAM_TOKEN_TTL_S", 60.0, 1, 3600),
-        voice_live_connect_timeout_s=_number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
-        call_heartbeat_s=_number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
-        max_call_duration_s=_number(env, "MAX_CALL_DURATION_S", 3900.0, 1, 86400),
-        voice_live_session_max_s=_number(env, "VOICE_LIVE_SESSION_MAX_S", 1500.0, 1, 3600),
-        voice_live_reconnect_s=_number(env, "VOICE_LIVE_RECONNECT_S", 15.0, 1, 120),
+        playout_ahead_ms=int(number(env, "PLAYOUT_AHEAD_MS", 500, 200, 2000)),
+        start_timeout_s=number(env, "STREAM_START_TIMEOUT_S", 10.0, 0.1, 60),
+        idle_timeout_s=number(env, "STREAM_IDLE_TIMEOUT_S", 10.0, 0.1, 300),
+        stream_token_ttl_s=number(env, "STREAM_TOKEN_TTL_S", 60.0, 1, 3600),
+        voice_live_connect_timeout_s=number(env, "VOICE_LIVE_CONNECT_TIMEOUT_S", 10.0, 0.1, 60),
+        call_heartbeat_s=number(env, "CALL_HEARTBEAT_S", 5.0, 0.1, 300),
+        max_call_duration_s=number(env, "MAX_CALL_DURATION_S", 3900.0, 1, 86400),
+        voice_live_session_max_s=number(env, "VOICE_LIVE_SESSION_MAX_S", 1500.0, 1, 3600),
+        voice_live_reconnect_s=number(env, "VOICE_LIVE_RECONNECT_S", 15.0, 1, 120),
         prices=prices,
-        **_production(env),
+        **production(env),
         profiles_dir=profiles_dir,
         default_profile=default_profile,
-        inbound_require_code=_flag(env, "INBOUND_REQUIRE_CODE", False),
-        code_attempts_per_hour=int(_number(env, "CODE_ATTEMPTS_PER_HOUR", 5, 1, 1000)),
+        inbound_require_code=flag(env, "INBOUND_REQUIRE_CODE", False),
+        code_attempts_per_hour=int(number(env, "CODE_ATTEMPTS_PER_HOUR", 5, 1, 1000)),
         code_attempts_global_per_hour=int(
-            _number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
+            number(env, "CODE_ATTEMPTS_GLOBAL_PER_HOUR", 200, 1, 1_000_000)
         ),
-        dialer=_dialer(env),
-        **_results_webhook(env),
-        retention_days=_whole(env, "RETENTION_DAYS", 90, 0, 36500),
-        **_recording(env, data_dir),
+        dialer=dialer_settings(env),
+        **results_webhook(env),
+        retention_days=whole(env, "RETENTION_DAYS", 90, 0, 36500),
+        **recording(env, data_dir),
     )
-
-
-def _results_webhook(env: Mapping[str, str]) -> dict[str, str | None]:
-    """RESULTS_WEBHOOK_URL and its signing secret (required with it, at least 16 characters)."""
-    url = _url(env, "RESULTS_WEBHOOK_URL", "https://hr.example.com/interview-results")
-    secret = env.get("RESULTS_WEBHOOK_SECRET", "").strip() or None
-    if url is not None and (secret is None or len(secret) < 16):
-        raise ConfigError(
-            "RESULTS_WEBHOOK_SECRET: required with RESULTS_WEBHOOK_URL, at least 16 characters "
-            "(the events are signed with it)"
-        )
-    return {"results_webhook_url": url, "results_webhook_secret": secret}
-
-
-def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(env, name, default, low, high)
-    if value != int(value):
-        raise ConfigError(f"{name}: must be a whole number; got {env.get(name)!r}")
-    return int(value)
-
-
-def _recording(env: Mapping[str, str], data_dir: Path) -> dict[str, object]:
-    """RECORDING, RECORDINGS_DIR, RECORDINGS_URL, RECORDINGS_CONNECTION_STRING (issue 16)."""
-    url = _url(env, "RECORDINGS_URL", "https://<account>.blob.core.windows.net/<container>")
-    if url is not None and urlsplit(url).path.strip("/").count("/") != 0:
-        raise ConfigError(
-            "RECORDINGS_URL: must name one container, like https://<account>."
-            f"blob.core.windows.net/recordings; got {url!r}"
-        )
-    if url is not None and not urlsplit(url).path.strip("/"):
-        raise ConfigError(f"RECORDINGS_URL: must end in the container's name; got {url!r}")
-    connection = env.get("RECORDINGS_CONNECTION_STRING", "").strip() or None
-    if connection is not None and "AccountKey=" not in connection:
-        raise ConfigError(
-            "RECORDINGS_CONNECTION_STRING: must be a storage connection string "
-            "with AccountKey= (for Azurite; production uses RECORDINGS_URL)"
-        )
-    directory = env.get("RECORDINGS_DIR", "").strip()
-    return {
-        "recording": _choice(env, "RECORDING", ("off", "notice", "on"), "notice"),
-        "recordings_dir": Path(directory) if directory else data_dir / "recordings",
-        "recordings_url": url,
-        "recordings_connection_string": connection,
-    }
-
-
-def _production(env: Mapping[str, str]) -> dict[str, object]:
-    """The settings for running on Azure: drain, capacity, telemetry, identity, TwiML."""
-    connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None
-    if connection is not None and "InstrumentationKey=" not in connection:
-        raise ConfigError(
-            "APPLICATIONINSIGHTS_CONNECTION_STRING: must be an Application Insights connection "
-            "string (InstrumentationKey=…;IngestionEndpoint=…)"
-        )
-    return {
-        "drain_timeout_s": _number(env, "DRAIN_TIMEOUT_S", DEFAULT_DRAIN_TIMEOUT_S, 0, 3600),
-        "max_concurrent_calls": int(
-            _number(env, "MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS, 1, 10000)
-        ),
-        "applicationinsights_connection_string": connection,
-        "azure_client_id": env.get("AZURE_CLIENT_ID", "").strip() or None,
-        "twiml_dir": Path(env.get("TWIML_DIR", "").strip() or "twiml"),
-    }

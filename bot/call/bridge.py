@@ -11,12 +11,13 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import make_transcoder
 from bot.call import inputs as ev
 from bot.call import resume
+from bot.call.admit import admit, close
 from bot.call.commands import ClearPlayout, HangUp, SendAudio, ToModel, ToTwilio, TurnBoundary
 from bot.call.core import CallCore
 from bot.call.record import CallRecorder
@@ -24,7 +25,6 @@ from bot.endreasons import EndReason
 from bot.interview.context import InterviewContext
 from bot.scheduling import amd
 from bot.twilio import media
-from bot.twilio.signing import SIGNATURE_SETTINGS, TokenError, check_signature
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 from bot.voicelive.keeper import SessionKeeper
@@ -36,71 +36,15 @@ log = structlog.get_logger("bot.call")  # one logger name for the call, shell an
 
 
 async def handle_media_stream(ws: WebSocket, services: Runtime) -> None:
-    """Accept a Twilio media stream, check who it is, and run the call to its end."""
-    settings = services.settings
-    check = check_signature(
-        settings.twilio_auth_token,
-        settings.stream_url,
-        {},
-        ws.headers.get("x-twilio-signature", ""),
-        ws.headers.get(SIGNATURE_SETTINGS, ""),
-        settings.twilio_webhook_shared_key,
-    )
-    if not check.ok:
-        log.warning(
-            "media.rejected",
-            reason=check.reason,
-            client=ws.client.host if ws.client else None,
-            **({"fix": check.fix} if check.fix else {}),
-        )
-        await ws.close(code=1008)  # before accept: the upgrade is refused with HTTP 403
-        return
-    await ws.accept()
-    try:
-        start = await asyncio.wait_for(_await_start(ws), settings.start_timeout_s)
-    except TimeoutError:
-        log.warning(
-            "media.rejected", reason=f"no start event within {settings.start_timeout_s:g} s"
-        )
-        await _close(ws, 1008, "start timeout")
-        return
-    except WebSocketDisconnect:
-        log.info("media.closed_before_start")
-        return
-    try:
-        await services.tokens.redeem(start.custom_parameters.get("token", ""), start.call_sid)
-    except TokenError as exc:
-        log.warning("media.rejected", reason=str(exc), call_sid=start.call_sid)
-        await _close(ws, 1008, "unauthorised stream")
+    """Accept a Twilio media stream, check who it is (bot/call/admit.py), and run the call to
+    its end."""
+    start = await admit(ws, services)
+    if start is None:
         return
     with structlog.contextvars.bound_contextvars(
         call_sid=start.call_sid, stream_sid=start.stream_sid
     ):
         await Call(ws, start, services).run()
-
-
-async def _await_start(ws: WebSocket) -> media.Start:
-    """Read frames until `start`; anything else before it is logged and ignored."""
-    while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        frame = message.get("text")
-        try:
-            event = media.parse(frame if frame is not None else message.get("bytes", b""))
-        except media.MediaProtocolError as exc:
-            log.warning("twilio.bad_frame", reason=str(exc), before_start=True)
-            continue
-        if isinstance(event, media.Start):
-            return event
-        if not isinstance(event, media.Connected):
-            log.warning("twilio.event_before_start", kind=type(event).__name__.lower())
-
-
-async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
-    if ws.application_state != WebSocketState.DISCONNECTED:
-        with contextlib.suppress(Exception):
-            await ws.close(code=code, reason=reason)
 
 
 class TwilioGone(ConnectionError):
@@ -249,7 +193,7 @@ class Call:
         if self.model is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.model.close(), 2.0)
-        await _close(self.ws, 1000, "call ended")
+        await close(self.ws, 1000, "call ended")
         await self.record.finish(reason)
         log.info(
             "call.ended",

@@ -129,14 +129,9 @@ class CallCore:
         """When the core wants a Tick (None: only inputs can change anything)."""
         if self.hung_up is not None:
             return None
-        due: list[float] = []
-        if not self.time_up:
-            due.append(self.clock.ends_at)
-        else:
-            due.append(self.clock.ends_at + TIME_LIMIT_CAP_S)
-        for at in (self.wrap_deadline, self.grace_until):
-            if at is not None:
-                due.append(at)
+        # the time limit; once it struck, the cap past it (the call ends by then anyway)
+        due = [self.clock.ends_at + (TIME_LIMIT_CAP_S if self.time_up else 0.0)]
+        due += [at for at in (self.wrap_deadline, self.grace_until) if at is not None]
         if self.turns.ending is Ending.PLAYING_OUT and self.end_deadline is not None:
             due.append(self.end_deadline)
         if self.failing_since is not None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
+from bot.call.record_writer import CallStore, RecordWriter
 from bot.cost import USAGE_FIELDS, Prices, cached_split_estimated, cost_usd, usage_tokens
 from bot.endreasons import FAILED
 from bot.interview.profiles import Profile
@@ -19,34 +19,21 @@ from bot.interview.tools import Assessment
 from bot.observability import telemetry
 from bot.observability.metrics import Metrics
 from bot.store.journal import Journal
-from bot.store.record_writes import WRITE_TIMEOUT_S, Backoff, Write, apply, unavailable
 from bot.store.rows import percentile
 
 log = structlog.get_logger(__name__)
 
 FLUSH_TIMEOUT_S = 5.0  # at the end, then what is still unwritten goes to the journal
 MAX_KEPT = 5000  # transcript turns, assessments and key presses kept in memory for the report
-MAX_PENDING = 10_000  # writes waiting for the database; past it new ones (not the end) are lost
 MAX_EVENTS = 2000  # timeline events kept (and stored) per call
 STATE_EVERY_S = 1.0  # a state change is written at most this often (the heartbeat writes the last)
-
-
-class CallStore(Protocol):
-    """What the recorder needs of the store."""
-
-    async def call_started(self, **fields: Any) -> None: ...
-    async def call_updated(self, call_sid: str, **fields: Any) -> None: ...
-    async def add_turn(self, call_sid: str, **fields: Any) -> None: ...
-    async def call_ended(self, call_sid: str, **fields: Any) -> None: ...
-    async def add_assessment(self, call_sid: str, **fields: Any) -> None: ...
-    async def turn_cut_off(self, call_sid: str, *, at: datetime) -> None: ...
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-class CallRecorder:
+class CallRecorder(RecordWriter):
     """Collects what ops need about one call and writes it through one owned writer task.
 
     Writes queue (bounded) so a slow database never stalls the audio, wait in order while
@@ -58,11 +45,8 @@ class CallRecorder:
     def __init__(self, store: CallStore | None, metrics: Metrics, prices: Prices, *,
                  call_sid: str, heartbeat_s: float = 5.0, profile: Profile | None = None,
                  journal: Journal | None = None) -> None:  # fmt: skip
-        self.store = store
-        self.metrics = metrics
+        super().__init__(store, metrics, call_sid, heartbeat_s, journal)
         self.prices = prices
-        self.call_sid = call_sid
-        self.heartbeat_s = heartbeat_s
         self.started_mono = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.turns = 0
@@ -81,13 +65,6 @@ class CallRecorder:
         self._state_written = -STATE_EVERY_S
         self.prior_calls: list[str] = []  # a resumed interview's earlier calls (their CallSids)
         self._bot_turns: dict[str, tuple[int, datetime]] = {}  # item id -> transcript index, at
-        self.journal = journal
-        self._pending: deque[Write] = deque()
-        self._added = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._dropped = 0
-        self._down_since: float | None = None  # the database stopped answering (monotonic)
         self.trace = telemetry.call_trace(call_sid)  # a no-op unless telemetry is on
         self.recording_tap: Any = None  # the call's recording (bot/recording/), closed at the end
         self.recording_consent = "off"  # what the call starts with (bot/call/consent.py)
@@ -312,97 +289,6 @@ class CallRecorder:
         self.metrics.usage_call_seconds.labels(profile).inc(time.monotonic() - self.started_mono)
         self.metrics.usage_tokens.labels(profile).inc(sum(self.tokens.values()))
         self.metrics.usage_cost_usd.labels(profile).inc(self.cost)
-
-    # ---- the writer ---------------------------------------------------------------------------
-
-    def _enqueue(self, op: str, force: bool = False, **fields: Any) -> None:
-        if len(self._pending) >= MAX_PENDING and not force:
-            self._dropped += 1  # ~MAX_PENDING writes of one call: hours of an outage
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.error("record.queue_full", dropped=self._dropped, pending=len(self._pending))
-            return
-        self._pending.append(Write(op, self.call_sid, fields))
-        self.metrics.record_writes_pending.inc()
-        self._idle.clear()
-        self._added.set()
-
-    def _done(self, count: int = 1) -> None:
-        for _ in range(count):
-            self._pending.popleft()
-        self.metrics.record_writes_pending.dec(count)
-
-    async def _save_to_journal(self) -> None:
-        writes = list(self._pending)
-        try:
-            if self.journal is None:
-                raise OSError("no journal")
-            await self.journal.asave(self.call_sid, writes)
-        except Exception as exc:  # a full disk: said loudly, the call's end goes on
-            log.error("record.journal_failed", call_sid=self.call_sid, writes_lost=len(writes),
-                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        self._done(len(writes))
-
-    def _unavailable(self, exc: BaseException) -> None:
-        """The database did not answer: said once per outage (per call)."""
-        if self._down_since is None:
-            self._down_since = time.monotonic()
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("record.db_unavailable", call_sid=self.call_sid,
-                        pending=len(self._pending), error=error)  # fmt: skip
-
-    def _available(self) -> None:
-        if self._down_since is not None:
-            down_s = time.monotonic() - self._down_since
-            log.info("record.db_available", call_sid=self.call_sid, down_s=round(down_s, 1))
-            self._down_since = None
-            if down_s >= self.heartbeat_s:  # a sweeper may have taken the call for dead
-                self._pending.insert(min(1, len(self._pending)),
-                                     Write("call_resumed", self.call_sid))  # fmt: skip
-                self.metrics.record_writes_pending.inc()
-                self._idle.clear()
-
-    async def _write(self) -> None:
-        """Write the pending writes in order; the head is retried until the database answers."""
-        assert self.store is not None
-        backoff = Backoff()
-        while True:
-            if not self._pending:
-                self._idle.set()
-                self._added.clear()
-                try:
-                    await asyncio.wait_for(self._added.wait(), self.heartbeat_s)
-                except TimeoutError:
-                    await self._heartbeat()
-                continue
-            write = self._pending[0]
-            try:
-                await apply(self.store, write)
-            except Exception as exc:  # the database must never take the call down
-                if unavailable(exc):
-                    self._unavailable(exc)
-                    self.metrics.record_write_retries.inc()
-                    await asyncio.sleep(backoff.next())
-                    continue
-                log.error("record.write_failed", op=write.op,
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            else:
-                self._available()
-                backoff.reset()
-            self._done()
-
-    async def _heartbeat(self) -> None:
-        assert self.store is not None
-        try:
-            async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await self.store.call_updated(self.call_sid, **self.summary())
-        except Exception as exc:  # superseded by the next one (and the final record)
-            if unavailable(exc):
-                self._unavailable(exc)
-            else:
-                log.error("record.write_failed", op="heartbeat",
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        else:
-            self._available()
 
 
 async def report_interrupted(store: Any, profiles: dict[str, Profile], default: str) -> int:
