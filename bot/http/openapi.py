@@ -12,151 +12,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.http.openapi_schemas import (
+    CALL,
+    CALL_DETAIL,
+    ERASURE,
+    FIELDS,
+    INTERVIEW,
+    INTERVIEW_ID,
+    LIMIT,
+    REQUIRED,
+    TIME,
+    errors,
+    json_body,
+    op,
+    ref,
+)
 from bot.interview.lifecycle import STATUSES
 from bot.store import CALL_STATUSES
 from bot.store.outbox_events import EVENT_TYPES
 from bot.store.outbox_tables import STATUSES as OUTBOX_STATUSES
-
-TIME = {"type": "string", "format": "date-time"}
-STAMP = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {
-        400: "Bad input: `error` names the field (`field` too, on the interview routes)",
-        401: "Missing or wrong bearer token (or API_TOKEN unset)",
-        404: "No such interview or call",
-        409: "The interview is being called now (or was erased)",
-        416: "The Range asked for lies outside the recording (`Content-Range: bytes */size`)",
-    }
-    return {str(code): _json(_ref("Error"), text[code]) for code in codes}
-
-
-def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "security": [{"bearer": []}], "responses": responses, **extra}
-
-
-INTERVIEW_ID = {
-    "name": "interview_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^iv_[0-9a-f]{16}$"},
-}
-LIMIT = {"type": "integer", "minimum": 1}
-FIELDS = {
-    "candidate_name": {"type": "string", "minLength": 1, "maxLength": 200},
-    "phone": {"type": "string", "description": "E.164, like +14155550123 (spaces allowed)"},
-    "profile": {"type": "string", "description": "an interview profile's name"},
-    "role": {"type": ["string", "null"], "maxLength": 200},
-    "timezone": {"type": "string", "description": "IANA zone, like America/New_York"},
-    "scheduled_at": {**TIME, "description": "ISO 8601 with an offset"},
-    "window_start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-    "window_end": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-}
-REQUIRED = ["candidate_name", "phone", "profile", "timezone", "scheduled_at"]
-
-ATTEMPT = {
-    "type": "object",
-    "properties": {
-        "seq": {"type": "integer"},
-        "at": TIME,
-        "call_sid": {"type": ["string", "null"]},
-        "outcome": {"type": "string"},
-        "call_status": {"type": ["string", "null"]},
-        "answered_by": {"type": ["string", "null"]},
-        "answered_at": STAMP,
-        "ended_at": STAMP,
-        "duration_s": {"type": ["integer", "null"]},
-        "error": {"type": ["object", "null"]},
-    },
-    "required": ["seq", "at", "call_sid", "outcome", "error"],
-}
-INTERVIEW = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "code": {"type": "string", "description": "six digits the candidate may key in"},
-        **FIELDS,
-        "candidate_name": {"type": "string", "description": "[erased] once erased"},
-        "phone": {"type": "string", "description": "masked (+1******0123) once erased"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "next_attempt_at": STAMP,
-        "attempts_used": {"type": "integer"},
-        "attempt_count": {"type": "integer"},
-        "created_at": TIME,
-        "updated_at": TIME,
-        "erased_at": STAMP,
-        "attempts": {"type": "array", "items": ATTEMPT},
-    },
-    "required": ["id", "code", "candidate_name", "phone", "status", "scheduled_at", "erased_at"],
-}
-CALL = {
-    "type": "object",
-    "properties": {
-        "call_sid": {"type": "string"},
-        "direction": {"type": "string"},
-        "status": {"type": "string", "enum": list(CALL_STATUSES)},
-        "interview_id": {"type": ["string", "null"]},
-        "profile": {"type": ["string", "null"]},
-        "from": {"type": ["string", "null"], "description": "masked number"},
-        "to": {"type": ["string", "null"], "description": "masked number"},
-        "started_at": TIME,
-        "answered_at": STAMP,
-        "ended_at": STAMP,
-        "duration_s": {"type": ["number", "null"]},
-        "end_reason": {"type": ["string", "null"]},
-        "turns": {"type": "integer"},
-        "barge_ins": {"type": "integer"},
-        "response_ms_p50": {"type": ["number", "null"]},
-        "response_ms_p95": {"type": ["number", "null"]},
-        "usage": {"type": "object"},
-        "cost_usd": {"type": "number"},
-        "errors": {"type": "array", "items": {"type": "object"}},
-    },
-    "required": ["call_sid", "status", "started_at", "cost_usd"],
-}
-CALL_DETAIL = {
-    "allOf": [
-        _ref("Call"),
-        {
-            "type": "object",
-            "properties": {
-                "transcript": {"type": "array", "items": {"type": "object"}},
-                "assessments": {"type": "array", "items": {"type": "object"}},
-                "report": {"type": ["object", "null"]},
-            },
-            "required": ["transcript", "assessments", "report"],
-        },
-    ]
-}
-ERASURE = {
-    "type": "object",
-    "properties": {
-        "erased": {"const": True},
-        "already_erased": {"type": "boolean"},
-        "erasure": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "interview_id": {"type": "string"},
-                "at": TIME,
-                "by": {"type": "string", "enum": ["api", "cli"]},
-                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-            },
-            "required": ["id", "interview_id", "at", "by", "counts"],
-        },
-        "interview": _ref("Interview"),
-    },
-    "required": ["erased", "already_erased", "erasure", "interview"],
-}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -186,25 +60,25 @@ DOCUMENT: dict[str, Any] = {
             "get": {
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document")},
+                "responses": {"200": json_body({"type": "object"}, "The OpenAPI 3.1 document")},
             }
         },
         "/api/calls": {
-            "get": _op(
+            "get": op(
                 "Calls, newest first, a page at a time",
                 {
-                    "200": _json(
+                    "200": json_body(
                         {
                             "type": "object",
                             "properties": {
-                                "calls": {"type": "array", "items": _ref("Call")},
+                                "calls": {"type": "array", "items": ref("Call")},
                                 "next": {"type": ["string", "null"]},
                             },
                             "required": ["calls", "next"],
                         },
                         "A page of calls and the cursor of the next (null on the last)",
                     ),
-                    **_errors(400, 401),
+                    **errors(400, 401),
                 },
                 parameters=[
                     {"name": "since", "in": "query", "schema": TIME},
@@ -225,10 +99,10 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/deliveries": {
-            "get": _op(
+            "get": op(
                 "The results webhook's events and their delivery state, newest first",
                 {
-                    "200": _json(
+                    "200": json_body(
                         {
                             "type": "object",
                             "properties": {
@@ -241,7 +115,7 @@ DOCUMENT: dict[str, Any] = {
                         },
                         "A page of events (never their data) and the cursor of the next",
                     ),
-                    **_errors(400, 401),
+                    **errors(400, 401),
                 },
                 parameters=[
                     {
@@ -261,9 +135,9 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/calls/{call_sid}": {
-            "get": _op(
+            "get": op(
                 "One call with its transcript, assessments and report",
-                {"200": _json(_ref("CallDetail"), "The call"), **_errors(401, 404)},
+                {"200": json_body(ref("CallDetail"), "The call"), **errors(401, 404)},
                 parameters=[
                     {
                         "name": "call_sid",
@@ -275,7 +149,7 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/calls/{call_sid}/recording": {
-            "get": _op(
+            "get": op(
                 "The call's recording (stereo FLAC: caller left, bot right), seekable by Range",
                 {
                     "200": {
@@ -290,8 +164,8 @@ DOCUMENT: dict[str, Any] = {
                             "audio/flac": {"schema": {"type": "string", "format": "binary"}}
                         },
                     },
-                    **_errors(400, 401, 404, 416),
-                    "409": _json(_ref("Error"), "The call is still being recorded"),
+                    **errors(400, 401, 404, 416),
+                    "409": json_body(ref("Error"), "The call is still being recorded"),
                 },
                 parameters=[
                     {
@@ -305,9 +179,9 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/interviews": {
-            "post": _op(
+            "post": op(
                 "Schedule an interview",
-                {"201": _json(_ref("Interview"), "The new interview"), **_errors(400, 401)},
+                {"201": json_body(ref("Interview"), "The new interview"), **errors(400, 401)},
                 requestBody={
                     "required": True,
                     "content": {
@@ -322,20 +196,20 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             ),
-            "get": _op(
+            "get": op(
                 "Interviews by scheduled time",
                 {
-                    "200": _json(
+                    "200": json_body(
                         {
                             "type": "object",
                             "properties": {
-                                "interviews": {"type": "array", "items": _ref("Interview")}
+                                "interviews": {"type": "array", "items": ref("Interview")}
                             },
                             "required": ["interviews"],
                         },
                         "The interviews",
                     ),
-                    **_errors(400, 401),
+                    **errors(400, 401),
                 },
                 parameters=[
                     {
@@ -348,14 +222,14 @@ DOCUMENT: dict[str, Any] = {
             ),
         },
         "/api/interviews/{interview_id}": {
-            "get": _op(
+            "get": op(
                 "One interview with its attempts",
-                {"200": _json(_ref("Interview"), "The interview"), **_errors(401, 404)},
+                {"200": json_body(ref("Interview"), "The interview"), **errors(401, 404)},
                 parameters=[INTERVIEW_ID],
             ),
-            "patch": _op(
+            "patch": op(
                 "Reschedule (any of the fields; not while it is being called)",
-                {"200": _json(_ref("Interview"), "The interview"), **_errors(400, 401, 404, 409)},
+                {"200": json_body(ref("Interview"), "The interview"), **errors(400, 401, 404, 409)},
                 parameters=[INTERVIEW_ID],
                 requestBody={
                     "required": True,
@@ -371,14 +245,14 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             ),
-            "delete": _op(
+            "delete": op(
                 "Cancel; with erase=true also erase the candidate's personal data",
                 {
-                    "200": _json(
-                        {"oneOf": [_ref("Interview"), _ref("Erasure")]},
+                    "200": json_body(
+                        {"oneOf": [ref("Interview"), ref("Erasure")]},
                         "The cancelled interview, or (erase=true) the erasure's audit row",
                     ),
-                    **_errors(400, 401, 404, 409),
+                    **errors(400, 401, 404, 409),
                 },
                 parameters=[
                     INTERVIEW_ID,

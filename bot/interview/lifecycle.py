@@ -9,6 +9,7 @@ a rule, and writes its decision in the same transaction (bot/store/interview_*.p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -224,7 +225,11 @@ def callback(
     call_status = changes.get("call_status", attempt.call_status)
     answered_by = changes.get("answered_by", attempt.answered_by)
     result = attempt.outcome
-    if attempt.outcome not in OURS and (call_status or answered_by):
+    # A machine's verdict also overrides `dropped`: no candidate was on the line to resume.
+    machine = (answered_by or "").startswith(("machine", "fax"))
+    if (attempt.outcome not in OURS or (attempt.outcome == "dropped" and machine)) and (
+        call_status or answered_by
+    ):
         result = outcome(call_status, answered_by)
         changes["outcome"] = result
     # A machine (or fax) verdict for a call whose stream is live: switch the call by REST
@@ -234,6 +239,9 @@ def callback(
     moved = _moved(interview, attempt.seq, result, policy, now)
     if moved is not None and moved.status == "completed" and attempt.stream == "connected":
         moved = None  # its stream is still ours: the bridge says how it ended (resume.py)
+    if moved is not None and attempt.outcome == "dropped" and result != "dropped" and interview:
+        since = interview.resume_since or now  # the window closes: a machine's talk is no history
+        moved = replace(moved, resume=(now - timedelta(seconds=1), since, interview.resumes))
     return CallbackDecision(
         result,
         changes,

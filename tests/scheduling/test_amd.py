@@ -80,7 +80,9 @@ async def test_the_stream_connects_at_answer_and_the_greeting_reaches_the_caller
         await fake.amd(call, "human")  # later: a person, as the greeting assumed
         await fake.status(call, "completed", duration=9)
         got = await interview(b, iv["id"])
-        assert got["status"] == "completed" and got["attempts"][0]["answered_by"] == "human"
+        # a person hung up before end_interview: dropped, to be called back and resumed
+        assert got["status"] == "retrying" and got["attempts"][0]["outcome"] == "dropped"
+        assert got["attempts"][0]["answered_by"] == "human"
         assert call.updates == []
 
 
@@ -197,7 +199,8 @@ async def test_a_machine_verdict_after_the_call_ended_corrects_the_record(
     tmp_path: Path,
 ) -> None:
     """The machine hung up before AMD spoke: no update (nothing to update), but the record says
-    a machine, and the interview Twilio reported `completed` is retried."""
+    a machine, and the interview, taken for a dropped call, is retried as voicemail (not
+    resumed: a machine's talk is no history)."""
     async with outbound(tmp_path) as (b, fake):
         iv = await schedule(b)
         call = await placed(fake)
@@ -206,7 +209,8 @@ async def test_a_machine_verdict_after_the_call_ended_corrects_the_record(
             await media.hangup()
         assert (await wait_ended(b.app_state.store, call.sid))["end_reason"] == "caller_hung_up"
         await fake.status(call, "completed", duration=6)
-        assert (await interview(b, iv["id"]))["status"] == "completed"
+        dropped = await interview(b, iv["id"])  # taken for a candidate who dropped: resumable
+        assert dropped["status"] == "retrying" and dropped["attempts"][0]["outcome"] == "dropped"
         await fake.amd(call, "machine_end_other")
         got = await interview(b, iv["id"])
         assert got["status"] == "retrying" and got["attempts"][0]["outcome"] == "voicemail"
@@ -252,5 +256,6 @@ async def test_a_human_or_unknown_verdict_mid_call_changes_nothing(tmp_path: Pat
             assert record["end_reason"] == EndReason.CALLER_HUNG_UP
             await fake.status(call, "completed", duration=40)
             got = await interview(b, iv["id"])
-            assert got["status"] == "completed"
+            # a candidate's hang-up before end_interview: dropped (resumable), not a machine
+            assert got["status"] == "retrying" and got["attempts"][0]["outcome"] == "dropped"
             assert got["attempts"][0]["answered_by"] == verdict
