@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import wraps
 
@@ -63,28 +63,33 @@ def _since(raw: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-@_authenticated
-async def list_calls(request: Request) -> Response:
-    """GET /api/calls?since=&status=&direction=&profile=&limit=&cursor= ->
-    {"calls": [...], "next": cursor|null}."""
-    params = request.query_params
+def paging(params: Mapping[str, str]) -> tuple[datetime | None, int]:
+    """A list route's `since` and `limit`; ValueError with the message naming the field."""
     since = None
     if params.get("since"):
         try:
             since = _since(params["since"])
         except ValueError:
-            return _error(400, "since: must be an ISO 8601 time like 2026-11-25T06:00:00Z")
+            raise ValueError("since: must be an ISO 8601 time like 2026-11-25T06:00:00Z") from None
+    raw = params.get("limit") or str(DEFAULT_LIMIT)
+    limit = int(raw) if raw.isdigit() else 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: must be an integer from 1 to {MAX_LIMIT}")
+    return since, limit
+
+
+@_authenticated
+async def list_calls(request: Request) -> Response:
+    """GET /api/calls?since=&status=&direction=&profile=&limit=&cursor= ->
+    {"calls": [...], "next": cursor|null}."""
+    params = request.query_params
+    try:
+        since, limit = paging(params)
+    except ValueError as exc:
+        return _error(400, str(exc))
     status = params.get("status") or None
     if status is not None and status not in CALL_STATUSES:
         return _error(400, f"status: must be one of {', '.join(CALL_STATUSES)}")
-    limit = DEFAULT_LIMIT
-    if params.get("limit"):
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_LIMIT:
-            return _error(400, f"limit: must be an integer from 1 to {MAX_LIMIT}")
     store: Store = request.app.state.store
     narrow = {name: params.get(name) or None for name in ("direction", "profile")}
     try:

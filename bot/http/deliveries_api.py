@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.http.calls_api import DEFAULT_LIMIT, MAX_LIMIT, _authenticated, _error, _since
+from bot.http.calls_api import _authenticated, _error, paging
 from bot.store.outbox import Outbox
 from bot.store.outbox_events import EVENT_TYPES
 from bot.store.outbox_tables import STATUSES
@@ -23,16 +23,10 @@ async def list_deliveries(request: Request) -> Response:
     kind = params.get("type") or None
     if kind is not None and kind not in EVENT_TYPES:
         return _error(400, f"type: must be one of {', '.join(EVENT_TYPES)}")
-    since = None
-    if params.get("since"):
-        try:
-            since = _since(params["since"])
-        except ValueError:
-            return _error(400, "since: must be an ISO 8601 time like 2026-11-25T06:00:00Z")
-    raw = params.get("limit") or str(DEFAULT_LIMIT)
-    limit = int(raw) if raw.isdigit() else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        return _error(400, f"limit: must be an integer from 1 to {MAX_LIMIT}")
+    try:
+        since, limit = paging(params)
+    except ValueError as exc:
+        return _error(400, str(exc))
     store = request.app.state.store
     if store is None:
         return _error(503, "no database: the call log is off")

@@ -13,9 +13,16 @@ from bot.interview.context import InterviewContext
 from bot.interview.decisions import Action, Attempt, Interview
 from bot.interview.outcomes import CallbackForm
 from bot.store.amd import record_verdict
-from bot.store.interview_db import InterviewDb, change_attempt, lock, move, read_attempt, take
+from bot.store.interview_db import (
+    InterviewDb,
+    change_attempt,
+    decide_for_call,
+    lock,
+    move,
+    read_attempt,
+    take,
+)
 from bot.store.interview_rows import context_of
-from bot.store.interview_tables import interview_attempts as attempts
 from bot.store.interview_tables import interviews
 from bot.store.store import record_answer
 
@@ -102,22 +109,8 @@ async def call_in(db: InterviewDb, interview_id: str, call_sid: str, instance: s
 
 async def call_in_ended(db: InterviewDb, interview_id: str, call_sid: str, *, failed: bool) -> None:
     """The inbound call of an interview ended: completed, or (our failure) retried."""
-    async with db.engine.begin() as conn:
-        row = await lock(conn, db.pg, interview_id)
-        query = sa.select(attempts).where(
-            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
-        )
-        att = (await conn.execute(query)).mappings().first()
-        if row is None or att is None:
-            return
-        now = db.now()
-        decision = lifecycle.call_in_ended(
-            Interview.of(row), Attempt.of(att), failed=failed, policy=db.policy, now=now
-        )
-        if decision is None:
-            return
-        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
-        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+    await decide_for_call(db, interview_id, call_sid, lambda iv, att, now: lifecycle.call_in_ended(
+        iv, att, failed=failed, policy=db.policy, now=now))  # fmt: skip
 
 
 async def call_unheard(
@@ -125,18 +118,5 @@ async def call_unheard(
 ) -> None:
     """A call of an interview ended with the candidate unheard (no_response, one_way_audio):
     the attempt says so and the interview is retried (lifecycle.unheard)."""
-    async with db.engine.begin() as conn:
-        row = await lock(conn, db.pg, interview_id)
-        query = sa.select(attempts).where(
-            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
-        )
-        att = (await conn.execute(query)).mappings().first()
-        if row is None or att is None:
-            return
-        now = db.now()
-        decision = lifecycle.unheard(Interview.of(row), Attempt.of(att), reason,
-                                     inbound=inbound, policy=db.policy, now=now)  # fmt: skip
-        if decision is None:
-            return
-        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
-        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+    await decide_for_call(db, interview_id, call_sid, lambda iv, att, now: lifecycle.unheard(
+        iv, att, reason, inbound=inbound, policy=db.policy, now=now))  # fmt: skip

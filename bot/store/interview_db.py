@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.interview.decisions import AttemptChanges, Take, Transition
+from bot.interview.decisions import Attempt, AttemptChanges, Decision, Interview, Take, Transition
 from bot.interview.schedule import RetryPolicy
 from bot.store.interview_tables import interview_attempts as attempts
 from bot.store.interview_tables import interviews
@@ -144,3 +144,29 @@ async def move(
             outcome=outcome,
             next_attempt_at=iso(transition.next_attempt_at),
         )
+
+
+CallRule = Callable[[Interview, Attempt, datetime], Decision | None]
+
+
+async def decide_for_call(
+    db: InterviewDb, interview_id: str, call_sid: str, rule: CallRule, *, streamed: bool = False
+) -> Decision | None:
+    """Lock the interview, find the attempt of this call (`streamed`: only while its stream is
+    connected), and write what `rule` decides for them, in one transaction; the decision, or
+    None when there was nothing to decide."""
+    async with db.engine.begin() as conn:
+        row = await lock(conn, db.pg, interview_id)
+        query = sa.select(attempts).where(
+            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
+        )
+        att = (await conn.execute(query)).mappings().first()
+        if row is None or att is None or (streamed and att["stream"] != "connected"):
+            return None
+        now = db.now()
+        decision = rule(Interview.of(row), Attempt.of(att), now)
+        if decision is None:
+            return None
+        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
+        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+        return decision

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 import structlog
 
 from bot.interview import resume
-from bot.interview.decisions import Attempt, Interview
-from bot.store.interview_db import InterviewDb, change_attempt, lock, move, read
-from bot.store.interview_tables import interview_attempts as attempts
+from bot.interview.decisions import Attempt, Decision, Interview
+from bot.store.interview_db import InterviewDb, decide_for_call, read
 from bot.store.tables import call_assessments, call_turns, calls
 
 log = structlog.get_logger(__name__)
@@ -30,29 +29,15 @@ async def call_dropped(
     """The interview's call ended for `reason`: if that leaves it resumable (see
     bot/interview/resume.py), its attempt is `dropped` and the interview `retrying`, called
     back soon. False when it does not (the usual rules apply)."""
-    async with db.engine.begin() as conn:
-        row = await lock(conn, db.pg, interview_id)
-        query = sa.select(attempts).where(
-            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
-        )
-        att = (await conn.execute(query)).mappings().first()
-        if row is None or att is None:
-            return False
-        now = db.now()
-        decision = resume.dropped(
-            Interview.of(row),
-            Attempt.of(att),
-            reason=reason,
-            call_started=call_started,
-            remaining_s=remaining_s,
-            inbound=inbound,
-            policy=db.policy,
-            now=now,
-        )
-        if decision is None:
-            return False
-        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
-        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+
+    def rule(iv: Interview, att: Attempt, now: datetime) -> Decision | None:
+        return resume.dropped(iv, att, reason=reason, call_started=call_started,
+                              remaining_s=remaining_s, inbound=inbound, policy=db.policy,
+                              now=now)  # fmt: skip
+
+    decision = await decide_for_call(db, interview_id, call_sid, rule)
+    if decision is None:
+        return False
     again = decision.interview.next_attempt_at if decision.interview else None
     log.info("interview.call_dropped", interview_id=interview_id, call_sid=call_sid,
              reason=reason, call_back_at=again and again.isoformat())  # fmt: skip
@@ -61,18 +46,8 @@ async def call_dropped(
 
 async def stream_ended(db: InterviewDb, interview_id: str, call_sid: str) -> None:
     """A dialed call's stream ended without a drop: the interview moves on (resume.stream_ended)."""
-    async with db.engine.begin() as conn:
-        row = await lock(conn, db.pg, interview_id)
-        query = sa.select(attempts).where(
-            attempts.c.interview_id == interview_id, attempts.c.call_sid == call_sid
-        )
-        att = (await conn.execute(query)).mappings().first()
-        if row is None or att is None or att["stream"] != "connected":
-            return
-        now = db.now()
-        decision = resume.stream_ended(Interview.of(row), Attempt.of(att), db.policy, now)
-        await change_attempt(conn, interview_id, att["seq"], decision.attempt)
-        await move(conn, interview_id, decision.interview, now, outcome=decision.outcome)
+    await decide_for_call(db, interview_id, call_sid, lambda iv, att, now: resume.stream_ended(
+        iv, att, db.policy, now), streamed=True)  # fmt: skip
 
 
 async def resumption(db: InterviewDb, interview_id: str, call_sid: str) -> resume.Resumption | None:
