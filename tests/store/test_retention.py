@@ -22,6 +22,7 @@ from bot.store.code_failures import CodeFailures
 from bot.store.erasure import UnknownInterview, erase_interview
 from bot.store.interview_tables import interview_attempts
 from bot.store.interviews import InterviewStore
+from bot.store.outbox_events import enable as enable_outbox
 from bot.store.retention import Retention
 from bot.sweeper import sweep_once
 from tests.support import make_settings
@@ -166,7 +167,10 @@ class World:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     async with database(request.param, tmp_path) as open_store:
-        yield World(await open_store(), FakeClock(T0 - timedelta(hours=1)), tmp_path)
+        store = await open_store()
+        # The results webhook on: its outbox holds the report and the name (erased with them)
+        enable_outbox(store.engine, "https://bot.example.com")
+        yield World(store, FakeClock(T0 - timedelta(hours=1)), tmp_path)
 
 
 async def test_retention_erases_what_is_older_than_the_days_and_keeps_counts(world: World) -> None:
@@ -211,6 +215,7 @@ async def test_retention_erases_what_is_older_than_the_days_and_keeps_counts(wor
             "interview_attempts.error_message",
             "journal/CAnew.jsonl.bad",
             "recording CAnew",
+            "webhook_outbox.payload",  # her call.ended event, 45 days old: kept
         }
     )
     call = await world.store.get_call("CAold")
