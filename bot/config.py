@@ -251,7 +251,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         voice_live_voice=voice,
         audio_format=choice(env, "AUDIO_FORMAT", AUDIO_FORMATS, "pcm16"),
         database_url=database_url,
-        api_token=env.get("API_TOKEN", "").strip() or None,
+        # Development mode (loopback only) signs /api and the console in with the local auth
+        # token when API_TOKEN is unset, so `make run` has a usable console; elsewhere unset
+        # means every /api request is refused.
+        api_token=env.get("API_TOKEN", "").strip() or (auth_token if dev_mode else None),
         console_auth=choice(env, "CONSOLE_AUTH", ("token", "easyauth"), "token"),
         log_format=choice(env, "LOG_FORMAT", LOG_FORMATS, "console" if dev_mode else "json"),
         log_level=choice(env, "LOG_LEVEL", LOG_LEVELS, "info"),

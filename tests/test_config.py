@@ -39,6 +39,11 @@ def test_dev_mode_makes_a_local_token_once_and_listens_on_loopback(tmp_path: Pat
     assert (tmp_path / "dev_auth_token").stat().st_mode & 0o077 == 0
     assert a.public_url == "http://127.0.0.1:8080" and a.stream_url.startswith("ws://")
     assert a.voice_live_endpoint is None and a.log_format == "console"
+    # `make run`'s console and /api take the same local token; API_TOKEN still wins, and
+    # outside development mode an unset API_TOKEN refuses every /api request
+    assert a.api_token == a.twilio_auth_token
+    assert load_settings({"DATA_DIR": str(tmp_path), "API_TOKEN": "mine"}).api_token == "mine"
+    assert load_settings({**PROD, "DATA_DIR": str(tmp_path)}).api_token is None
 
 
 @pytest.mark.parametrize(

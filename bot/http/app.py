@@ -149,6 +149,9 @@ def create_app(settings: Settings, *, credential: AsyncCredential | None = None)
                 dev_mode=settings.dev_mode,
                 audio_format=settings.audio_format,
             )
+            if settings.dev_mode and settings.api_token == settings.twilio_auth_token:
+                log.info("console.signin", url=f"{settings.public_url}/console",
+                         token_file=str(settings.data_dir / "dev_auth_token"))  # fmt: skip
             yield
         log.info("service.stopped")
 
