@@ -114,4 +114,5 @@ def production(env: Mapping[str, str]) -> dict[str, object]:
         "applicationinsights_connection_string": connection,
         "azure_client_id": env.get("AZURE_CLIENT_ID", "").strip() or None,
         "twiml_dir": Path(env.get("TWIML_DIR", "").strip() or "twiml"),
+        "slow_callback_ms": number(env, "SLOW_CALLBACK_MS", 5.0, 0, 1000),  # 0: off
     }
