@@ -17,7 +17,7 @@ DEFAULT_DRAIN_TIMEOUT_S = 540.0
 # One process saturated between 50 and 60 calls on the slowest benchmark run
 # (docs/benchmarks.md): 40 leaves headroom for
 # webhooks, the database and garbage collection on the same core.
-DEFAULT_MAX_CONCURRENT_CALLS = 40
+DEFAULT_MAX_CONCURRENT_CALLS = 60  # docs/deploy.md, "Capacity and scaling" (issue 18)
 
 
 @dataclass(frozen=True)
