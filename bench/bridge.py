@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from bench.bridge_report import (
+    DELTA_MS,
+    RAMP_PER_S,
+    SETTLE_S,
+    fmt_ms,
+    name_of,
+    notes,
+    per_call,
+    render,
+    worst_p99,
+)
+from bench.proc import rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -27,20 +42,24 @@ class Run:
     target: str  # "bot" or "relay" (the loopback baseline)
     calls: int
     window_s: float
+    recording: str = "notice"  # the bot's RECORDING (its default: every call recorded)
 
 
 RUNS = (
     Run("bot", 1, 8.0),
     Run("bot", 50, 12.0),
+    Run("bot", 100, 12.0),
     Run("bot", 200, 15.0),
+    Run("bot", 50, 12.0, recording="off"),
+    Run("bot", 100, 12.0, recording="off"),
     Run("relay", 1, 8.0),
     Run("relay", 50, 12.0),
+    Run("relay", 100, 12.0),
     Run("relay", 200, 15.0),
 )
-RAMP_PER_S = 20.0
-SETTLE_S = 3.0
-DELTA_MS = 100
-PACED_MS = 450  # caller-side buffer near the bot's default PLAYOUT_AHEAD_MS (500): paced
+CAPACITY_P99_MS = 20.0  # "calls one process holds": both directions' p99 at or under this
+CAPACITY_STEP = 10  # the search stops when the bracket is this narrow (calls)
+CAPACITY_RUNS = 3  # at most this many extra runs to narrow the bracket
 
 
 def free_port() -> int:
@@ -53,6 +72,33 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def loop_lag_buckets(port: int) -> dict[float, float]:
+    """The bot's bot_event_loop_lag_seconds histogram (cumulative count per bucket bound)."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    buckets: dict[float, float] = {}
+    for match in re.finditer(
+        r'^bot_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M
+    ):
+        buckets[float(match.group(1))] = float(match.group(2))
+    return buckets
+
+
+def lag_p99(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The bucket bound (ms) that holds the 99th percentile of the samples taken in between."""
+    if not after:
+        return None
+    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = counts[-1][1]
+    if total <= 0:
+        return None
+    for le, count in counts:
+        if count >= 0.99 * total:
+            return le * 1000
+    return None
 
 
 def machine_ticks() -> tuple[int, int, int]:
@@ -117,6 +163,7 @@ def measure(run: Run) -> dict[str, Any]:
                     "LOG_LEVEL": "warning",
                     "LOG_FORMAT": "json",
                     "DATA_DIR": tmp,
+                    "RECORDING": run.recording,
                     # The benchmark measures where one process saturates: no capacity limit.
                     "MAX_CONCURRENT_CALLS": "10000",
                 }
@@ -133,10 +180,13 @@ def measure(run: Run) -> dict[str, Any]:
                 pass
             t0, bot0, load0 = time.monotonic(), cpu_seconds(target.pid), cpu_seconds(load.pid)
             m0 = machine_ticks()
+            lag0 = loop_lag_buckets(port) if run.target == "bot" else {}
             while (line := _line(load.stdout, deadline, load)) != "window-end":
                 pass
             t1, bot1, load1 = time.monotonic(), cpu_seconds(target.pid), cpu_seconds(load.pid)
             m1 = machine_ticks()
+            rss = rss_mb(target.pid)
+            lag1 = loop_lag_buckets(port) if run.target == "bot" else {}
             logged = errors.stat().st_size  # what the target logged up to the window's end
             while not (line := _line(load.stdout, deadline, load)).startswith("result "):
                 pass
@@ -157,143 +207,82 @@ def measure(run: Run) -> dict[str, Any]:
     seconds = t1 - t0
     result.update(
         target=run.target,
+        recording=run.recording,
         seconds=seconds,
         target_cpu=bot1 - bot0,
         load_cpu=load1 - load0,
         cpu_per_call_minute=(bot1 - bot0) / (result["calls"] * seconds / 60),
         machine_busy=(m1[0] - m0[0]) / TICK / seconds,  # cores' worth, all processes
         machine_steal=(m1[2] - m0[2]) / TICK / seconds,
+        rss_mb=rss,
+        target_lag_p99=lag_p99(lag0, lag1),
         log_lines=len(log_lines),
         log_sample=log_lines[:3],
     )
     return result
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return ">1000" if value == float("inf") else f"{value:.1f}"
-
-
-def _shares(r: dict[str, Any]) -> tuple[float, float]:
-    """Fractions of the offered caller audio and model audio relayed within the window."""
-    offered_ms = r["calls"] * r["seconds"] * 1000
-    return r["in_relayed_window"] * 20 / offered_ms, r["out_relayed_ms"] / offered_ms
-
-
-def _name(r: dict[str, Any]) -> str:
-    return "bot" if r["target"] == "bot" else "echo relay (baseline)"
-
-
-def render(results: list[dict[str, Any]]) -> str:
-    rows = [
-        "| process under test | calls | inbound p50 / p99 ms | outbound p50 / p99 ms "
-        "| CPU-s per call-minute | CPU % of one core | load-generator CPU % of one core "
-        "| audio relayed in real time (in / out) | frames measured (in / out) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for r in results:
-        share_in, share_out = _shares(r)
-        rows.append(
-            f"| {_name(r)} | {r['calls']} | {_ms(r['in_p50'])} / {_ms(r['in_p99'])} "
-            f"| {_ms(r['out_p50'])} / {_ms(r['out_p99'])} | {r['cpu_per_call_minute']:.2f} "
-            f"| {100 * r['target_cpu'] / r['seconds']:.0f} "
-            f"| {100 * r['load_cpu'] / r['seconds']:.0f} "
-            f"| {100 * share_in:.0f} % / {100 * share_out:.0f} % "
-            f"| {r['in_n'] + r['lost_in']} / {r['out_n'] + r['lost_out']} |"
-        )
-    return "\n".join(rows)
-
-
-def _describe_log(line: str) -> str:
-    """A log line, short: its event and the start of its error, if it is JSON."""
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return f"`{line[:120]}`"
-    error = str(entry.get("error") or entry.get("reason") or "").split("\n", 1)[0][:120]
-    return f"`{entry.get('level')} {entry.get('event')}` {error}".rstrip()
-
-
-def notes(results: list[dict[str, Any]]) -> str:
-    seen = {r["calls"]: r["seconds"] for r in results}
-    windows = ", ".join(f"{calls} call(s): {secs:.0f} s" for calls, secs in seen.items())
-    lines = [
-        f"- How: `bench/bridge_load.py` runs in its own process with both fakes on one "
-        f"event-loop clock: FakeTwilioCall streams a 20 ms μ-law frame every 20 ms, "
-        f"FakeVoiceLive speaks without pause (back-to-back 5 s responses in {DELTA_MS} ms "
-        f"PCM16 24 kHz deltas at real time, speed=1.0, so pacing never holds audio back). The "
-        f"bot (`python -m bot serve`, one uvicorn process) runs in another. Calls are opened at "
-        f"{RAMP_PER_S:g}/s and measured over a window ({windows}) starting {SETTLE_S:g} s "
-        f"after the last call is up.",
-        "- Inbound = caller media frame sent → its append received by the fake Voice Live "
-        "(k-th frame ↔ k-th append); outbound = audio delta sent → first Twilio media message "
-        "carrying its bytes (by cumulative μ-law bytes). Frames still undelivered 1 s after "
-        "the window count as infinitely late (>1000). CPU = utime+stime from /proc over the "
-        "window; per call-minute = CPU-s / (calls x window minutes).",
-        "- Nothing is subtracted: figures include two loopback WebSocket hops and the load "
-        "generator's own scheduling. The echo-relay rows (a minimal websockets relay in its own "
-        "process: JSON in → JSON out, no transcoding, pacing or marks) show that floor.",
-    ]
-    for r in results:
-        if r["target"] == "bot" and r["max_buffered_ms"] >= PACED_MS:
-            lines.append(
-                f"- Paced: at {r['calls']} call(s) the caller-side buffer reached "
-                f"{r['max_buffered_ms']:.0f} ms, the bot's PLAYOUT_AHEAD_MS cap, so pacing held "
-                f"audio back after all: the bot fell behind real time at some point (e.g. in the "
-                f"ramp), and since pacing releases audio only as fast as it plays, a model that "
-                f"sends in real time never lets that backlog drain. Outbound figures there are "
-                f"playout delay the caller hears, not relay cost."
-            )
-        share_in, share_out = _shares(r)
-        if min(share_in, share_out) >= 0.95:
-            continue
-        nominal_frames = r["calls"] * r["seconds"] / 0.02
-        made_in = r["in_sent_window"] / nominal_frames
-        made_out = r["out_sent_window"] * DELTA_MS / 20 / nominal_frames
-        relayed_min = r["in_relayed_window"] * 0.02 / 60
-        per_relayed = r["target_cpu"] / relayed_min if relayed_min else float("nan")
-        lines.append(
-            f"- Saturated: {_name(r)} x {r['calls']}. The load generator itself produced only "
-            f"{100 * made_in:.0f} % of the caller frames and {100 * made_out:.0f} % of the model "
-            f"deltas due in the window ({100 * r['load_cpu'] / r['seconds']:.0f} % of a core, "
-            f"event-loop lag p99 {_ms(r['lag_p99'])} ms), and the process under test relayed "
-            f"{100 * share_in:.0f} % / {100 * share_out:.0f} % of the due audio in real time "
-            f"({100 * r['target_cpu'] / r['seconds']:.0f} % of a core; "
-            f"{per_relayed:.2f} CPU-s per minute of caller audio it did relay). The machine was "
-            f"{r['machine_busy']:.2f} of {os.cpu_count()} cores busy (steal "
-            f"{r['machine_steal']:.2f}, other tenants included). At this load the latencies are "
-            f"queueing and the generator's share cannot be separated; splitting the generator "
-            f"across processes cannot help on {os.cpu_count()} cores: measuring this needs a "
-            f"bigger machine or the generator on another host."
-        )
-    trouble = [
-        r for r in results
-        if r["protocol_errors"] or r["internal_errors"] or r["closed"] or r["negative"]
-        or r["log_lines"]
-    ]  # fmt: skip
-    for r in trouble:
-        first = _describe_log(r["log_sample"][0]) if r["log_sample"] else ""
-        lines.append(
-            f"- {_name(r)} x {r['calls']}: protocol errors {r['protocol_errors']}, fake crashes "
-            f"{r['internal_errors']}, calls closed {r['closed']}, {r['log_lines']} warning/error "
-            f"log lines in the window (first: {first})."
-        )
-    return "\n".join(lines)
+def capacity(results: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The largest number of calls with both p99s ≤ CAPACITY_P99_MS: bracketed by the measured
+    points, then narrowed by bisection (at most CAPACITY_RUNS runs, to CAPACITY_STEP calls)."""
+    bot = sorted((r for r in results if name_of(r) == "bot"), key=lambda r: r["calls"])
+    good = [r["calls"] for r in bot if worst_p99(r) <= CAPACITY_P99_MS]
+    bad = [r["calls"] for r in bot if worst_p99(r) > CAPACITY_P99_MS]
+    lo = max((n for n in good if not bad or n < min(bad)), default=0)
+    hi = min((n for n in bad if n > lo), default=None)
+    extra: list[dict[str, Any]] = []
+    while hi is not None and hi - lo > CAPACITY_STEP and len(extra) < CAPACITY_RUNS:
+        mid = max(lo + 1, min(hi - 1, round((lo + hi) / 2 / CAPACITY_STEP) * CAPACITY_STEP))
+        print(f"bench.bridge: capacity search: bot x {mid} calls", file=sys.stderr, flush=True)
+        r = measure(Run("bot", mid, 12.0))
+        print(f"bench.bridge: {json.dumps(r)}", file=sys.stderr, flush=True)
+        extra.append(r)
+        if worst_p99(r) <= CAPACITY_P99_MS:
+            lo = mid
+        else:
+            hi = mid
+    tried = ", ".join(
+        f"{r['calls']} → {fmt_ms(r['in_p99'])} / {fmt_ms(r['out_p99'])} ms" for r in extra
+    )
+    if hi is None:
+        verdict = f"at least {lo} (the largest load measured held)"
+    else:
+        verdict = f"{lo} (held p99 ≤ {CAPACITY_P99_MS:g} ms each way; {hi} did not)"
+    text = (
+        f"- **Capacity: one process holds {verdict}.** How: the measured points bracket the "
+        f"figure (largest count whose inbound and outbound p99 were both ≤ "
+        f"{CAPACITY_P99_MS:g} ms, smallest above it that missed), then bisection on multiples "
+        f"of {CAPACITY_STEP} calls, one 12 s run per point, at most {CAPACITY_RUNS} runs"
+        + (f" (p99 in / out: {tried})" if tried else "")
+        + ". One run per point on a shared machine: read it as ± one step."
+    )
+    return text, extra
 
 
 def run() -> str:
     """Measure every configuration; the Markdown section for docs/benchmarks.md."""
     results = []
     for cfg in RUNS:
-        print(f"bench.bridge: {cfg.target} x {cfg.calls} calls", file=sys.stderr, flush=True)
+        print(f"bench.bridge: {cfg.target} x {cfg.calls} calls (RECORDING={cfg.recording})",
+              file=sys.stderr, flush=True)  # fmt: skip
         results.append(measure(cfg))
         print(f"bench.bridge: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
+    found, extra = capacity(results)
+    shown = sorted(results + extra, key=lambda r: (r["target"] != "bot", name_of(r), r["calls"]))
     return (
         "## Call bridge\n\n"
-        "Latency the bot adds to each 20 ms frame in each direction, and its CPU cost, with "
-        "the fakes in a separate process. Aim: p99 < 5 ms at 200 calls, < 0.3 CPU-s per "
-        "call-minute.\n\n" + render(results) + "\n\n" + notes(results) + "\n"
+        "Latency the bot adds to each 20 ms frame in each direction, its CPU cost and memory, "
+        "with the fakes in a separate process. Targets (issue 18): at 100 calls p99 ≤ 5 ms "
+        "and max ≤ 25 ms each way; ≤ 0.25 CPU-s per call-minute at 50 and 100 calls (within "
+        "1.5x the echo floor); RSS ≤ 90 MB at 100 calls.\n\n"
+        + render(shown)
+        + "\n\n"
+        + found
+        + "\n"
+        + per_call(results)
+        + "\n"
+        + notes(shown)
+        + "\n"
     )
 
 

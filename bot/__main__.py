@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 from bot import softphone as phone
@@ -70,6 +71,11 @@ def serve(args: argparse.Namespace) -> int:
     server = DrainingServer(
         config, lambda: getattr(app.state, "services", None), settings.drain_timeout_s
     )
+    # What is imported by now (~100k functions, types, modules) lives as long as the process:
+    # frozen out of the collector's sight, a full collection under load scans the calls' own
+    # objects only instead of holding every call's audio for 60-80 ms (issue 18).
+    gc.collect()
+    gc.freeze()
     server.run()
     return 1 if server.forced else 0
 

@@ -78,6 +78,7 @@ class Settings:
     applicationinsights_connection_string: str | None = None
     azure_client_id: str | None = None
     twiml_dir: Path = Path("twiml")
+    slow_callback_ms: float = 5.0  # a loop callback this long is logged with its stack; 0: off
     profiles_dir: Path = PROJECT_PROFILES
     default_profile: str = "practice"
     inbound_require_code: bool = False

@@ -14,10 +14,9 @@ from bot.config_values import ConfigError, choice, http_url, number
 # timeout a wrap-up takes at most 45 s (bot/call/core.py WRAP_UP_TIMEOUT_S), then Twilio's
 # <Connect action> is awaited for 5 s: 60 s are left for that and a margin.
 DEFAULT_DRAIN_TIMEOUT_S = 540.0
-# One process saturated between 50 and 60 calls on the slowest benchmark run
-# (docs/benchmarks.md): 40 leaves headroom for
-# webhooks, the database and garbage collection on the same core.
-DEFAULT_MAX_CONCURRENT_CALLS = 40
+# One process held 80 calls with the added latency's p99 <= 20 ms each way (docs/benchmarks.md,
+# issue 18); 60 leaves a quarter for webhooks, the database and a slower vCPU (docs/deploy.md).
+DEFAULT_MAX_CONCURRENT_CALLS = 60
 
 
 @dataclass(frozen=True)
@@ -114,4 +113,5 @@ def production(env: Mapping[str, str]) -> dict[str, object]:
         "applicationinsights_connection_string": connection,
         "azure_client_id": env.get("AZURE_CLIENT_ID", "").strip() or None,
         "twiml_dir": Path(env.get("TWIML_DIR", "").strip() or "twiml"),
+        "slow_callback_ms": number(env, "SLOW_CALLBACK_MS", 5.0, 0, 1000),  # 0: off
     }

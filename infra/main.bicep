@@ -38,7 +38,7 @@ param apiToken string
 param postgresAdminPassword string
 
 @description('Calls one replica takes before it answers "busy" (MAX_CONCURRENT_CALLS).')
-param maxConcurrentCalls int = 40
+param maxConcurrentCalls int = 60 // docs/deploy.md, "Capacity and scaling"
 
 @minValue(1)
 @description('Most replicas the app scales out to.')

@@ -293,7 +293,8 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
         {
           name: 'bot'
           image: empty(imageName) ? 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest' : imageName
-          // One bot process uses one core: 40 calls at 1.1 CPU-s per call-minute (docs/benchmarks.md)
+          // One bot process, one core: 60 calls at ~0.35 CPU-s per call-minute use ~0.35 of it; the
+          // latency tail, not the CPU, sets the capacity (docs/deploy.md, "Capacity and scaling")
           resources: { cpu: json('1.0'), memory: '2Gi' }
           // The secretRef lines name Container Apps secrets (no values): CKV_SECRET_6 is a false positive.
           env: [

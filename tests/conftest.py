@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from tests import contract
 from tests.contract.twilio import check_twiml
@@ -117,3 +118,13 @@ def _contract(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     found = contract.take()
     if found and not _exempt(request.node):
         pytest.fail(f"after the test: {contract.report(found)}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """Logging as each test found it: a test that configures it (a CLI's warning level) must
+    not hide info lines from the next test's capture_logs, now that the bound logger filters
+    by level itself (bot/observability/logs.py)."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -74,7 +74,8 @@ class CallCore:
         self.end_deadline: float | None = None  # while playing out: hang up by then
         # response times and the transcript
         self.inbound_ms = 0.0
-        self.inbound_clock: deque[tuple[float, float]] = deque(maxlen=3000)  # (audio ms, time)
+        # (audio ms, time): 10 s back, far more than speech_stopped lags behind the audio
+        self.inbound_clock: deque[tuple[float, float]] = deque(maxlen=500)
         self.speech_began: dict[str, float] = {}
         self.awaiting_since: float | None = None
         # keys and tools

@@ -32,6 +32,7 @@ from bot.interview.session import call_session
 from bot.observability import telemetry
 from bot.observability.logs import SCRUBBER
 from bot.observability.looplag import watch_loop
+from bot.observability.stalls import watch_stalls
 from bot.runtime import Runtime, build_runtime
 from bot.scheduling.setup import start_dialer, stop_dialer
 from bot.store import Store, database_url
@@ -98,6 +99,7 @@ async def _start(
     stack.push_async_callback(runtime.sessions.close)
     stack.push_async_callback(stop_dialer, runtime.dialer)
     _own(stack, watch_loop(runtime.metrics.loop_lag_seconds), "loop_lag")
+    _own(stack, watch_stalls(settings.slow_callback_ms, runtime.metrics.slow_callbacks), "stalls")
     # Call records journaled while the database was down: now (start-up), then as it returns
     _own(stack, runtime.journal.run(store), "journal_replayer")
     start_dialer(runtime.dialer, settings)

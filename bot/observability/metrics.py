@@ -86,6 +86,10 @@ class Metrics:
             "every call's audio waited behind (bot/observability/looplag.py)",
             buckets=LAG_BUCKETS, registry=r,
         )  # fmt: skip
+        self.slow_callbacks = Counter(
+            "bot_event_loop_slow_callbacks", "Times the event loop was held SLOW_CALLBACK_MS or "
+            "longer (bot/observability/stalls.py)", registry=r,
+        )  # fmt: skip
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,8 +20,11 @@ from bot.recording.mixer import RATE, Mixer
 log = structlog.get_logger("bot.recording")
 
 MAX_PENDING = 1500  # items waiting for the writer thread: ~15 s of both sides
-WAKE_S = 0.25  # the writer thread drains what is pending this often
+WAKE_S = 1.0  # the writer thread drains what is pending this often (issue 18: 4x fewer wake-ups)
 FLUSH_S = 2.0  # encoded audio is handed to the sink this often: what a crash may lose
+# FLAC level 0 (fixed blocks, no LPC search): ~7 KB of encoder state per call instead of
+# ~370 KB at libsndfile's default, and half its CPU, for files ~11% larger (issue 18).
+FLAC_LEVEL = 0.0
 CLOSE_TIMEOUT_S = 20.0  # the end of the call waits this long for the last write and upload
 
 _CALLER, _BOT, _CLEAR = 0, 1, 2
@@ -180,7 +183,8 @@ class CallRecording:
         self.sink.path.parent.mkdir(parents=True, exist_ok=True)
         frames = 0
         with soundfile.SoundFile(self.sink.path, "w", samplerate=RATE, channels=2,
-                                 format="FLAC", subtype="PCM_16") as out:  # fmt: skip
+                                 format="FLAC", subtype="PCM_16",
+                                 compression_level=FLAC_LEVEL) as out:  # fmt: skip
             flushed_at = time.monotonic()
             while not self._stop.wait(WAKE_S):
                 self._drain()

@@ -28,7 +28,7 @@ async def test_readyz_is_ready_with_the_database_reachable(tmp_path: Path) -> No
             ready = await client.get("/readyz")
             health = await client.get("/healthz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "active_calls": 0, "max_concurrent_calls": 40,
+    assert ready.json() == {"status": "ready", "active_calls": 0, "max_concurrent_calls": 60,
                             "at_capacity": False, "draining": False}  # fmt: skip
     assert health.status_code == 200 and health.json()["status"] == "ok"
 

@@ -48,3 +48,29 @@ def test_json_lines_carry_bound_call_context(capsys: pytest.CaptureFixture[str])
     assert lines[0]["stream_sid"] == "MZ1" and lines[0]["key_used"] == "***"
     assert lines[1]["event"] == "plain stdlib line +1******0123"
     assert lines[1]["level"] == "warning"
+
+
+class _Watched(dict):
+    """A field value that notes when a processor (the scrubber) looks into it."""
+
+    seen = 0
+
+    def items(self):  # type: ignore[no-untyped-def]
+        _Watched.seen += 1
+        return super().items()
+
+
+def test_lines_below_the_level_are_never_built(capsys: pytest.CaptureFixture[str]) -> None:
+    """At info, a debug call is a no-op at the bound logger: no processor runs (issue 18)."""
+    configure("json", "info")
+    try:
+        log = structlog.get_logger("t").bind(call_sid="CA1")
+        _Watched.seen = 0
+        log.debug("voicelive.event_ignored", detail=_Watched(kind="x"))
+        skipped = _Watched.seen
+        log.info("call.started", detail=_Watched(kind="y"))
+        lines = [json.loads(x) for x in capsys.readouterr().err.strip().splitlines()]
+    finally:
+        configure("console", "info")
+    assert skipped == 0
+    assert _Watched.seen == 1 and [x["event"] for x in lines] == ["call.started"]
