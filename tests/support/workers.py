@@ -14,6 +14,9 @@ import pytest
 # Tests taking 3 s or more (real time over real sockets), slowest first, by function name (so
 # they keep their place when moved), from `pytest --durations=0`; refresh it when it drifts.
 # Order only: a test missing here runs after these, a name matching nothing is ignored.
+# test_pacing_keeps_twilio_about_half_a_second_ahead_without_gaps is left out on purpose: it
+# asserts sub-frame pacing, and beside the local-engine tests' speech synthesis at the start
+# it once saw a gap on a 2-core machine; later it runs among short tests.
 SLOWEST_FIRST: tuple[str, ...] = (
     "test_a_cough_and_an_mm_hmm_do_not_interrupt_the_interviewer",
     "test_a_key_but_no_voice_is_ended_as_one_way_audio",
@@ -54,7 +57,6 @@ SLOWEST_FIRST: tuple[str, ...] = (
     "test_a_wrap_up_while_a_new_session_is_being_set_up_still_gets_its_closing_line",
     "test_a_session_stalling_mid_answer_is_replaced_and_the_answer_heard_again",
     "test_sessions_that_expire_with_no_turn_boundary_in_sight_are_replaced_each_time",
-    "test_pacing_keeps_twilio_about_half_a_second_ahead_without_gaps",
     "test_two_dialers_200_due_interviews_each_dialed_exactly_once",
     "test_a_stuck_interview_is_swept_once_by_two_replicas",
     "test_time_limit_outlasts_the_longest_interview_and_its_wrap_up",
