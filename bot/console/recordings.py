@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.recording.ranges import Unsatisfiable, byte_range
+
 MAX_WAVEFORM_BYTES = 64 * 1024 * 1024  # a longer recording gets no waveform (the player works)
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @dataclass(frozen=True)
@@ -51,24 +51,6 @@ def recordings_of(request: Request) -> Recordings | None:
     return found if hasattr(found, "stat") and hasattr(found, "read") else None
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, end) of a single `Range: bytes=a-b` header; None for the whole file; ValueError
-    when it cannot be satisfied."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or match.groups() == ("", ""):
-        raise ValueError(header)
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        start, end = max(size - int(last), 0), size
-    else:
-        start, end = int(first), min(int(last) + 1, size) if last else size
-    if start >= size or start >= end:
-        raise ValueError(header)
-    return start, end
-
-
 async def serve(store: Recordings, call_sid: str, range_header: str | None) -> Response:
     """The recording (or the asked-for range of it) for the player; 404 if there is none."""
     info = await store.stat(call_sid)
@@ -76,13 +58,13 @@ async def serve(store: Recordings, call_sid: str, range_header: str | None) -> R
         return Response("no recording", status_code=404, media_type="text/plain")
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
     try:
-        wanted = byte_range(range_header, info.size)
-    except ValueError:
+        wanted = byte_range(range_header, info.size)  # the API's reading of Range (inclusive)
+    except Unsatisfiable:
         headers["Content-Range"] = f"bytes */{info.size}"
         return Response(status_code=416, headers=headers)
-    start, end = wanted or (0, info.size)
-    body = await store.read(call_sid, start, end)
+    first, last = wanted or (0, info.size - 1)
+    body = await store.read(call_sid, first, last + 1)
     if wanted is not None:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
+        headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
     return Response(body, status_code=206 if wanted else 200, headers=headers,
                     media_type=info.content_type)  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
@@ -11,37 +10,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.http.calls_api import _authenticated, _error
+from bot.recording.ranges import Unsatisfiable, byte_range
 from bot.recording.store import CONTENT_TYPE, RecordingStore, checked_sid
 
 log = structlog.get_logger(__name__)
-
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class Unsatisfiable(ValueError):
-    """The range lies outside the file (416)."""
-
-
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The (first, last) bytes a Range header asks for, inclusive; None for the whole file
-    (no header, or one this server ignores as RFC 9110 allows: several ranges, another unit,
-    bad syntax). Raises Unsatisfiable when no byte of it is in the file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip().replace(" ", ""))
-    if match is None or not (match[1] or match[2]):
-        return None
-    first, last = match[1], match[2]
-    if not first:  # bytes=-n: the last n bytes
-        n = int(last)
-        if n == 0 or size == 0:
-            raise Unsatisfiable(header)
-        return max(size - n, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        raise Unsatisfiable(header)
-    return start, end
 
 
 @_authenticated

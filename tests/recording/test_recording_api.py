@@ -13,8 +13,8 @@ import soundfile
 
 from bot.__main__ import main
 from bot.call.commands import ClearPlayout, SendAudio
-from bot.http.recording_api import Unsatisfiable, byte_range
 from bot.recording.build import build_store
+from bot.recording.ranges import Unsatisfiable, byte_range
 from bot.recording.store import RecordingStore, open_call
 from tests.support import make_settings, running_app
 
