@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import httpx
 
 from bench.bridge import free_port
 from bench.bridge_load import AUTH_TOKEN, wait_port
+from bench.proc import stop
 from tests.fakes import audio
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.twilio_rest import FakeCall, FakeTwilioRest
@@ -121,13 +121,7 @@ async def _measure(data_dir: str, log: IO[bytes]) -> list[dict]:
                 ws = base.replace("http://", "ws://") + "/twilio/media"
                 return [await _one(client, fake, ws, n) for n in range(1, RUNS + 1)]
         finally:
-            if bot.returncode is None:
-                bot.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(bot.wait(), 15)
-                except TimeoutError:
-                    bot.kill()
-                    await bot.wait()
+            await stop(bot)
 
 
 def _ms(values: list[float]) -> str:

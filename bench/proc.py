@@ -1,8 +1,10 @@
-"""A process's resident memory, open files and CPU time, from /proc (Linux)."""
+"""A process's resident memory, open files and CPU time, from /proc (Linux); stopping one."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -54,3 +56,15 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float | None:
         return None
     cov = sum((t - mean_t) * (v - mean_v) for t, v in points)
     return cov / var * 60
+
+
+async def stop(proc: asyncio.subprocess.Process, timeout_s: float = 15.0) -> None:
+    """SIGTERM (the bot drains), then SIGKILL if it has not exited within timeout_s."""
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

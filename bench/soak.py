@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from bench import soak_calls
 from bench.bridge import free_port
 from bench.bridge_load import AUTH_TOKEN, wait_port
 from bench.machine import machine
-from bench.proc import cpu_seconds, fd_kinds, open_fds, rss_mb, slope_per_minute
+from bench.proc import cpu_seconds, fd_kinds, open_fds, rss_mb, slope_per_minute, stop
 
 PY = sys.executable
 SOAK_S = 180.0  # `python -m bench soak --soak-s N` for longer
@@ -121,13 +120,7 @@ async def _soak(seconds: float, calls: int, data_dir: str, log: IO[bytes]) -> di
         await wait_port(port)
         result = await _drive(bot.pid, f"http://127.0.0.1:{port}", seconds, calls)
     finally:
-        if bot.returncode is None:
-            bot.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(bot.wait(), 15)
-            except TimeoutError:
-                bot.kill()
-                await bot.wait()
+        await stop(bot)
         janitor.cancel()
         await fake.stop()
     result["handler_errors"] = [repr(e)[:200] for e in fake.handler_errors]
