@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.endreasons import UNHEARD
 from bot.interview.decisions import (
     Action,
     AnswerDecision,
@@ -29,6 +28,7 @@ from bot.interview.decisions import (
 from bot.interview.outcomes import (
     OURS,
     TERMINAL_CALL,
+    UNHEARD,
     CallbackForm,
     interview_step,
     outcome,

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from bot.endreasons import UNHEARD  # the candidate was not heard: retried
-
 # Twilio call statuses (twilio.md) and what an attempt can end as.
 RINGING = ("queued", "initiated", "ringing")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 TERMINAL_CALL = ("completed", *NOT_REACHED)
+UNHEARD = ("no_response", "one_way_audio")  # the candidate was not heard (bot/endreasons.py)
 # Outcomes we decide, which no Twilio callback overrides
 OURS = ("rejected", "transient_error", "not_placed", "dropped", *UNHEARD)
 
