@@ -237,8 +237,10 @@ class Call:
             self.tick_at = deadline = self.core.next_deadline()
             self.tick_wake.clear()
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            try:
-                await asyncio.wait_for(self.tick_wake.wait(), timeout)
+            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # meets a wake-up, and this loop would then outlive its call (the call hangs)
+                async with asyncio.timeout(timeout):
+                    await self.tick_wake.wait()
             except TimeoutError:
                 self._feed(ev.Tick(time.monotonic(), bool(self.model and self.model.ready)))
 

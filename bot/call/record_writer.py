@@ -106,8 +106,9 @@ class RecordWriter:
             if not self._pending:
                 self._idle.set()
                 self._added.clear()
-                try:
-                    await asyncio.wait_for(self._added.wait(), self.heartbeat_s)
+                try:  # not wait_for: it can swallow the cancel at the end (bridge._tick)
+                    async with asyncio.timeout(self.heartbeat_s):
+                        await self._added.wait()
                 except TimeoutError:
                     await self._heartbeat()
                 continue

@@ -146,5 +146,6 @@ class Journal:
                 await asyncio.sleep(backoff.next())
                 continue
             backoff.reset()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), IDLE_S)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see bot/call/bridge.py _tick
+                async with asyncio.timeout(IDLE_S):
+                    await self.wake.wait()
