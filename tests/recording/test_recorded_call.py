@@ -19,6 +19,7 @@ from bot.interview.profiles import DEFAULT_RECORDING_NOTICE
 from tests.fakes import audio
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support.bridge import bridge, wait_ended
+from tests.support.stalls import LoopStalls
 
 API_TOKEN = "api-token-for-tests-0123456789"
 pytestmark = pytest.mark.xdist_group("recording")
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.xdist_group("recording")
 # The file's channels line up within 20 ms (issue 16): measured here on an idle machine, the
 # skew is a few ms. The fake times what it hears when its own (shared) event loop gets to it,
 # so under `make test`'s four workers on two cores the loopback hop adds up to ~10 ms: allowed,
-# and a channel misplaced by more than that (two frames and up) still fails.
+# and a channel misplaced by more than that (two frames and up) still fails. A stall of the
+# shared loop during the call (a loaded CI machine) delays the stamps on one side by as much,
+# so the check allows what the loop was measured to stall on top (tests/support/stalls.py).
 SKEW_S = 0.03
 
 
@@ -82,7 +85,7 @@ async def test_both_sides_are_recorded_as_sent_and_as_played_in_line(
     fake = FakeVoiceLive(response_audio=tones({0: 3000, 1: 800}), speed=4.0)
     async with bridge(tmp_path, fake, AUDIO_FORMAT="g711_ulaw", RECORDING="on",
                       API_TOKEN=API_TOKEN, **store_env) as b:  # fmt: skip
-        async with await b.call() as call:
+        async with LoopStalls() as stalls, await b.call() as call:
             session = await b.vl.wait_for_session(1)
             await call.wait_for(lambda: call.played_ms() >= 1000, timeout=5)
             await call.speak(audio.ulaw_tone(1000, 300, 0.5))  # talks over the greeting
@@ -111,14 +114,15 @@ async def test_both_sides_are_recorded_as_sent_and_as_played_in_line(
     bot_at = np.flatnonzero(bot)[0] / 8000
     caller_at = np.flatnonzero(caller)[0] / 8000
     expected = first_caller_tone_frame(call) - timeline[0].start
-    assert abs((caller_at - bot_at) - expected) <= SKEW_S, (caller_at - bot_at, expected)
+    skew = SKEW_S + stalls.worst
+    assert abs((caller_at - bot_at) - expected) <= skew, (caller_at - bot_at, expected, skew)
     # The clear's cut is silence: after what was heard of the greeting, nothing until the
     # answer (response 1) starts playing.
     cut_at = bot_at + clear.played_ms / 1000
     answer = next(c.start for c in timeline if c.start >= clear.at)
     answer_at = bot_at + (answer - timeline[0].start)
     heard_end = np.flatnonzero(bot[: round((answer_at - 0.01) * 8000)])[-1] / 8000
-    assert abs(heard_end - cut_at) <= SKEW_S, (heard_end, cut_at)
+    assert abs(heard_end - cut_at) <= skew, (heard_end, cut_at, skew)
     assert answer_at - cut_at > 0.2  # a real gap, all of it silent (checked just above)
     # The call record says what was recorded and under which consent.
     assert record["recording"]["consent"] == "on" and record["recording"]["consent_at"]
