@@ -39,7 +39,7 @@ AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # as in bench.bridge_load
 class Run:
     """One measured configuration."""
 
-    target: str  # "bot" or "relay" (the loopback baseline)
+    target: str  # "bot", "relay" (the loopback baseline) or "relay-asgi" (it on the bot's stack)
     calls: int
     window_s: float
     recording: str = "notice"  # the bot's RECORDING (its default: every call recorded)
@@ -56,6 +56,8 @@ RUNS = (
     Run("relay", 50, 12.0),
     Run("relay", 100, 12.0),
     Run("relay", 200, 15.0),
+    Run("relay-asgi", 50, 12.0),
+    Run("relay-asgi", 100, 12.0),
 )
 CAPACITY_P99_MS = 20.0  # "calls one process holds": both directions' p99 at or under this
 CAPACITY_STEP = 10  # the search stops when the bracket is this narrow (calls)
@@ -74,8 +76,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def loop_lag_buckets(port: int) -> dict[float, float]:
-    """The bot's bot_event_loop_lag_seconds histogram (cumulative count per bucket bound)."""
+def bot_metrics(port: int) -> dict[str, Any]:
+    """From the bot's /metrics: its bot_event_loop_lag_seconds histogram (cumulative count per
+    bucket bound) and its garbage collections (count and seconds, all generations)."""
     url = f"http://127.0.0.1:{port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
@@ -84,7 +87,14 @@ def loop_lag_buckets(port: int) -> dict[float, float]:
         r'^bot_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M
     ):
         buckets[float(match.group(1))] = float(match.group(2))
-    return buckets
+    gc = {"count": 0.0, "sum": 0.0, "over_20ms": 0.0}
+    for match in re.finditer(r"^bot_gc_pause_seconds_(count|sum)\{[^}]*\} (\S+)$", text, re.M):
+        gc[match.group(1)] += float(match.group(2))
+    for match in re.finditer(
+        r'^bot_gc_pause_seconds_bucket\{generation="\d",le="(0\.02|\+Inf)"\} (\S+)$', text, re.M
+    ):
+        gc["over_20ms"] += float(match.group(2)) * (1 if match.group(1) == "+Inf" else -1)
+    return {"lag": buckets, "gc": gc}
 
 
 def lag_p99(before: dict[float, float], after: dict[float, float]) -> float | None:
@@ -135,7 +145,8 @@ def measure(run: Run) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
         load_cmd = [
-            PY, "-m", "bench.bridge_load", "load", "--port", str(port), "--mode", run.target,
+            PY, "-m", "bench.bridge_load", "load", "--port", str(port),
+            "--mode", "bot" if run.target == "bot" else "relay",
             "--calls", str(run.calls), "--ramp", str(RAMP_PER_S), "--settle", str(SETTLE_S),
             "--window", str(run.window_s), "--delta-ms", str(DELTA_MS),
         ]  # fmt: skip
@@ -172,6 +183,8 @@ def measure(run: Run) -> dict[str, Any]:
             else:
                 env = dict(os.environ)
                 cmd = [PY, "-m", "bench.bridge_load", "relay", "--port", str(port)]
+                if run.target == "relay-asgi":
+                    cmd = [PY, "-m", "bench.relay_asgi", "--port", str(port)]
                 cmd += ["--vl-port", str(vl_port)]
                 cwd = str(ROOT)
             with errors.open("wb") as log:
@@ -180,13 +193,13 @@ def measure(run: Run) -> dict[str, Any]:
                 pass
             t0, bot0, load0 = time.monotonic(), cpu_seconds(target.pid), cpu_seconds(load.pid)
             m0 = machine_ticks()
-            lag0 = loop_lag_buckets(port) if run.target == "bot" else {}
+            m0_bot = bot_metrics(port) if run.target == "bot" else {}
             while (line := _line(load.stdout, deadline, load)) != "window-end":
                 pass
             t1, bot1, load1 = time.monotonic(), cpu_seconds(target.pid), cpu_seconds(load.pid)
             m1 = machine_ticks()
             rss = rss_mb(target.pid)
-            lag1 = loop_lag_buckets(port) if run.target == "bot" else {}
+            m1_bot = bot_metrics(port) if run.target == "bot" else {}
             logged = errors.stat().st_size  # what the target logged up to the window's end
             while not (line := _line(load.stdout, deadline, load)).startswith("result "):
                 pass
@@ -215,7 +228,8 @@ def measure(run: Run) -> dict[str, Any]:
         machine_busy=(m1[0] - m0[0]) / TICK / seconds,  # cores' worth, all processes
         machine_steal=(m1[2] - m0[2]) / TICK / seconds,
         rss_mb=rss,
-        target_lag_p99=lag_p99(lag0, lag1),
+        target_lag_p99=lag_p99(m0_bot["lag"], m1_bot["lag"]) if m0_bot else None,
+        target_gc={k: m1_bot["gc"][k] - m0_bot["gc"][k] for k in m0_bot["gc"]} if m0_bot else None,
         log_lines=len(log_lines),
         log_sample=log_lines[:3],
     )

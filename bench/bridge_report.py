@@ -25,6 +25,8 @@ def _shares(r: dict[str, Any]) -> tuple[float, float]:
 
 
 def name_of(r: dict[str, Any]) -> str:
+    if r["target"] == "relay-asgi":
+        return "echo relay on the bot's server stack"
     if r["target"] != "bot":
         return "echo relay (baseline)"
     return "bot" if r.get("recording", "notice") != "off" else "bot, RECORDING=off"
@@ -105,7 +107,9 @@ def notes(results: list[dict[str, Any]]) -> str:
         "window; per call-minute = CPU-s / (calls x window minutes).",
         "- Nothing is subtracted: figures include two loopback WebSocket hops and the load "
         "generator's own scheduling. The echo-relay rows (a minimal websockets relay in its own "
-        "process: JSON in → JSON out, no transcoding, pacing or marks) show that floor.",
+        "process: JSON in → JSON out, no transcoding, pacing or marks) show that floor; the "
+        "same relay on the bot's server stack (uvicorn with websockets-sansio and uvloop, a "
+        "Starlette WebSocket route: `bench/relay_asgi.py`) shows what the stack adds to it.",
     ]
     for r in results:
         if r["target"] == "bot" and r["max_buffered_ms"] >= PACED_MS:

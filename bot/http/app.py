@@ -30,6 +30,7 @@ from bot.interview.context import InterviewContext
 from bot.interview.profiles import Profile, ProfileError
 from bot.interview.session import call_session
 from bot.observability import telemetry
+from bot.observability.gcpause import GcPauses
 from bot.observability.logs import SCRUBBER
 from bot.observability.looplag import watch_loop
 from bot.observability.stalls import watch_stalls
@@ -100,6 +101,9 @@ async def _start(
     stack.push_async_callback(stop_dialer, runtime.dialer)
     _own(stack, watch_loop(runtime.metrics.loop_lag_seconds), "loop_lag")
     _own(stack, watch_stalls(settings.slow_callback_ms, runtime.metrics.slow_callbacks), "stalls")
+    gc_pauses = GcPauses(runtime.metrics.gc_pause_seconds)  # every collection, timed
+    gc_pauses.install()
+    stack.callback(gc_pauses.remove)
     # Call records journaled while the database was down: now (start-up), then as it returns
     _own(stack, runtime.journal.run(store), "journal_replayer")
     start_dialer(runtime.dialer, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import time
 from collections.abc import Callable
@@ -77,6 +78,14 @@ class DrainingServer(uvicorn.Server):
         self._drain: asyncio.Task[None] | None = None
         self._signalled = False
         self.forced = False
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        # What start-up built (the store's engine and compiled statements, profiles, templates,
+        # the runtime) lives as long as the process, like the imports `bot serve` froze before:
+        # frozen too, a full collection under load scans only the calls' own objects (issue 18).
+        gc.collect()
+        gc.freeze()
 
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()

@@ -91,5 +91,11 @@ class Metrics:
             "longer (bot/observability/stalls.py)", registry=r,
         )  # fmt: skip
 
+        self.gc_pause_seconds = Histogram(
+            "bot_gc_pause_seconds", "How long each garbage collection held the event loop, by "
+            "generation (bot/observability/gcpause.py)", ["generation"],
+            buckets=LAG_BUCKETS, registry=r,
+        )  # fmt: skip
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

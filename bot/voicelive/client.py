@@ -73,6 +73,16 @@ class VoiceLiveConnection:
     async def send(self, text: str) -> None:
         await self._ws.send(text)
 
+    def sends_at_once(self, text: str) -> bool:
+        """True when sending `text` cannot wait: the socket is open and its write buffer stays
+        under the level at which writing pauses (the only wait in a send), with room for the
+        frame's header and more. Then a send needs no deadline."""
+        transport = getattr(self._ws, "transport", None)
+        if transport is None or transport.is_closing():
+            return False
+        _, high = transport.get_write_buffer_limits()
+        return transport.get_write_buffer_size() + 2 * len(text) + 64 < high
+
     async def configure(self, session: dict[str, Any]) -> None:
         """Send the whole configuration as one session.update (its event_id is remembered)."""
         self.session = session

@@ -367,6 +367,9 @@ class StubSession:
         await asyncio.sleep(self.send_delay_s)
         self.sent.append(text)
 
+    def sends_at_once(self, text: str) -> bool:
+        return False  # its sends may hang: each one gets the deadline
+
     async def events(self) -> AsyncIterator[Any]:
         await self.ended.wait()
         return
