@@ -1,4 +1,8 @@
-"""The delivery worker: claims due outbox events, POSTs them signed, retries for 24 h."""
+"""The delivery worker: claims due outbox events, POSTs them signed, retries for 24 h.
+
+httpx is imported when the worker first runs (only with RESULTS_WEBHOOK_URL set), not when
+`bot serve` imports this module at start.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 import structlog
 
 from bot.observability.metrics import Metrics
 from bot.results.signing import signature
 from bot.store.outbox import Claimed, Outbox
 from bot.store.record_writes import Backoff
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +104,8 @@ class DeliveryWorker:
 
     def client(self) -> httpx.AsyncClient:
         """The worker's HTTP client: no redirects, one timeout per attempt."""
+        import httpx
+
         return httpx.AsyncClient(
             timeout=self.timeout_s, follow_redirects=False, transport=self.transport,
             headers={"User-Agent": USER_AGENT},
@@ -128,6 +137,8 @@ class DeliveryWorker:
 
     async def attempt(self, client: httpx.AsyncClient, item: Claimed) -> Result:
         """POST the event once (the body never logged, the response body never read)."""
+        import httpx  # imported already by client(): a dictionary look-up
+
         body = json.dumps(item.payload, separators=(",", ":"), sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",

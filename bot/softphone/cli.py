@@ -8,9 +8,6 @@ import sys
 import wave
 from pathlib import Path
 
-from bot.softphone.call import Options, run_call
-from bot.softphone.caller import MicrophoneUnavailable
-
 
 def burst(text: str) -> tuple[int, float]:
     """MS@SECONDS (e.g. 150@6.5): a sound MS milliseconds long, SECONDS into the stream."""
@@ -74,6 +71,8 @@ def press_arg(text: str) -> tuple[str, float]:
 def main(args: argparse.Namespace) -> int:
     """Run `bot softphone`; the exit status says whether the call completed normally."""
     from bot.config import load_settings
+    from bot.softphone.call import Options, run_call  # the call's modules: not for `bot serve`
+    from bot.softphone.caller import MicrophoneUnavailable
 
     if getattr(args, "silent", False) and args.barge_in_after is not None:
         print("softphone: --silent never speaks, so it cannot --barge-in-after", file=sys.stderr)

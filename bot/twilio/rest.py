@@ -1,15 +1,22 @@
-"""Placing and updating calls with twilio-python (synchronous: run it off the event loop)."""
+"""Placing and updating calls with twilio-python (synchronous: run it off the event loop).
+
+twilio.rest and the `requests` stack under it (~5 MB resident) are imported when the first
+request is made, not when the dialer is built at start: a replica that never dials never
+loads them.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # twilio-python logs every request with its form (phone numbers) at INFO: keep it quiet.
@@ -49,9 +56,26 @@ class TwilioRest:
     TWILIO_API_URL, with a timeout."""
 
     def __init__(self, account_sid: str, auth_token: str, base_url: str, timeout_s: float) -> None:
-        http = TwilioHttpClient(timeout=timeout_s, logger=_QUIET)  # no retries: a POST could dial
-        self._client = Client(account_sid, auth_token, http_client=http)
-        self._client.api.base_url = base_url.rstrip("/")
+        self._credentials = (account_sid, auth_token)
+        self._base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._lazy: Client | None = None
+        self._lock = threading.Lock()  # requests run in worker threads: one client for all
+
+    @property
+    def _client(self) -> Client:
+        """twilio-python's client, built (and twilio.rest imported) on first use."""
+        with self._lock:
+            if self._lazy is None:
+                from twilio.http.http_client import TwilioHttpClient
+                from twilio.rest import Client
+
+                # No retries: a POST could dial twice.
+                http = TwilioHttpClient(timeout=self._timeout_s, logger=_QUIET)
+                client = Client(*self._credentials, http_client=http)
+                client.api.base_url = self._base_url
+                self._lazy = client
+            return self._lazy
 
     def create_call(
         self,

@@ -6,8 +6,6 @@ import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,6 +20,8 @@ MIGRATE_FIX = "start `bot serve` once: it applies the migrations at start-up"
 
 
 def _current_revisions(connection: sa.Connection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext  # only here: `bot` starts without it
+
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
@@ -57,6 +57,8 @@ async def check_database(settings: Settings) -> Check:
         )
     finally:
         await engine.dispose()
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     if current != heads:
         have = ", ".join(sorted(current)) or "no migrations"

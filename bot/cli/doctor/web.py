@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from bot.cli.doctor.report import Check, failed, passed
 from bot.config import Settings
 
@@ -16,6 +14,8 @@ FIX = (
 
 async def check_public_url(settings: Settings) -> Check:
     """PUBLIC_URL/healthz answers 200 with {"status": "ok"}."""
+    import httpx  # here, not at import: `bot` imports the doctor for its options
+
     url = settings.url_for("/healthz")
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as client:
