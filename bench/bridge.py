@@ -43,6 +43,7 @@ class Run:
     calls: int
     window_s: float
     recording: str = "notice"  # the bot's RECORDING (its default: every call recorded)
+    audio_format: str = "pcm16"  # the bot's AUDIO_FORMAT (g711_ulaw: no transcoding)
 
 
 RUNS = (
@@ -52,6 +53,8 @@ RUNS = (
     Run("bot", 200, 15.0),
     Run("bot", 50, 12.0, recording="off"),
     Run("bot", 100, 12.0, recording="off"),
+    Run("bot", 50, 12.0, audio_format="g711_ulaw"),
+    Run("bot", 100, 12.0, audio_format="g711_ulaw"),
     Run("relay", 1, 8.0),
     Run("relay", 50, 12.0),
     Run("relay", 100, 12.0),
@@ -146,7 +149,7 @@ def measure(run: Run) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
         load_cmd = [
             PY, "-m", "bench.bridge_load", "load", "--port", str(port),
-            "--mode", "bot" if run.target == "bot" else "relay",
+            "--mode", "bot" if run.target == "bot" else "relay", "--audio-format", run.audio_format,
             "--calls", str(run.calls), "--ramp", str(RAMP_PER_S), "--settle", str(SETTLE_S),
             "--window", str(run.window_s), "--delta-ms", str(DELTA_MS),
         ]  # fmt: skip
@@ -175,6 +178,7 @@ def measure(run: Run) -> dict[str, Any]:
                     "LOG_FORMAT": "json",
                     "DATA_DIR": tmp,
                     "RECORDING": run.recording,
+                    "AUDIO_FORMAT": run.audio_format,
                     # The benchmark measures where one process saturates: no capacity limit.
                     "MAX_CONCURRENT_CALLS": "10000",
                 }
@@ -210,8 +214,10 @@ def measure(run: Run) -> dict[str, Any]:
             stderr = load_errors.read_text(errors="replace")
             _stop(target)
             log_tail = errors.read_text(errors="replace")[-2000:] if errors.exists() else ""
+            first = re.search(r"^\w*(?:Error|Exception): .*$", stderr, re.M)  # the cause
             raise RuntimeError(
-                f"{run}: load generator: {stderr[-2000:]}\ntarget: {log_tail}"
+                f"{run}: load generator: {first.group(0) if first else '?'}\n"
+                f"{stderr[-2000:]}\ntarget: {log_tail}"
             ) from None
         finally:
             _stop(load)
@@ -221,6 +227,7 @@ def measure(run: Run) -> dict[str, Any]:
     result.update(
         target=run.target,
         recording=run.recording,
+        audio_format=run.audio_format,
         seconds=seconds,
         target_cpu=bot1 - bot0,
         load_cpu=load1 - load0,
@@ -236,6 +243,15 @@ def measure(run: Run) -> dict[str, Any]:
     return result
 
 
+def failed_run(run: Run, exc: Exception) -> dict[str, Any]:
+    """A configuration that could not be measured, with why (its first line): it counts as not
+    holding (worst p99 infinite) and is listed under the table, not in it."""
+    reason = str(exc).splitlines()[0].split("load generator: ", 1)[-1]
+    return {"target": run.target, "calls": run.calls, "recording": run.recording,
+            "audio_format": run.audio_format, "in_p99": None, "out_p99": None,
+            "failed": reason.strip()[:300]}  # fmt: skip
+
+
 def capacity(results: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """The largest number of calls with both p99s ≤ CAPACITY_P99_MS: bracketed by the measured
     points, then narrowed by bisection (at most CAPACITY_RUNS runs, to CAPACITY_STEP calls)."""
@@ -248,7 +264,10 @@ def capacity(results: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     while hi is not None and hi - lo > CAPACITY_STEP and len(extra) < CAPACITY_RUNS:
         mid = max(lo + 1, min(hi - 1, round((lo + hi) / 2 / CAPACITY_STEP) * CAPACITY_STEP))
         print(f"bench.bridge: capacity search: bot x {mid} calls", file=sys.stderr, flush=True)
-        r = measure(Run("bot", mid, 12.0))
+        try:
+            r = measure(Run("bot", mid, 12.0))
+        except RuntimeError as exc:
+            r = failed_run(Run("bot", mid, 12.0), exc)
         print(f"bench.bridge: {json.dumps(r)}", file=sys.stderr, flush=True)
         extra.append(r)
         if worst_p99(r) <= CAPACITY_P99_MS:
@@ -256,7 +275,9 @@ def capacity(results: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
         else:
             hi = mid
     tried = ", ".join(
-        f"{r['calls']} → {fmt_ms(r['in_p99'])} / {fmt_ms(r['out_p99'])} ms" for r in extra
+        f"{r['calls']} → {fmt_ms(r['in_p99'])} / {fmt_ms(r['out_p99'])} ms"
+        for r in extra
+        if not r.get("failed")
     )
     if hi is None:
         verdict = f"at least {lo} (the largest load measured held)"
@@ -277,12 +298,21 @@ def run() -> str:
     """Measure every configuration; the Markdown section for docs/benchmarks.md."""
     results = []
     for cfg in RUNS:
-        print(f"bench.bridge: {cfg.target} x {cfg.calls} calls (RECORDING={cfg.recording})",
+        print(f"bench.bridge: {cfg.target} x {cfg.calls} calls (RECORDING={cfg.recording}, "
+              f"AUDIO_FORMAT={cfg.audio_format})",
               file=sys.stderr, flush=True)  # fmt: skip
-        results.append(measure(cfg))
+        try:
+            results.append(measure(cfg))
+        except RuntimeError as exc:  # e.g. an overloaded machine: the calls never all connected
+            results.append(failed_run(cfg, exc))
         print(f"bench.bridge: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
     found, extra = capacity(results)
-    shown = sorted(results + extra, key=lambda r: (r["target"] != "bot", name_of(r), r["calls"]))
+    failed = [r for r in results + extra if r.get("failed")]
+    shown = sorted((r for r in results + extra if not r.get("failed")),
+                   key=lambda r: (r["target"] != "bot", name_of(r), r["calls"]))  # fmt: skip
+    found += "".join(
+        f"\n- {name_of(r)} x {r['calls']}: not measured ({r['failed']})." for r in failed
+    )
     return (
         "## Call bridge\n\n"
         "Latency the bot adds to each 20 ms frame in each direction, its CPU cost and memory, "

@@ -237,7 +237,7 @@ def say(*words: object) -> None:
 
 async def load(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
-    pcm = args.mode == "bot"
+    pcm = args.mode == "bot" and args.audio_format == "pcm16"
     ratio = 6.0 if pcm else 1.0  # model bytes per μ-law byte the caller gets
     fake = FakeVoiceLive(
         response_audio=response_audio,
@@ -278,7 +278,7 @@ async def load(args: argparse.Namespace) -> None:
             collect()
 
     async def place(client: httpx.AsyncClient, call: FakeTwilioCall) -> None:
-        if pcm:
+        if args.mode == "bot":
             stream_url, token = await answer(client, public, call.call_sid)
             call.custom_parameters["token"] = token
             call.signature_url = stream_url
@@ -388,6 +388,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--settle", type=float, default=3.0, help="seconds after the ramp")
     p.add_argument("--window", type=float, default=20.0, help="measured seconds")
     p.add_argument("--delta-ms", type=int, default=100, help="model audio per delta")
+    p.add_argument("--audio-format", default="pcm16", help="the bot's AUDIO_FORMAT")
     p.set_defaults(func=load)
     p = sub.add_parser("relay", help="the trivial echo relay (loopback baseline)")
     p.add_argument("--port", type=int, required=True)

@@ -29,6 +29,8 @@ def name_of(r: dict[str, Any]) -> str:
         return "echo relay on the bot's server stack"
     if r["target"] != "bot":
         return "echo relay (baseline)"
+    if r.get("audio_format", "pcm16") != "pcm16":
+        return f"bot, AUDIO_FORMAT={r['audio_format']}"
     return "bot" if r.get("recording", "notice") != "off" else "bot, RECORDING=off"
 
 
