@@ -182,7 +182,8 @@ def pct(values: list[float], q: float, lost: int = 0) -> float | None:
     return float(np.sort(values)[rank - 1]) * 1000 if rank <= len(values) else float("inf")
 
 
-def measure(lines: list[Line], start: float, end: float, ratio: float) -> dict[str, Any]:
+def measure(lines: list[Line], start: float, end: float, ratio: float,
+            model_bytes_per_ms: float = 48.0) -> dict[str, Any]:  # fmt: skip
     """Latencies of frames sent inside [start, end): inbound by order, outbound by bytes."""
     inbound: list[float] = []
     outbound: list[float] = []
@@ -226,7 +227,8 @@ def measure(lines: list[Line], start: float, end: float, ratio: float) -> dict[s
         "in_sent_window": len(inbound) + lost_in,  # caller frames the fakes sent
         "in_relayed_window": in_relayed,  # appends that reached Voice Live in the window
         "out_sent_window": out_sent,  # deltas Voice Live sent
-        "out_relayed_ms": out_relayed * ratio / 48,  # model audio that reached Twilio
+        # model audio that reached Twilio (PCM16 24 kHz: 48 bytes a ms; μ-law: 8)
+        "out_relayed_ms": out_relayed * ratio / model_bytes_per_ms,
         "negative": sum(x < 0 for x in inbound + outbound),
     }
 
@@ -317,7 +319,8 @@ async def load(args: argparse.Namespace) -> None:
     window_lag = list(lag)
     await asyncio.sleep(1.0)  # let frames sent just before the end arrive
     collect()
-    result = measure(lines, start, end, ratio)
+    ulaw_model = args.mode == "bot" and args.audio_format == "g711_ulaw"
+    result = measure(lines, start, end, ratio, 8.0 if ulaw_model else 48.0)
     result.update(
         calls=len(lines),
         ramp_s=ramp_s,
