@@ -323,7 +323,7 @@ def run() -> str:
         + "\n\n"
         + found
         + "\n"
-        + per_call(results)
+        + per_call([r for r in results if not r.get("failed")])
         + "\n"
         + notes(shown)
         + "\n"

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.server import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -45,9 +46,7 @@ class Receiver:
         self.script = list(script or [])
         self.requests: list[Received] = []
         self.verify = readme_verifier()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()  # outside the ephemeral range
         self.url = f"http://127.0.0.1:{self.port}/hooks/results"
         self.server: asyncio.Server | None = None
 

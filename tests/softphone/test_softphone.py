@@ -8,7 +8,6 @@ import base64
 import contextlib
 import io
 import json
-import socket
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from twilio.request_validator import RequestValidator
 from bot import softphone
 from bot.localengine import audio
 from bot.localengine.callclock import Playout
+from tests.support.server import free_port
 
 TOKEN = "fake-bot-token-0123456789abcdef"
 
@@ -140,9 +140,7 @@ class FakeBot:
 
 @contextlib.asynccontextmanager
 async def fake_bot(mode: str = "interview", token: str = TOKEN) -> AsyncIterator[FakeBot]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # outside the ephemeral range
     bot = FakeBot(f"http://127.0.0.1:{port}", token, mode)
     app = Starlette(
         routes=[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,10 +31,25 @@ ACCOUNT_SID = "AC" + "0" * 32
 QUICK_DIALER = {"DIALER_POLL_S": "0.1", "DIALER_CALLS_PER_SECOND": "20"}
 
 
+# Ports for the bots tests start come from below the kernel's ephemeral range (32768-60999
+# here): a port the kernel hands out (bind to 0) is also what it hands the next outgoing
+# connection, and with four workers opening hundreds of loopback sockets one of them took a
+# port between a test choosing it and its server binding it ("address already in use").
+PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port no one is listening on, outside the ephemeral range (tried by binding it)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.choice(PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def make_settings(port: int | None = None, tmp: Path | None = None, **env: Any) -> Settings:

@@ -9,7 +9,6 @@ import binascii
 import contextlib
 import re
 import secrets
-import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.contract.twilio import check_rest
+from tests.support.server import free_port
 
 from .callbacks import Callbacks
 from .resources import API, E164, NUMBER_FIELDS, STATUS_EVENTS, Failure, FakeCall, FakeNumber, error
@@ -312,9 +312,7 @@ class FakeTwilioRest(Callbacks):
     # --- serving ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeTwilioRest:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()  # outside the ephemeral range
         app = Starlette(
             routes=[
                 Route(f"{API}/Calls.json", self._create, methods=["POST"]),
