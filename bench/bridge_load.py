@@ -339,6 +339,28 @@ async def load(args: argparse.Namespace) -> None:
     os._exit(0)  # no orderly teardown of hundreds of sockets: the parent kills the bot
 
 
+def relay_to_model(message: str | bytes, sid: list[str]) -> str | None:
+    """The echo relay's whole work on a Twilio message: media becomes an append, `start` a
+    response.create (and names the stream in `sid`), the rest is dropped."""
+    event = json.loads(message)
+    kind = event.get("event")
+    if kind == "media":
+        return json.dumps({"type": "input_audio_buffer.append", "audio": event["media"]["payload"]})
+    if kind == "start":
+        sid.append(event["streamSid"])
+        return json.dumps({"type": "response.create"})
+    return None
+
+
+def relay_to_caller(message: str | bytes, sid: list[str]) -> str | None:
+    """... and on a Voice Live message: an audio delta becomes a Twilio media message."""
+    event = json.loads(message)
+    if event.get("type") == "response.audio.delta" and sid:
+        media = {"payload": event["delta"]}
+        return json.dumps({"event": "media", "streamSid": sid[0], "media": media})
+    return None
+
+
 async def relay(args: argparse.Namespace) -> None:
     """The loopback baseline: a trivial relay, JSON in, JSON out, no transcoding or pacing."""
     vl_url = f"ws://127.0.0.1:{args.vl_port}/voice-live/realtime?api-version=2026-07-15&model=m"
@@ -351,23 +373,13 @@ async def relay(args: argparse.Namespace) -> None:
 
             async def up() -> None:
                 async for message in tw:
-                    event = json.loads(message)
-                    kind = event.get("event")
-                    if kind == "media":
-                        append = {"type": "input_audio_buffer.append"}
-                        append["audio"] = event["media"]["payload"]
-                        await vl.send(json.dumps(append))
-                    elif kind == "start":
-                        sid.append(event["streamSid"])
-                        await vl.send(json.dumps({"type": "response.create"}))
+                    if (out := relay_to_model(message, sid)) is not None:
+                        await vl.send(out)
 
             async def down() -> None:
                 async for message in vl:
-                    event = json.loads(message)
-                    if event.get("type") == "response.audio.delta" and sid:
-                        media = {"payload": event["delta"]}
-                        out = {"event": "media", "streamSid": sid[0], "media": media}
-                        await tw.send(json.dumps(out))
+                    if (out := relay_to_caller(message, sid)) is not None:
+                        await tw.send(out)
 
             tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 
 import uvicorn
@@ -16,6 +15,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from bench.bridge_load import relay_to_caller, relay_to_model
 
 
 def app_for(vl_port: int) -> Starlette:
@@ -30,23 +31,13 @@ def app_for(vl_port: int) -> Starlette:
 
             async def up() -> None:
                 while True:
-                    event = json.loads(await tw.receive_text())
-                    kind = event.get("event")
-                    if kind == "media":
-                        append = {"type": "input_audio_buffer.append"}
-                        append["audio"] = event["media"]["payload"]
-                        await vl.send(json.dumps(append))
-                    elif kind == "start":
-                        sid.append(event["streamSid"])
-                        await vl.send(json.dumps({"type": "response.create"}))
+                    if (out := relay_to_model(await tw.receive_text(), sid)) is not None:
+                        await vl.send(out)
 
             async def down() -> None:
                 async for message in vl:
-                    event = json.loads(message)
-                    if event.get("type") == "response.audio.delta" and sid:
-                        out = {"event": "media", "streamSid": sid[0]}
-                        out["media"] = {"payload": event["delta"]}
-                        await tw.send_text(json.dumps(out))
+                    if (out := relay_to_caller(message, sid)) is not None:
+                        await tw.send_text(out)
 
             tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
