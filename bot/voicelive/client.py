@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from bot.voicelive import events
 from bot.voicelive.auth import TokenError, TokenProvider
@@ -76,9 +77,11 @@ class VoiceLiveConnection:
     def sends_at_once(self, text: str) -> bool:
         """True when sending `text` cannot wait: the socket is open and its write buffer stays
         under the level at which writing pauses (the only wait in a send), with room for the
-        frame's header and more. Then a send needs no deadline."""
+        frame's header and more. Then a send needs no deadline. (A connection that is not open,
+        e.g. closing after the service's close frame, makes a send wait for the close: never
+        at once.)"""
         transport = getattr(self._ws, "transport", None)
-        if transport is None or transport.is_closing():
+        if self._ws.state is not State.OPEN or transport is None or transport.is_closing():
             return False
         _, high = transport.get_write_buffer_limits()
         return transport.get_write_buffer_size() + 2 * len(text) + 64 < high

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.protocol import State
 
 from bot.voicelive import deadlines
 from bot.voicelive.client import VoiceLiveConnection
@@ -60,3 +61,31 @@ async def test_a_send_waits_for_nothing_until_the_peer_stops_reading(
                 ws.transport.abort()  # the timed-out send is half-written: no close handshake
         finally:
             release.set()
+
+
+class _Transport:
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return 16384, 65536
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _Closing:
+    """A connection the service has begun to close: its socket is still open, its state not."""
+
+    state = State.CLOSING
+    transport = _Transport()
+
+
+def test_a_connection_that_is_closing_never_sends_at_once() -> None:
+    # A send on it waits for the close to finish: it must keep its deadline.
+    assert not VoiceLiveConnection(_Closing()).sends_at_once("x" * 1300)  # type: ignore[arg-type]
+    _Closing.state = State.OPEN
+    try:
+        assert VoiceLiveConnection(_Closing()).sends_at_once("x" * 1300)  # type: ignore[arg-type]
+    finally:
+        _Closing.state = State.CLOSING
