@@ -23,7 +23,7 @@ from tests.fakes.voicelive import FakeSession, FakeVoiceLive
 from tests.http.test_gate import enter
 from tests.scheduling.test_outbound import interview, placed, schedule, twiml
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
-from tests.support.bridge import Bridge, bridge, voice_params, wait_ended
+from tests.support.bridge import Bridge, bridge, stream_parameters, voice_params, wait_ended
 from tests.support.interview import fixed_line
 
 Q = [
@@ -162,14 +162,6 @@ async def one_report(b: Bridge, sid1: str, sid2: str) -> None:
     assert [t["text"] for t in second["transcript"]] == [DEFAULT_RESUME_GREETING, SECOND_CALL[1]]
 
 
-async def media_for(b: Bridge, sid: str, params: dict[str, str], url: str) -> FakeTwilioCall:
-    media = FakeTwilioCall(b.ws_url(), AUTH_TOKEN, call_sid=sid, continuous=True,
-                           custom_parameters=params, signature_url=url)  # fmt: skip
-    await media.connect()
-    await media.start()
-    return media
-
-
 async def dialed(b: Bridge, fake: FakeTwilioRest, n: int) -> tuple[Any, FakeTwilioCall]:
     call = await placed(fake, n)
     for status in ("initiated", "ringing", "in-progress"):
@@ -177,8 +169,7 @@ async def dialed(b: Bridge, fake: FakeTwilioRest, n: int) -> tuple[Any, FakeTwil
     await fake.amd(call, "human")
     stream = twiml(await fake.voice(call)).find("./Connect/Stream")
     assert stream is not None
-    params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-    return call, await media_for(b, call.sid, params, stream.get("url", ""))
+    return call, await b.open_stream(call.sid, stream)
 
 
 async def test_a_dropped_call_is_called_back_and_goes_on_at_question_3(tmp_path: Path) -> None:
@@ -222,9 +213,8 @@ async def test_a_dropped_call_in_goes_on_when_the_candidate_keys_the_code_again(
             await b.post("/twilio/voice", voice_params(sid))
             stream = (await enter(b, sid, 1, iv["code"])).find("./Connect/Stream")
             assert stream is not None, "the code opens the same interview"
-            params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-            assert params["interview_id"] == iv["id"]
-            media = await media_for(b, sid, params, stream.get("url", ""))
+            assert stream_parameters(stream)["interview_id"] == iv["id"]
+            media = await b.open_stream(sid, stream)
             async with media:
                 session = await b.vl.wait_for_session(n)
                 if run is not None:

@@ -19,7 +19,7 @@ from tests.fakes.signing import twilio_signature
 from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import AUTH_TOKEN
-from tests.support.bridge import Bridge, bridge, voice_params, wait_ended
+from tests.support.bridge import Bridge, bridge, stream_parameters, voice_params, wait_ended
 from tests.support.interview import Directory
 
 CODE = "482916"
@@ -67,7 +67,7 @@ async def test_the_right_code_opens_the_interview_stream(tmp_path: Path) -> None
         assert directory.lookups == [CODE]
         stream = root.find("./Connect/Stream")
         assert stream is not None
-        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        params = stream_parameters(stream)
         assert params["profile"] == "practice" and params["interview_id"] == "iv-42"
         assert params["candidate_name"] == "Ada Lovelace" and params["role"] == "staff engineer"
         assert params["token"] and params["from"] == "+1******0142"
@@ -205,7 +205,7 @@ async def test_a_scheduled_interview_taken_by_code_is_not_dialed_and_completes(
             root = await enter(b, call.call_sid, 1, interview["code"])
             stream = root.find("./Connect/Stream")
             assert stream is not None, ElementTree.tostring(root)
-            params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+            params = stream_parameters(stream)
             assert params["interview_id"] == interview["id"]
             assert params["candidate_name"] == "Ada Lovelace"
             shown = (await client.get(f"/api/interviews/{interview['id']}", headers=auth)).json()

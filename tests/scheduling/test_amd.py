@@ -42,18 +42,7 @@ async def answered(b: Bridge, fake: FakeTwilioRest, call: FakeCall) -> FakeTwili
     assert root.find("./Pause") is None and root.find("./Redirect") is None  # no hold
     stream = root.find("./Connect/Stream")
     assert stream is not None, "the stream must connect at once"
-    params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-    media = FakeTwilioCall(
-        b.ws_url(),
-        AUTH_TOKEN,
-        call_sid=call.sid,
-        continuous=True,
-        custom_parameters=params,
-        signature_url=stream.get("url"),
-    )
-    await media.connect()
-    await media.start()
-    return media
+    return await b.open_stream(call.sid, stream)
 
 
 def twilio_replaces_the_twiml(fake: FakeTwilioRest, media: FakeTwilioCall) -> None:

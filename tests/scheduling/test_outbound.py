@@ -14,11 +14,10 @@ from xml.etree import ElementTree
 import httpx
 
 from tests.fakes import audio
-from tests.fakes.twilio_media import FakeTwilioCall
 from tests.fakes.twilio_rest import FakeCall, FakeTwilioRest
 from tests.fakes.voicelive import FakeVoiceLive
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
-from tests.support.bridge import Bridge, bridge, wait_ended
+from tests.support.bridge import Bridge, bridge, stream_parameters, wait_ended
 
 TOKEN = "api-token-for-tests-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,22 +95,13 @@ async def test_outbound_interview_uses_the_bridge_with_the_interviews_context(
         root = twiml(await fake.voice(call))
         stream = root.find("./Connect/Stream")
         assert stream is not None
-        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        params = stream_parameters(stream)
         assert params["interview_id"] == iv["id"] and params["candidate_name"] == "Ada Lovelace"
         assert params["profile"] == "practice" and params["role"] == "Backend engineer"
         assert params["direction"] == "outbound" and params["to"] == "+1******0142"
 
-        media = FakeTwilioCall(
-            b.ws_url(),
-            AUTH_TOKEN,
-            call_sid=call.sid,
-            continuous=True,
-            custom_parameters=params,
-            signature_url=stream.get("url"),
-        )
+        media = await b.open_stream(call.sid, stream)
         async with media:
-            await media.connect()
-            await media.start()
             await media.wait_for(lambda: media.played_ms() >= 1000, timeout=5, what="greeting")
             await media.hangup()
         record = await wait_ended(b.app_state.store, call.sid)

@@ -7,9 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.fakes.twilio_media import FakeTwilioCall
 from tests.scheduling.test_outbound import interview, outbound, placed, schedule, twiml
-from tests.support import AUTH_TOKEN
 from tests.support.bridge import wait_ended
 
 
@@ -26,18 +24,8 @@ async def test_a_silent_dialed_candidate_is_ended_no_response_and_retried(tmp_pa
         await fake.amd(call, "human")
         stream = twiml(await fake.voice(call)).find("./Connect/Stream")
         assert stream is not None
-        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-        media = FakeTwilioCall(
-            b.ws_url(),
-            AUTH_TOKEN,
-            call_sid=call.sid,
-            continuous=True,
-            custom_parameters=params,
-            signature_url=stream.get("url"),
-        )
+        media = await b.open_stream(call.sid, stream)  # then only silence; marks echoed
         async with media:
-            await media.connect()
-            await media.start()  # then only silence, and it echoes every mark
             assert await media.wait_closed(timeout=30) == 1000, media.describe()
         record = await wait_ended(b.app_state.store, call.sid)
         assert record["end_reason"] == "no_response" and record["status"] == "completed"

@@ -53,11 +53,20 @@ class Bridge:
         root = ElementTree.fromstring(response.text)
         stream = root.find("./Connect/Stream")
         assert stream is not None, response.text
-        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-        return stream.get("url", ""), params, root
+        return stream.get("url", ""), stream_parameters(stream), root
 
     def ws_url(self) -> str:
         return self.base.replace("http://", "ws://") + "/twilio/media"
+
+    async def open_stream(self, call_sid: str, stream: ElementTree.Element) -> FakeTwilioCall:
+        """The media stream a TwiML <Stream> asks for, opened as Twilio does for call_sid:
+        signed for its URL, its parameters in `start` (connected and started)."""
+        media = FakeTwilioCall(self.ws_url(), AUTH_TOKEN, call_sid=call_sid, continuous=True,
+                               custom_parameters=stream_parameters(stream),
+                               signature_url=stream.get("url"))  # fmt: skip
+        await media.connect()
+        await media.start()
+        return media
 
     async def call(self, *, continuous: bool = True, **kwargs: Any) -> FakeTwilioCall:
         """Place an inbound call the way Twilio does: webhook, then a signed stream with start."""
@@ -68,6 +77,11 @@ class Bridge:
         await call.connect()
         await call.start()
         return call
+
+
+def stream_parameters(stream: ElementTree.Element) -> dict[str, str]:
+    """A TwiML <Stream>'s <Parameter>s, as Twilio hands them back in `start`."""
+    return {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
 
 
 def voice_params(call_sid: str) -> dict[str, str]:
