@@ -16,13 +16,13 @@ from bot.http.openapi_schemas import (
     CALL,
     CALL_DETAIL,
     ERASURE,
-    FIELDS,
     INTERVIEW,
     INTERVIEW_ID,
     LIMIT,
     REQUIRED,
     TIME,
     errors,
+    interview_fields,
     json_body,
     op,
     ref,
@@ -182,19 +182,7 @@ DOCUMENT: dict[str, Any] = {
             "post": op(
                 "Schedule an interview",
                 {"201": json_body(ref("Interview"), "The new interview"), **errors(400, 401)},
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": FIELDS,
-                                "required": REQUIRED,
-                                "additionalProperties": False,
-                            }
-                        }
-                    },
-                },
+                requestBody=interview_fields(required=REQUIRED),
             ),
             "get": op(
                 "Interviews by scheduled time",
@@ -231,19 +219,7 @@ DOCUMENT: dict[str, Any] = {
                 "Reschedule (any of the fields; not while it is being called)",
                 {"200": json_body(ref("Interview"), "The interview"), **errors(400, 401, 404, 409)},
                 parameters=[INTERVIEW_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": FIELDS,
-                                "minProperties": 1,
-                                "additionalProperties": False,
-                            }
-                        }
-                    },
-                },
+                requestBody=interview_fields(minProperties=1),
             ),
             "delete": op(
                 "Cancel; with erase=true also erase the candidate's personal data",

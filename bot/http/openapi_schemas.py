@@ -19,6 +19,13 @@ def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def interview_fields(**rule: Any) -> dict[str, Any]:
+    """A required JSON request body of the interview's fields (FIELDS), none other allowed,
+    with `rule` on top (which are required, or how many at least)."""
+    schema = {"type": "object", "properties": FIELDS, **rule, "additionalProperties": False}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: `error` names the field (`field` too, on the interview routes)",
