@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 
 from bot import softphone as phone
@@ -71,12 +70,7 @@ def serve(args: argparse.Namespace) -> int:
     server = DrainingServer(
         config, lambda: getattr(app.state, "services", None), settings.drain_timeout_s
     )
-    # What is imported by now (~100k functions, types, modules) lives as long as the process:
-    # frozen out of the collector's sight, a full collection under load scans the calls' own
-    # objects only instead of holding every call's audio for 60-80 ms (issue 18).
-    gc.collect()
-    gc.freeze()
-    server.run()
+    server.run()  # frozen for the collector once started: DrainingServer.startup
     return 1 if server.forced else 0
 
 

@@ -81,9 +81,11 @@ class DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
-        # What start-up built (the store's engine and compiled statements, profiles, templates,
-        # the runtime) lives as long as the process, like the imports `bot serve` froze before:
-        # frozen too, a full collection under load scans only the calls' own objects (issue 18).
+        # What is imported and built by now (~100k functions, types and modules; the store's
+        # engine and compiled statements, profiles, templates, the runtime) lives as long as
+        # the process: frozen out of the collector's sight, a full collection under load scans
+        # only the calls' own objects instead of holding every call's audio for 60-80 ms
+        # (issue 18).
         gc.collect()
         gc.freeze()
 
