@@ -3,13 +3,13 @@ single-use stream token; anything else is refused and closed (README "Securing t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from bot.timeouts import within
 from bot.twilio import media
 from bot.twilio.signing import SIGNATURE_SETTINGS, TokenError, check_signature
 
@@ -42,7 +42,7 @@ async def admit(ws: WebSocket, services: Runtime) -> media.Start | None:
         return None
     await ws.accept()
     try:
-        start = await asyncio.wait_for(_await_start(ws), settings.start_timeout_s)
+        start = await within(_await_start(ws), settings.start_timeout_s)
     except TimeoutError:
         log.warning(
             "media.rejected", reason=f"no start event within {settings.start_timeout_s:g} s"

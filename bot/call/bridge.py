@@ -24,6 +24,7 @@ from bot.call.record import CallRecorder
 from bot.endreasons import EndReason
 from bot.interview.context import InterviewContext
 from bot.scheduling import amd
+from bot.timeouts import within
 from bot.twilio import media
 from bot.voicelive import events as vl
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
@@ -192,7 +193,7 @@ class Call:
                            self.record.started_at, self.core.clock.remaining())  # fmt: skip
         if self.model is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.model.close(), 2.0)
+                await within(self.model.close(), 2.0)
         await close(self.ws, 1000, "call ended")
         await self.record.finish(reason)
         log.info(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from typing import Protocol
 
 import structlog
+
+from bot.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -43,9 +44,7 @@ class Outcomes:
         if self.shared is None:
             return
         try:
-            await asyncio.wait_for(
-                self.shared.record_outcome(call_sid, reason, instance), self.timeout_s
-            )
+            await within(self.shared.record_outcome(call_sid, reason, instance), self.timeout_s)
         except Exception as exc:  # only this replica can answer the action request now
             log.error("outcome.store_failed", call_sid=call_sid, reason=reason,
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
@@ -56,7 +55,7 @@ class Outcomes:
         if local is not None or self.shared is None:
             return local
         try:
-            return await asyncio.wait_for(self.shared.outcome(call_sid), self.timeout_s)
+            return await within(self.shared.outcome(call_sid), self.timeout_s)
         except Exception as exc:  # unknown: no apology (logged so ops can tell)
             log.error("outcome.lookup_failed", call_sid=call_sid,
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bot.interview.context import InterviewContext
+from bot.timeouts import within
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
 
 log = structlog.get_logger(__name__)
@@ -95,4 +96,4 @@ async def _discard(task: asyncio.Task[VoiceLiveConnection]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, VoiceLiveUnavailable, Exception):
         conn = await task
-        await asyncio.wait_for(conn.close(), 2.0)
+        await within(conn.close(), 2.0)

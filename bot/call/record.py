@@ -20,6 +20,7 @@ from bot.observability import telemetry
 from bot.observability.metrics import Metrics
 from bot.store.journal import Journal
 from bot.store.rows import percentile
+from bot.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -276,7 +277,7 @@ class CallRecorder(RecordWriter):
         }
         self._enqueue("call_ended", force=True, **fields)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), FLUSH_TIMEOUT_S)
+            await within(self._idle.wait(), FLUSH_TIMEOUT_S)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer

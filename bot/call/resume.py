@@ -4,7 +4,6 @@ interview resumable (bot/interview/resume.py decides)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from bot.interview import call_in as inbound
 from bot.interview import resume
 from bot.interview.context import InterviewContext
 from bot.interview.timekeeping import Timekeeper
+from bot.timeouts import within
 
 if TYPE_CHECKING:
     from bot.call.core import CallCore
@@ -41,9 +41,7 @@ async def begin(
     if interviews is None or context.interview_id is None:
         return None
     try:
-        found = await asyncio.wait_for(
-            interviews.resumption(context.interview_id, call_sid), LOAD_TIMEOUT_S
-        )
+        found = await within(interviews.resumption(context.interview_id, call_sid), LOAD_TIMEOUT_S)
         if found is not None:
             apply(core, record, found)
     except Exception as exc:  # the interview starts afresh rather than not at all

@@ -8,13 +8,13 @@ logged.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 
 import structlog
 
 from bot.interview.context import InterviewContext, InterviewDirectory
 from bot.store.code_limits import CodeLimits
+from bot.timeouts import within
 from bot.twilio.twiml import gather_digits_twiml, hangup_twiml
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ async def refusal(limits: CodeLimits | None, caller: str) -> str | None:
     """
     if limits is None:
         return None
-    scope = await asyncio.wait_for(limits.check(caller), LOOKUP_TIMEOUT_S)
+    scope = await within(limits.check(caller), LOOKUP_TIMEOUT_S)
     if scope is None:
         return None
     return hangup_twiml(LIMITED if scope == "caller" else BUSY)
@@ -95,7 +95,7 @@ async def code_entered(
     context = None
     if well_formed(digits):
         try:
-            context = await asyncio.wait_for(directory.interview_by_code(digits), LOOKUP_TIMEOUT_S)
+            context = await within(directory.interview_by_code(digits), LOOKUP_TIMEOUT_S)
         except Exception as exc:  # the directory is down or slow: do not count it against them
             log.error("gate.lookup_failed", error=type(exc).__name__, attempt=attempt)
             return hangup_twiml(UNAVAILABLE)
@@ -107,7 +107,7 @@ async def code_entered(
     log.info("gate.code_rejected", attempt=attempt, entered=entered)
     if entered == "wrong" and limits is not None:  # a guess: it counts against the limits
         try:
-            await asyncio.wait_for(limits.failed(caller), LOOKUP_TIMEOUT_S)
+            await within(limits.failed(caller), LOOKUP_TIMEOUT_S)
         except Exception as exc:
             log.error("gate.failure_not_recorded", error=type(exc).__name__, attempt=attempt)
     if attempt >= MAX_ATTEMPTS:

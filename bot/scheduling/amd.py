@@ -7,13 +7,13 @@ the store (where the verdict already is) why its caller "hung up"."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
 
 from bot.endreasons import CALLER_GONE, EndReason
 from bot.interview.context import InterviewContext
+from bot.timeouts import within
 
 if TYPE_CHECKING:
     from bot.store.interviews import InterviewStore
@@ -35,9 +35,7 @@ async def end_reason(
     if reason not in CALLER_GONE:
         return reason
     try:
-        verdict = await asyncio.wait_for(
-            interviews.machine_verdict(start.call_sid), LOOKUP_TIMEOUT_S
-        )
+        verdict = await within(interviews.machine_verdict(start.call_sid), LOOKUP_TIMEOUT_S)
     except Exception as exc:  # a later verdict callback still corrects the record
         log.warning("call.verdict_unknown", error=f"{type(exc).__name__}: {exc}")
         return reason

@@ -15,6 +15,7 @@ import structlog
 from bot.observability.logs import mask_phone
 from bot.store.interviews import Claim, InterviewStore
 from bot.store.record_writes import Backoff, unavailable
+from bot.timeouts import within
 from bot.twilio.rest import RestError
 from bot.twilio.twiml import BUILT_IN, VOICEMAIL
 
@@ -204,7 +205,7 @@ class Dialer:
     async def step(self) -> bool:
         """Wait for a rate-limit slot, claim one due interview and start dialing it; False when
         none is due (or the dialer is held)."""
-        await asyncio.wait_for(self._slots.acquire(), self.config.rest_timeout_s * 3)
+        await within(self._slots.acquire(), self.config.rest_timeout_s * 3)
         try:
             await self.limiter.acquire()  # before the claim: a claim is dialed at once
             held = self._held() or self._stopping
@@ -245,7 +246,7 @@ class Dialer:
             "time_limit_s": cfg.time_limit_s,
         }
         try:
-            call_sid = await asyncio.wait_for(
+            call_sid = await within(
                 asyncio.to_thread(lambda: self.rest.create_call(**request)),
                 cfg.rest_timeout_s + 2,
             )
@@ -307,7 +308,7 @@ class Dialer:
     async def _update(self, call_sid: str, **change: str) -> bool:
         """One REST update of a live call; False (logged) if it failed or the call had ended."""
         try:
-            await asyncio.wait_for(
+            await within(
                 asyncio.to_thread(lambda: self.rest.update_call(call_sid, **change)),
                 self.config.rest_timeout_s + 2,
             )

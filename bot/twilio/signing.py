@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import inspect
@@ -16,6 +15,8 @@ from datetime import UTC, datetime
 import structlog
 from twilio import request_validator
 from twilio.request_validator import RequestValidator
+
+from bot.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -186,7 +187,7 @@ class StreamTokens:
         assert self.ledger is not None
         at = datetime.fromtimestamp(expires, UTC)
         try:
-            return await asyncio.wait_for(self.ledger(call_sid, nonce, at), LEDGER_TIMEOUT_S)
+            return await within(self.ledger(call_sid, nonce, at), LEDGER_TIMEOUT_S)
         except Exception as exc:  # the database is down: HMAC, expiry and local memory still hold
             log.warning(
                 "stream_token.ledger_unavailable",

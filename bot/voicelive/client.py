@@ -180,6 +180,9 @@ async def open_session(
         await conn.configure(session)
     except ConnectionClosed:
         raise VoiceLiveUnavailable("Voice Live closed the connection at once") from None
+    except BaseException:  # cancelled (the call ended) while configuring: leave nothing open
+        conn.abort()
+        raise
     return conn
 
 
@@ -202,9 +205,10 @@ async def connect_session(
             raise VoiceLiveUnavailable(
                 f"no Entra ID token within {settings.voice_live_connect_timeout_s:g} s"
             ) from None
-    try:
-        ws = await asyncio.wait_for(
-            connect(
+    try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the call's cancel when
+        # the handshake finishes at that moment, and hand back a session nobody will close
+        async with asyncio.timeout(settings.voice_live_connect_timeout_s):
+            ws = await connect(
                 url,
                 additional_headers=headers,
                 max_size=MAX_SERVER_FRAME,
@@ -212,9 +216,7 @@ async def connect_session(
                 compression=None,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
-            ),
-            timeout=settings.voice_live_connect_timeout_s,
-        )
+            )
     except InvalidStatus as exc:
         status = exc.response.status_code
         raise VoiceLiveUnavailable(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from bot.timeouts import within
 from bot.voicelive.client import VoiceLiveConnection
 
 SEND_TIMEOUT_S = 2.0  # a send that takes longer means a dead path: the session counts as dropped
@@ -29,4 +30,4 @@ async def send_within(conn: VoiceLiveConnection, text: str) -> None:
 async def close_quietly(conn: VoiceLiveConnection) -> None:
     """Close a session; never raises, never takes longer than CLOSE_TIMEOUT_S."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+        await within(conn.close(), CLOSE_TIMEOUT_S)

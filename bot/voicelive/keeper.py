@@ -255,8 +255,9 @@ class SessionKeeper:
         """Open the next session now; switch to it at a turn boundary, while the caller listens."""
         started = time.monotonic()
         old = self._conn
-        try:
-            new = await asyncio.wait_for(self._open(), self.reconnect_budget_s)
+        try:  # asyncio.timeout, not wait_for (which can swallow the call's cancel on 3.11)
+            async with asyncio.timeout(self.reconnect_budget_s):
+                new = await self._open()
         except (VoiceLiveUnavailable, TimeoutError) as exc:
             log.warning("voicelive.recycle_postponed", reason=str(exc) or "timeout")
             self._recycle_at = time.monotonic() + 30.0
@@ -316,7 +317,8 @@ class SessionKeeper:
             new = None
             try:
                 left = deadline - time.monotonic()
-                new = await asyncio.wait_for(self._open(), max(left, 0.1))
+                async with asyncio.timeout(max(left, 0.1)):  # (as in _recycle)
+                    new = await self._open()
                 self._conn = new
                 backlog = await self._activate(new, planned=False)
                 break

@@ -9,6 +9,7 @@ from typing import Any
 from bot.cli.doctor.report import Check, failed, passed, safe_url, skipped
 from bot.config import Settings
 from bot.observability.logs import mask_phone
+from bot.timeouts import within
 from bot.twilio.rest import RestError, TwilioRest
 
 CREDENTIALS_FIX = (
@@ -30,7 +31,7 @@ def rest_client(settings: Settings) -> TwilioRest | None:
 
 async def _call(settings: Settings, request: Callable[[], Any]) -> Any:
     """One REST request off the event loop, bounded even if the HTTP client's timeout is not."""
-    return await asyncio.wait_for(asyncio.to_thread(request), settings.dialer.rest_timeout_s + 2)
+    return await within(asyncio.to_thread(request), settings.dialer.rest_timeout_s + 2)
 
 
 def _rest_failure(name: str, exc: BaseException, fix: str) -> Check:
