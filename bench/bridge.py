@@ -26,6 +26,7 @@ from bench.bridge_report import (
     render,
     worst_p99,
 )
+from bench.machine import machine
 from bench.proc import rss_mb
 from tests.support.server import free_port  # below the ephemeral range: no self-connect
 
@@ -203,6 +204,7 @@ def measure(run: Run) -> dict[str, Any]:
             pin(target, CPUS[0])
             while (line := _line(load.stdout, deadline, load)) != "window-start":
                 pass
+            logged_before = errors.stat().st_size  # start-up's lines are not the window's
             t0, bot0, load0 = time.monotonic(), cpu_seconds(target.pid), cpu_seconds(load.pid)
             m0 = machine_ticks()
             m0_bot = bot_metrics(port) if run.target == "bot" else {}
@@ -230,7 +232,8 @@ def measure(run: Run) -> dict[str, Any]:
         finally:
             _stop(load)
             _stop(target)
-        log_lines = errors.read_bytes()[:logged].decode(errors="replace").splitlines()
+        window_log = errors.read_bytes()[logged_before:logged]
+        log_lines = window_log.decode(errors="replace").splitlines()
     seconds = t1 - t0
     result.update(
         target=run.target,
@@ -242,6 +245,7 @@ def measure(run: Run) -> dict[str, Any]:
         cpu_per_call_minute=(bot1 - bot0) / (result["calls"] * seconds / 60),
         machine_busy=(m1[0] - m0[0]) / TICK / seconds,  # cores' worth, all processes
         machine_steal=(m1[2] - m0[2]) / TICK / seconds,
+        pinned=PIN,
         rss_mb=rss,
         target_lag_p99=lag_p99(m0_bot["lag"], m1_bot["lag"]) if m0_bot else None,
         target_gc={k: m1_bot["gc"][k] - m0_bot["gc"][k] for k in m0_bot["gc"]} if m0_bot else None,
@@ -333,6 +337,8 @@ def run() -> str:
         "with the fakes in a separate process. Targets (issue 18): at 100 calls p99 ≤ 5 ms "
         "and max ≤ 25 ms each way; ≤ 0.25 CPU-s per call-minute at 50 and 100 calls (within "
         "1.5x the echo floor); RSS ≤ 90 MB at 100 calls.\n\n"
+        + machine()
+        + "\n"
         + render(shown)
         + "\n\n"
         + found

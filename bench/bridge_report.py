@@ -140,10 +140,15 @@ def notes(results: list[dict[str, Any]]) -> str:
             f"({100 * r['target_cpu'] / r['seconds']:.0f} % of a core; "
             f"{per_relayed:.2f} CPU-s per minute of caller audio it did relay). The machine was "
             f"{r['machine_busy']:.2f} of {os.cpu_count()} cores busy (steal "
-            f"{r['machine_steal']:.2f}, other tenants included). At this load the latencies are "
-            f"queueing and the generator's share cannot be separated; splitting the generator "
-            f"across processes cannot help on {os.cpu_count()} cores: measuring this needs a "
-            f"bigger machine or the generator on another host."
+            f"{r['machine_steal']:.2f}, other tenants included). "
+            + (
+                "The process under test had a core of its own (pinned): at this load that core "
+                "is full, and the latencies are its own queueing."
+                if r.get("pinned")
+                else "At this load the latencies are queueing and the generator's share cannot "
+                f"be separated on {os.cpu_count()} shared cores: pin them (BENCH_PIN) or run the "
+                "generator on another host."
+            )
         )
     trouble = [
         r for r in results
