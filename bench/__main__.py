@@ -57,16 +57,19 @@ def main(argv: list[str]) -> int:
         options = {"seconds": args.soak_s} if short == "soak" and args.soak_s else {}
         parts.append(importlib.import_module(name).run(**options))
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    if only and OUT.exists():
-        OUT.write_text(splice(OUT.read_text(), parts))
+    head = "\n".join([
+        "# Benchmarks\n",
+        "Written by `make bench`. Medians and ratios; this machine is "
+        "shared and noisy, so read small differences as noise.\n",
+        machine(),
+    ])  # fmt: skip
+    if OUT.exists():  # sections not run here (and those written by hand) are kept
+        document = splice(OUT.read_text(), parts)
+        if not only:  # a full run: the machine at the top is this run's
+            document = splice(head + "\n## " + document.split("\n## ", 1)[1], [])
+        OUT.write_text(document)
     else:
-        head = [
-            "# Benchmarks\n",
-            "Written by `make bench`. Medians and ratios; this machine is "
-            "shared and noisy, so read small differences as noise.\n",
-            machine(),
-        ]
-        OUT.write_text("\n".join(head + parts).rstrip() + "\n")
+        OUT.write_text("\n".join([head, *parts]).rstrip() + "\n")
     print(f"bench: wrote {OUT}", file=sys.stderr)
     return 0
 
