@@ -238,10 +238,8 @@ class Call:
             self.tick_at = deadline = self.core.next_deadline()
             self.tick_wake.clear()
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
-                # meets a wake-up, and this loop would then outlive its call (the call hangs)
-                async with asyncio.timeout(timeout):
-                    await self.tick_wake.wait()
+            try:  # within, not wait_for: a cancel meeting a wake-up must end this loop
+                await within(self.tick_wake.wait(), timeout)
             except TimeoutError:
                 self._feed(ev.Tick(time.monotonic(), bool(self.model and self.model.ready)))
 

@@ -14,6 +14,7 @@ import structlog
 from bot.observability.metrics import Metrics
 from bot.store.journal import Journal
 from bot.store.record_writes import WRITE_TIMEOUT_S, Backoff, Write, apply, unavailable
+from bot.timeouts import within
 
 log = structlog.get_logger("bot.call.record")
 
@@ -106,9 +107,8 @@ class RecordWriter:
             if not self._pending:
                 self._idle.set()
                 self._added.clear()
-                try:  # not wait_for: it can swallow the cancel at the end (bridge._tick)
-                    async with asyncio.timeout(self.heartbeat_s):
-                        await self._added.wait()
+                try:
+                    await within(self._added.wait(), self.heartbeat_s)
                 except TimeoutError:
                     await self._heartbeat()
                 continue

@@ -16,6 +16,7 @@ import structlog
 
 from bot.observability.metrics import Metrics
 from bot.store.record_writes import Backoff, BadWrite, Write, apply, unavailable
+from bot.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +147,5 @@ class Journal:
                 await asyncio.sleep(backoff.next())
                 continue
             backoff.reset()
-            with contextlib.suppress(TimeoutError):  # not wait_for: see bot/call/bridge.py _tick
-                async with asyncio.timeout(IDLE_S):
-                    await self.wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await within(self.wake.wait(), IDLE_S)

@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.protocol import State
 
+from bot.timeouts import within
 from bot.voicelive import events
 from bot.voicelive.auth import TokenError, TokenProvider
 from bot.voicelive.session import OPTIONAL_PARTS, without
@@ -205,10 +206,10 @@ async def connect_session(
             raise VoiceLiveUnavailable(
                 f"no Entra ID token within {settings.voice_live_connect_timeout_s:g} s"
             ) from None
-    try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the call's cancel when
-        # the handshake finishes at that moment, and hand back a session nobody will close
-        async with asyncio.timeout(settings.voice_live_connect_timeout_s):
-            ws = await connect(
+    try:  # within, not wait_for: a cancel meeting the handshake's end must not hand back a
+        # session nobody will close (tests/voicelive/test_open_cancel.py)
+        ws = await within(
+            connect(
                 url,
                 additional_headers=headers,
                 max_size=MAX_SERVER_FRAME,
@@ -216,7 +217,9 @@ async def connect_session(
                 compression=None,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
-            )
+            ),
+            settings.voice_live_connect_timeout_s,
+        )
     except InvalidStatus as exc:
         status = exc.response.status_code
         raise VoiceLiveUnavailable(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from websockets.exceptions import ConnectionClosed
 
+from bot.timeouts import within
 from bot.voicelive import events as vl
 from bot.voicelive.backlog import BACKLOG_S, Backlog
 from bot.voicelive.client import VoiceLiveConnection, VoiceLiveUnavailable
@@ -255,9 +256,8 @@ class SessionKeeper:
         """Open the next session now; switch to it at a turn boundary, while the caller listens."""
         started = time.monotonic()
         old = self._conn
-        try:  # asyncio.timeout, not wait_for (which can swallow the call's cancel on 3.11)
-            async with asyncio.timeout(self.reconnect_budget_s):
-                new = await self._open()
+        try:
+            new = await within(self._open(), self.reconnect_budget_s)
         except (VoiceLiveUnavailable, TimeoutError) as exc:
             log.warning("voicelive.recycle_postponed", reason=str(exc) or "timeout")
             self._recycle_at = time.monotonic() + 30.0
@@ -317,8 +317,7 @@ class SessionKeeper:
             new = None
             try:
                 left = deadline - time.monotonic()
-                async with asyncio.timeout(max(left, 0.1)):  # (as in _recycle)
-                    new = await self._open()
+                new = await within(self._open(), max(left, 0.1))
                 self._conn = new
                 backlog = await self._activate(new, planned=False)
                 break
