@@ -56,7 +56,7 @@ def head_revisions() -> frozenset[str] | None:
     return frozenset(revisions - revised) or None
 
 
-def _current_revisions(connection: sa.Connection) -> set[str] | None:
+def current_revisions(connection: sa.Connection) -> set[str] | None:
     """The database's revisions (alembic_version's rows); None without that table."""
     if not sa.inspect(connection).has_table(VERSION_TABLE):
         return None
@@ -70,7 +70,7 @@ async def at_head(engine: AsyncEngine) -> bool:
     if heads is None:
         return False
     async with engine.connect() as connection:  # read only; rolled back on leaving
-        current = await connection.run_sync(_current_revisions)
+        current = await connection.run_sync(current_revisions)
     return current == heads
 
 

@@ -196,3 +196,27 @@ async def test_a_refused_session_update_names_the_param_and_message(
     assert "session.input_audio_transcription" in session["detail"]
     assert "Model azure-speech is not supported." in session["detail"]
     assert not checks["voice_live_response"]["ok"] and checks["voice_live_connect"]["ok"]
+
+
+async def test_the_database_check_names_the_revision_it_found(tmp_path: Path) -> None:
+    """An older database is reachable but not migrated: the check says at which revision it is
+    and which this code needs; a migrated one passes (the revisions read as `bot serve` reads
+    them at start, bot/store/migrate.py)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.cli.doctor.local import check_database
+    from bot.store import database_url, migrate
+
+    settings = make_settings(tmp=tmp_path)
+    engine = create_async_engine(database_url(settings.database_url, settings.data_dir))
+    try:
+        await migrate.upgrade(engine, "0011")
+        older = await check_database(settings)
+        await migrate.upgrade(engine)
+        current = await check_database(settings)
+    finally:
+        await engine.dispose()
+    heads = ", ".join(sorted(migrate.head_revisions() or ()))
+    assert not older.ok, older
+    assert f"at 0011; this code needs {heads}" in older.detail
+    assert current.ok and heads in current.detail, current

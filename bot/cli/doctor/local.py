@@ -13,16 +13,10 @@ from bot.cli.doctor.report import Check, failed, passed
 from bot.config import Settings
 from bot.interview.profiles import Profile, ProfileError, load_profiles
 from bot.store import database_url
-from bot.store.migrate import alembic_config
+from bot.store.migrate import alembic_config, current_revisions
 
 DB_TIMEOUT_S = 10.0
 MIGRATE_FIX = "start `bot serve` once: it applies the migrations at start-up"
-
-
-def _current_revisions(connection: sa.Connection) -> set[str]:
-    from alembic.runtime.migration import MigrationContext  # only here: `bot` starts without it
-
-    return set(MigrationContext.configure(connection).get_current_heads())
 
 
 async def check_database(settings: Settings) -> Check:
@@ -42,7 +36,7 @@ async def check_database(settings: Settings) -> Check:
     try:
         async with asyncio.timeout(DB_TIMEOUT_S), engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
-            current = await connection.run_sync(_current_revisions)
+            current = await connection.run_sync(current_revisions) or set()
     except TimeoutError:
         return failed(
             name,
