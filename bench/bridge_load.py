@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
@@ -20,7 +21,6 @@ import httpx
 import numpy as np
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from tests.fakes import audio
 from tests.fakes.signing import twilio_signature
@@ -361,32 +361,43 @@ def relay_to_caller(message: str | bytes, sid: list[str]) -> str | None:
     return None
 
 
+async def relay_call(
+    receive: Callable[[], Awaitable[str | bytes]],
+    send: Callable[[str], Awaitable[None]],
+    vl_port: int,
+) -> None:
+    """One call of the echo relay: the caller's messages (`receive`) to a Voice Live session
+    and its audio back (`send`), until either side ends. Both baselines run this, whatever
+    server carries the caller's side."""
+    vl_url = f"ws://127.0.0.1:{vl_port}/voice-live/realtime?api-version=2026-07-15&model=m"
+    async with connect(
+        vl_url, additional_headers={"api-key": "test-key"}, compression=None, max_size=2**24
+    ) as vl:
+        sid: list[str] = []
+
+        async def up() -> None:
+            while True:
+                if (out := relay_to_model(await receive(), sid)) is not None:
+                    await vl.send(out)
+
+        async def down() -> None:
+            async for message in vl:
+                if (out := relay_to_caller(message, sid)) is not None:
+                    await send(out)
+
+        tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def relay(args: argparse.Namespace) -> None:
     """The loopback baseline: a trivial relay, JSON in, JSON out, no transcoding or pacing."""
-    vl_url = f"ws://127.0.0.1:{args.vl_port}/voice-live/realtime?api-version=2026-07-15&model=m"
 
     async def handler(tw: ServerConnection) -> None:
-        async with connect(
-            vl_url, additional_headers={"api-key": "test-key"}, compression=None, max_size=2**24
-        ) as vl:
-            sid: list[str] = []
-
-            async def up() -> None:
-                async for message in tw:
-                    if (out := relay_to_model(message, sid)) is not None:
-                        await vl.send(out)
-
-            async def down() -> None:
-                async for message in vl:
-                    if (out := relay_to_caller(message, sid)) is not None:
-                        await tw.send(out)
-
-            tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await relay_call(tw.recv, tw.send, args.vl_port)
 
     async with serve(handler, "127.0.0.1", args.port, compression=None, max_size=2**20):
         await asyncio.Future()
